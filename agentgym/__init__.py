@@ -1,0 +1,66 @@
+"""agentgym: agentic, multi-turn RL environments for LLMs.
+
+The public API::
+
+    import agentgym
+    env = agentgym.make("guess_number")
+    obs, info = env.reset(seed=0)
+    obs, reward, terminated, truncated, info = env.step('<tool_call>...</tool_call>')
+"""
+
+from agentgym.env import AgentEnv
+from agentgym.errors import (
+    AgentGymError,
+    ConfigError,
+    EnvError,
+    MissingDependencyError,
+    PolicyError,
+    RegistrationError,
+    ToolError,
+    UnknownEnvError,
+)
+from agentgym.policy import Context, Policy
+from agentgym.registration import EnvSpec, list_envs, make, register, spec
+from agentgym.tools import Tool, tool
+from agentgym.types import (
+    Message,
+    Observation,
+    Sample,
+    StepResult,
+    ToolCall,
+    ToolSpec,
+    Trajectory,
+    Turn,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AgentEnv",
+    "AgentGymError",
+    "ConfigError",
+    "Context",
+    "EnvError",
+    "EnvSpec",
+    "Message",
+    "MissingDependencyError",
+    "Observation",
+    "Policy",
+    "PolicyError",
+    "RegistrationError",
+    "Sample",
+    "StepResult",
+    "Tool",
+    "ToolCall",
+    "ToolError",
+    "ToolSpec",
+    "Trajectory",
+    "Turn",
+    "UnknownEnvError",
+    "__version__",
+    "list_envs",
+    "make",
+    "register",
+    "spec",
+    "tool",
+]

@@ -1,0 +1,235 @@
+"""``AgentEnv``: a Gymnasium environment whose actions are assistant messages.
+
+A subclass writes the task and the tools; the base class does the rest (parsing tool calls,
+validating arguments, turning the model's mistakes into observations, turn limits, reward
+parts)::
+
+    class GuessNumber(AgentEnv):
+        def task(self, options):
+            self.secret = int(self.np_random.integers(1, 101))
+            return [Message(role="user", content="Guess my number (1-100).")], {}
+
+        @tool
+        def guess(self, number: int) -> str:
+            '''Guess the number.
+
+            Args:
+                number: Your guess.
+            '''
+            if number == self.secret:
+                self.add_reward("correct", 1.0)
+                self.end(success=True)
+                return "correct"
+            return "higher" if number < self.secret else "lower"
+
+``reset`` returns an ``Observation`` (the first messages and the tools). ``step(action)`` takes
+the assistant's message (a ``Message`` or its text) and returns ``(observation, reward,
+terminated, truncated, info)``; ``observation.messages`` are the new messages only.
+``info["reward_parts"]`` names every part of the reward; ``info["format_error"]`` flags a
+malformed turn. ``areset``/``astep`` are the async twins the rollout engine drives; tools may be
+``async def`` and environments with I/O should make them so.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Coroutine
+from typing import Any, TypeVar
+
+import gymnasium as gym
+import numpy as np
+
+from agentgym.errors import EnvError, ToolError
+from agentgym.parsing import parse_hermes
+from agentgym.tools import Tool, collect_tools
+from agentgym.types import Message, Observation, ToolCall, ToolSpec
+
+T = TypeVar("T")
+
+
+class ObservationSpace(gym.Space[Observation]):
+    """The space of ``Observation``s (messages + tools)."""
+
+    def __init__(self) -> None:
+        super().__init__(shape=None, dtype=None)
+
+    def contains(self, x: Any) -> bool:
+        return isinstance(x, Observation)
+
+    def sample(self, mask: Any = None, probability: Any = None) -> Observation:
+        return Observation(messages=[Message(role="user", content="")])
+
+
+class ActionSpace(gym.Space[Message | str]):
+    """The space of assistant messages (or their plain text)."""
+
+    def __init__(self) -> None:
+        super().__init__(shape=None, dtype=None)
+
+    def contains(self, x: Any) -> bool:
+        return isinstance(x, str) or (isinstance(x, Message) and x.role == "assistant")
+
+    def sample(self, mask: Any = None, probability: Any = None) -> str:
+        letters = np.array(list("abcdefghijklmnopqrstuvwxyz {}<>\":,_"))
+        return "".join(self.np_random.choice(letters, size=int(self.np_random.integers(1, 64))))
+
+
+class AgentEnv(gym.Env[Observation, Message | str]):
+    """Base class of every agentgym environment. See the module docstring."""
+
+    metadata: dict[str, Any] = {"render_modes": []}
+    max_turns: int = 10
+    format_penalty: float = 0.1
+
+    def __init__(self, max_turns: int | None = None, format_penalty: float | None = None) -> None:
+        if max_turns is not None:
+            self.max_turns = max_turns
+        if format_penalty is not None:
+            self.format_penalty = format_penalty
+        self.observation_space = ObservationSpace()
+        self.action_space = ActionSpace()
+        self.tools: dict[str, Tool] = collect_tools(self)
+        self.messages: list[Message] = []
+        self.turn = 0
+        self._ended = False
+        self._end_info: dict[str, Any] = {}
+        self._rewards: dict[str, float] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    # ---- what a subclass writes -------------------------------------------------------------
+
+    def task(self, options: dict[str, Any]) -> tuple[list[Message], dict[str, Any]]:
+        """Start an episode: draw the task from ``self.np_random``; return (messages, info)."""
+        raise NotImplementedError
+
+    async def atask(self, options: dict[str, Any]) -> tuple[list[Message], dict[str, Any]]:
+        """Async twin of ``task``; override for environments that do I/O at reset."""
+        return self.task(options)
+
+    def on_reply(self, content: str) -> list[Message]:
+        """Called when the assistant answers without tool calls. Default: the episode ends."""
+        self.end()
+        return []
+
+    # ---- what a subclass calls --------------------------------------------------------------
+
+    def add_reward(self, name: str, value: float) -> None:
+        """Add ``value`` to the reward part ``name`` of the current turn."""
+        self._rewards[name] = self._rewards.get(name, 0.0) + float(value)
+
+    def end(self, success: bool | None = None, **info: Any) -> None:
+        """End the episode after this turn (``terminated=True``); ``info`` goes into step's info."""
+        self._ended = True
+        if success is not None:
+            info["success"] = success
+        self._end_info.update(info)
+
+    @property
+    def env_id(self) -> str:
+        spec = getattr(self, "spec", None)
+        return spec.id if spec is not None else type(self).__name__
+
+    @property
+    def tool_specs(self) -> list[ToolSpec]:
+        return [t.spec for t in self.tools.values()]
+
+    # ---- the Gymnasium API ------------------------------------------------------------------
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[Observation, dict[str, Any]]:
+        return self._run(self.areset(seed=seed, options=options))
+
+    def step(self, action: Message | str) -> tuple[Observation, float, bool, bool, dict[str, Any]]:
+        return self._run(self.astep(action))
+
+    async def areset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[Observation, dict[str, Any]]:
+        """Async ``reset``."""
+        super().reset(seed=seed)
+        self.turn, self._ended, self._end_info, self._rewards = 0, False, {}, {}
+        messages, info = await self.atask(dict(options or {}))
+        self.messages = list(messages)
+        return Observation(messages=messages, tools=self.tool_specs), info
+
+    async def astep(
+        self, action: Message | str
+    ) -> tuple[Observation, float, bool, bool, dict[str, Any]]:
+        """Async ``step``."""
+        if self._ended or (self.turn >= self.max_turns and self.turn > 0):
+            raise EnvError(self.env_id, self.turn, None, "step() after the episode ended; reset()")
+        message = action if isinstance(action, Message) else Message(role="assistant", content=action)
+        self.turn += 1
+        self._rewards = {}
+        if message.tool_calls:
+            content, calls, errors = message.content, list(message.tool_calls), []
+        else:
+            parsed = parse_hermes(message.content)
+            content, calls, errors = parsed.content, parsed.calls, parsed.errors
+        calls = [c if c.id else c.model_copy(update={"id": f"call_{self.turn}_{i}"})
+                 for i, c in enumerate(calls)]
+        self.messages.append(message.model_copy(update={"tool_calls": calls}))
+        new: list[Message] = [Message(role="user", content=f"Error: {e}") for e in errors]
+        format_error = bool(errors)
+        tool_errors = 0
+        for call in calls:
+            if self._ended:
+                break
+            reply, bad_call, failed = await self._call(call)
+            format_error |= bad_call
+            tool_errors += failed
+            new.append(Message(role="tool", content=reply, tool_call_id=call.id, name=call.name))
+        if not calls and not errors:
+            new.extend(self.on_reply(content))
+        if format_error:
+            self.add_reward("format", -self.format_penalty)
+        self.messages.extend(new)
+        terminated = self._ended
+        truncated = not terminated and self.turn >= self.max_turns
+        info: dict[str, Any] = {
+            "turn": self.turn,
+            "reward_parts": dict(self._rewards),
+            "format_error": format_error,
+            "tool_calls": len(calls),
+            "tool_errors": tool_errors,
+            **(self._end_info if terminated else {}),
+        }
+        reward = float(sum(self._rewards.values()))
+        return Observation(messages=new, tools=self.tool_specs), reward, terminated, truncated, info
+
+    async def _call(self, call: ToolCall) -> tuple[str, bool, bool]:
+        """Run one call. Returns (text for the model, malformed call?, tool refused?)."""
+        tool = self.tools.get(call.name)
+        if tool is None:
+            known = ", ".join(self.tools) or "none"
+            return f"Error: unknown tool '{call.name}'. Available tools: {known}.", True, True
+        try:
+            kwargs = tool.validate(call.arguments)
+        except ToolError as exc:
+            return f"Error: {exc}", True, True
+        try:
+            return await tool.run(self, kwargs), False, False
+        except ToolError as exc:
+            return f"Error: {exc}", False, True
+        except Exception as exc:
+            raise EnvError(self.env_id, self.turn, call.name, repr(exc)) from exc
+
+    def _run(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Drive an async method from the sync API on this env's private event loop."""
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            pass
+        else:
+            coro.close()
+            raise EnvError(self.env_id, self.turn, None,
+                           "sync reset()/step() called inside an event loop; await areset()/astep()")
+        if self._loop is None or self._loop.is_closed():
+            self._loop = asyncio.new_event_loop()
+        return self._loop.run_until_complete(coro)
+
+    def close(self) -> None:
+        if self._loop is not None and not self._loop.is_closed():
+            self._loop.close()
+        super().close()

@@ -1,0 +1,65 @@
+"""Every exception agentgym raises.
+
+The tree::
+
+    AgentGymError
+    ├── ConfigError            bad configuration; raised before any work starts
+    ├── RegistrationError      an environment id that cannot be registered or made
+    │   └── UnknownEnvError    no environment with that id ("did you mean ...")
+    ├── MissingDependencyError an optional backend is not installed (names the extra)
+    ├── EnvError               an infrastructure fault inside an environment (names env, turn, tool)
+    ├── ToolError              a tool refused its input; becomes an observation for the model
+    └── PolicyError            a policy backend failed (server down, bad response)
+
+A model's mistakes (malformed tool calls, unknown tools, bad arguments) are never exceptions
+that reach the caller: the environment turns them into observations the model can read. Only
+``ToolError`` is raised *inside* tools to say so; ``AgentEnv`` catches it.
+"""
+
+from __future__ import annotations
+
+
+class AgentGymError(Exception):
+    """Base class of every agentgym exception."""
+
+
+class ConfigError(AgentGymError):
+    """A configuration value is wrong. The message names the key and the fix."""
+
+    def __init__(self, key: str, problem: str, fix: str) -> None:
+        self.key, self.problem, self.fix = key, problem, fix
+        super().__init__(f"config key '{key}': {problem}. Fix: {fix}")
+
+
+class RegistrationError(AgentGymError):
+    """An environment cannot be registered or instantiated."""
+
+
+class UnknownEnvError(RegistrationError):
+    """No environment is registered under the id that was asked for."""
+
+
+class MissingDependencyError(AgentGymError):
+    """An optional backend is missing; the message names the extra that installs it."""
+
+    def __init__(self, module: str, extra: str) -> None:
+        super().__init__(
+            f"'{module}' is not installed; it is needed here. "
+            f"Fix: pip install 'agentgym[{extra}]' (or run the README's setup command)."
+        )
+
+
+class EnvError(AgentGymError):
+    """An environment failed for a reason that is not the model's fault."""
+
+    def __init__(self, env: str, turn: int, tool: str | None, cause: str) -> None:
+        where = f"env '{env}', turn {turn}" + (f", tool '{tool}'" if tool else "")
+        super().__init__(f"{where}: {cause}")
+
+
+class ToolError(AgentGymError):
+    """Raised by a tool to report a problem with its input back to the model."""
+
+
+class PolicyError(AgentGymError):
+    """A policy backend failed: a server that does not answer, or answers nonsense."""

@@ -1,0 +1,100 @@
+"""Tool calls in and out of text.
+
+Formats:
+    * Hermes / Qwen: ``<tool_call>{"name": ..., "arguments": {...}}</tool_call>``, any number of
+      blocks per message, with free text around them.
+    * OpenAI-native ``tool_calls`` from a chat-completions response (arguments as a JSON string).
+
+Parsing never raises: every problem becomes a message in ``ParsedAction.errors`` that the
+environment shows to the model.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from agentgym.types import ToolCall
+
+TOOL_CALL_OPEN, TOOL_CALL_CLOSE = "<tool_call>", "</tool_call>"
+_BLOCK = re.compile(re.escape(TOOL_CALL_OPEN) + r"(.*?)" + re.escape(TOOL_CALL_CLOSE), re.DOTALL)
+
+
+class ParsedAction(BaseModel):
+    """An assistant message split into prose, tool calls and the problems found."""
+
+    content: str
+    calls: list[ToolCall] = Field(default_factory=list)
+    errors: list[str] = Field(default_factory=list)
+
+
+def _call_from_obj(obj: Any, where: str) -> ToolCall | str:
+    """A ``ToolCall`` from a decoded JSON object, or an error message for the model."""
+    if not isinstance(obj, dict):
+        return f"{where}: expected a JSON object with 'name' and 'arguments', got {_kind(obj)}"
+    name = obj.get("name")
+    if not isinstance(name, str) or not name:
+        return f"{where}: missing 'name' (a string naming the tool)"
+    args = obj.get("arguments", obj.get("parameters", {}))
+    if isinstance(args, str):
+        try:
+            args = json.loads(args) if args.strip() else {}
+        except ValueError as exc:
+            return f"{where}: 'arguments' of '{name}' is not valid JSON ({exc})"
+    if not isinstance(args, dict):
+        return f"{where}: 'arguments' of '{name}' must be a JSON object, got {_kind(args)}"
+    return ToolCall(id=str(obj.get("id") or ""), name=name, arguments=args)
+
+
+def _kind(obj: Any) -> str:
+    return {dict: "an object", list: "a list", str: "a string"}.get(type(obj), type(obj).__name__)
+
+
+def parse_hermes(text: str) -> ParsedAction:
+    """Parse Hermes/Qwen ``<tool_call>`` blocks out of ``text``."""
+    calls: list[ToolCall] = []
+    errors: list[str] = []
+    for i, match in enumerate(_BLOCK.finditer(text)):
+        where = f"tool call {i + 1}"
+        try:
+            obj = json.loads(match.group(1))
+        except ValueError as exc:
+            errors.append(f"{where}: not valid JSON ({exc}); write {_EXAMPLE}")
+            continue
+        result = _call_from_obj(obj, where)
+        (errors if isinstance(result, str) else calls).append(result)  # type: ignore[arg-type]
+    rest = _BLOCK.sub("", text)
+    if TOOL_CALL_OPEN in rest:
+        errors.append(f"a '{TOOL_CALL_OPEN}' block is not closed with '{TOOL_CALL_CLOSE}'")
+        rest = rest.split(TOOL_CALL_OPEN, 1)[0]
+    elif TOOL_CALL_CLOSE in rest:
+        errors.append(f"'{TOOL_CALL_CLOSE}' without a matching '{TOOL_CALL_OPEN}'")
+    return ParsedAction(content=rest.strip(), calls=calls, errors=errors)
+
+
+_EXAMPLE = '<tool_call>{"name": "tool_name", "arguments": {"arg": "value"}}</tool_call>'
+
+
+def parse_openai_tool_calls(tool_calls: list[Any], content: str | None = "") -> ParsedAction:
+    """Parse the ``tool_calls`` of an OpenAI chat-completions message."""
+    calls: list[ToolCall] = []
+    errors: list[str] = []
+    for i, raw in enumerate(tool_calls or []):
+        fn = raw.get("function") if isinstance(raw, dict) else None
+        if not isinstance(fn, dict):
+            errors.append(f"tool call {i + 1}: missing 'function'")
+            continue
+        result = _call_from_obj({**fn, "id": raw.get("id", "")}, f"tool call {i + 1}")
+        (errors if isinstance(result, str) else calls).append(result)  # type: ignore[arg-type]
+    return ParsedAction(content=(content or "").strip(), calls=calls, errors=errors)
+
+
+def render_tool_calls(calls: list[ToolCall]) -> str:
+    """Hermes text for ``calls``: the inverse of ``parse_hermes``."""
+    return "\n".join(
+        f"{TOOL_CALL_OPEN}\n{json.dumps({'name': c.name, 'arguments': c.arguments})}\n{TOOL_CALL_CLOSE}"
+        for c in calls
+    )

@@ -1,0 +1,163 @@
+"""The environment registry: ``register``, ``make``, ``spec``, ``list_envs``.
+
+Every registration also goes into Gymnasium's registry as ``agentgym/<id>-v0``, so both
+``agentgym.make("guess_number")`` and ``gymnasium.make("agentgym/guess_number-v0")`` work.
+
+Third-party packages register environments without being imported first, through the
+entry-point group ``agentgym.envs``: the entry point's name is the id, its value the class::
+
+    [project.entry-points."agentgym.envs"]
+    my_env = "my_package.envs:MyEnv"
+
+A user's own module that calls ``register`` can be loaded with ``load_module`` (the CLI's
+``import=my_module``).
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+import importlib.metadata
+import inspect
+from dataclasses import dataclass, field
+from typing import Any
+
+import gymnasium as gym
+from gymnasium.envs.registration import load_env_creator
+
+from agentgym.env import AgentEnv
+from agentgym.errors import RegistrationError, UnknownEnvError
+
+NAMESPACE = "agentgym"
+ENTRY_POINT_GROUP = "agentgym.envs"
+
+
+@dataclass(frozen=True)
+class EnvSpec:
+    """How to build one environment."""
+
+    id: str
+    entry_point: str | type[AgentEnv]
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    description: str = ""
+
+    @property
+    def gym_id(self) -> str:
+        return f"{NAMESPACE}/{self.id}-v0"
+
+    def load(self) -> type[AgentEnv]:
+        """Import the environment class."""
+        creator = (
+            load_env_creator(self.entry_point)
+            if isinstance(self.entry_point, str)
+            else self.entry_point
+        )
+        if not (inspect.isclass(creator) and issubclass(creator, AgentEnv)):
+            raise RegistrationError(
+                f"'{self.id}': entry point {self.entry_point!r} is not an AgentEnv subclass"
+            )
+        return creator
+
+    def summary(self) -> str:
+        """A one-line description (imports the class if none was registered)."""
+        if self.description:
+            return self.description
+        doc = inspect.getdoc(self.load()) or ""
+        return doc.splitlines()[0] if doc else ""
+
+
+_registry: dict[str, EnvSpec] = {}
+_plugins_loaded = False
+
+
+def register(
+    id: str,
+    entry_point: str | type[AgentEnv],
+    description: str = "",
+    **kwargs: Any,
+) -> EnvSpec:
+    """Register an environment under ``id`` (and ``agentgym/<id>-v0`` in Gymnasium).
+
+    Args:
+        id: A short name such as ``"deep_research"``.
+        entry_point: The ``AgentEnv`` subclass, or ``"module:Class"`` to import lazily.
+        description: One line for ``agentgym envs``; defaults to the class docstring.
+        **kwargs: Default constructor arguments; ``make`` overrides them.
+    """
+    if not id or "/" in id or not id.replace("_", "").replace("-", "").isalnum():
+        raise RegistrationError(f"invalid environment id {id!r}: use letters, digits, '_' or '-'")
+    spec = EnvSpec(id=id, entry_point=entry_point, kwargs=dict(kwargs), description=description)
+    _registry[id] = spec
+    gym.register(
+        id=spec.gym_id,
+        entry_point=entry_point,  # type: ignore[arg-type]
+        kwargs=dict(kwargs),
+        max_episode_steps=None,
+    )
+    return spec
+
+
+def _load_plugins() -> None:
+    global _plugins_loaded
+    if _plugins_loaded:
+        return
+    _plugins_loaded = True
+    for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+        if ep.name not in _registry:
+            register(ep.name, ep.value)
+
+
+def _canonical(id: str) -> str:
+    """Accept ``name``, ``agentgym/name`` and ``agentgym/name-v0``."""
+    if id.startswith(f"{NAMESPACE}/"):
+        id = id[len(NAMESPACE) + 1 :]
+        if id.endswith("-v0"):
+            id = id[:-3]
+    return id
+
+
+def spec(id: str) -> EnvSpec:
+    """The ``EnvSpec`` registered under ``id``; ``UnknownEnvError`` says "did you mean"."""
+    _load_plugins()
+    key = _canonical(id)
+    if key in _registry:
+        return _registry[key]
+    close = difflib.get_close_matches(key, list(_registry), n=3, cutoff=0.5)
+    hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+    raise UnknownEnvError(
+        f"no environment registered as {id!r}.{hint} Registered: {', '.join(sorted(_registry))}. "
+        "Register yours with agentgym.register() or an 'agentgym.envs' entry point."
+    )
+
+
+def make(id: str, **kwargs: Any) -> AgentEnv:
+    """Build the environment registered under ``id``; ``kwargs`` override its defaults."""
+    s = spec(id)
+    env_cls = s.load()
+    try:
+        env = env_cls(**{**s.kwargs, **kwargs})
+    except TypeError as exc:
+        params = [p for p in inspect.signature(env_cls).parameters if p not in ("self",)]
+        raise RegistrationError(
+            f"cannot build '{s.id}' with arguments {sorted(kwargs)}: {exc}. "
+            f"It accepts: {', '.join(params)}."
+        ) from exc
+    env.spec = gym.spec(s.gym_id)
+    return env
+
+
+def list_envs() -> list[EnvSpec]:
+    """Every registered environment, by id."""
+    _load_plugins()
+    return [_registry[k] for k in sorted(_registry)]
+
+
+def load_module(name: str) -> None:
+    """Import a user's module (which calls ``register``); a clear error if it is missing."""
+    try:
+        importlib.import_module(name)
+    except ModuleNotFoundError as exc:
+        raise RegistrationError(
+            f"cannot import module {name!r} ({exc}). Fix: make it importable (on PYTHONPATH, "
+            "or installed) or pass the right dotted name."
+        ) from exc

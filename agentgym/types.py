@@ -1,0 +1,146 @@
+"""The data that flows between environments, policies, the rollout engine and trainers.
+
+All models are pydantic and JSON-safe; messages follow the OpenAI chat format so that
+trajectories written as JSONL can be read by other tools.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Role = Literal["system", "user", "assistant", "tool"]
+
+
+class ToolCall(BaseModel):
+    """One call of a tool by the model."""
+
+    id: str = ""
+    name: str
+    arguments: dict[str, Any] = Field(default_factory=dict)
+
+    def to_openai(self) -> dict[str, Any]:
+        """The OpenAI ``tool_calls`` entry (arguments as a JSON string)."""
+        import json
+
+        return {
+            "id": self.id,
+            "type": "function",
+            "function": {"name": self.name, "arguments": json.dumps(self.arguments)},
+        }
+
+
+class Message(BaseModel):
+    """A chat message. ``tool_calls`` only on assistant messages, ``tool_call_id`` on tool ones."""
+
+    role: Role
+    content: str = ""
+    tool_calls: list[ToolCall] = Field(default_factory=list)
+    tool_call_id: str | None = None
+    name: str | None = None
+
+    def to_openai(self) -> dict[str, Any]:
+        """The message as the OpenAI chat API (and HF chat templates) expect it."""
+        out: dict[str, Any] = {"role": self.role, "content": self.content}
+        if self.tool_calls:
+            out["tool_calls"] = [c.to_openai() for c in self.tool_calls]
+        if self.tool_call_id is not None:
+            out["tool_call_id"] = self.tool_call_id
+        if self.name is not None:
+            out["name"] = self.name
+        return out
+
+
+class ToolSpec(BaseModel):
+    """A tool as the model sees it: name, description and JSON schema of the arguments."""
+
+    name: str
+    description: str
+    parameters: dict[str, Any]
+
+    def to_openai(self) -> dict[str, Any]:
+        """The OpenAI ``tools`` entry."""
+        return {
+            "type": "function",
+            "function": {
+                "name": self.name,
+                "description": self.description,
+                "parameters": self.parameters,
+            },
+        }
+
+
+class Observation(BaseModel):
+    """What an environment shows the policy: new messages, and the tools it may call."""
+
+    model_config = ConfigDict(frozen=True)
+
+    messages: list[Message]
+    tools: list[ToolSpec] = Field(default_factory=list)
+
+
+class Sample(BaseModel):
+    """One generation by a policy: the text and, for token-level backends, ids and log-probs."""
+
+    text: str
+    token_ids: list[int] = Field(default_factory=list)
+    logprobs: list[float] = Field(default_factory=list)
+    finish_reason: str = "stop"
+    tool_calls: list[ToolCall] = Field(default_factory=list)
+
+
+class Turn(BaseModel):
+    """One assistant action and what the environment answered."""
+
+    index: int
+    action: Message
+    observation: list[Message]
+    reward: float
+    reward_parts: dict[str, float] = Field(default_factory=dict)
+    format_error: bool = False
+    token_span: tuple[int, int] | None = None
+    """[start, end) of this turn's sampled tokens in ``Trajectory.token_ids``."""
+    policy_seconds: float = 0.0
+    env_seconds: float = 0.0
+
+
+class Trajectory(BaseModel):
+    """One episode: the whole conversation, its tokens with a loss mask, and its rewards."""
+
+    env_id: str
+    task: int
+    """The task's seed: trajectories with the same env and task form a GRPO group."""
+    sample: int
+    """Index of this rollout within its group."""
+    messages: list[Message]
+    tools: list[ToolSpec] = Field(default_factory=list)
+    turns: list[Turn] = Field(default_factory=list)
+    token_ids: list[int] = Field(default_factory=list)
+    loss_mask: list[int] = Field(default_factory=list)
+    """1 on tokens the policy sampled, 0 on tokens the environment or chat template wrote."""
+    logprobs: list[float] = Field(default_factory=list)
+    """Sampler log-probs, aligned with ``token_ids`` (0.0 where ``loss_mask`` is 0)."""
+    reward: float = 0.0
+    success: bool = False
+    terminated: bool = False
+    truncated: bool = False
+    stop_reason: str = ""
+    policy_version: int = 0
+    reset_seconds: float = 0.0
+    info: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def key(self) -> tuple[int, int]:
+        """(task, sample): unique within one run."""
+        return (self.task, self.sample)
+
+
+class StepResult(BaseModel):
+    """The five values of ``step``, as one JSON-safe object."""
+
+    observation: Observation
+    reward: float
+    terminated: bool
+    truncated: bool
+    info: dict[str, Any] = Field(default_factory=dict)
