@@ -28,7 +28,7 @@ class ConfigError(AgentGymError):
 
     def __init__(self, key: str, problem: str, fix: str) -> None:
         self.key, self.problem, self.fix = key, problem, fix
-        super().__init__(f"config key '{key}': {problem}. Fix: {fix}")
+        super().__init__(f"config key '{key}': {problem.rstrip('. ')}. Fix: {fix}")
 
 
 class RegistrationError(AgentGymError):

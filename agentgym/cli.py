@@ -1,0 +1,188 @@
+"""The ``agentgym`` command line: ``envs``, ``eval``. The only module that prints.
+
+    agentgym envs
+    agentgym eval env=guess_number policy=hf policy.model=.cache/tiny-model episodes=16 group_size=4
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import difflib
+import inspect
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+from rich.progress import TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+import agentgym
+from agentgym.config import EnvConfig, RolloutConfig, compose, validate
+from agentgym.errors import AgentGymError, ConfigError, RegistrationError
+from agentgym.policies.config import parse_policy
+from agentgym.registration import load_module
+from agentgym.rollout import RolloutSettings, TrajectoryWriter, rollout, summarize
+from agentgym.types import Trajectory
+
+console = Console()
+
+
+class EvalConfig(BaseModel):
+    """``agentgym eval``: see ``agentgym/conf/eval.yaml``."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    env: EnvConfig
+    policy: dict[str, Any]
+    episodes: int = Field(8, ge=1)
+    group_size: int = Field(1, ge=1)
+    seed: int = Field(0, ge=0)
+    out: str = "runs/eval"
+    rollout: RolloutConfig = Field(default_factory=RolloutConfig)
+    imports: list[str] = Field(default_factory=list, alias="import")
+
+    @field_validator("imports", mode="before")
+    @classmethod
+    def _one_or_many(cls, v: Any) -> Any:
+        return [v] if isinstance(v, str) else v
+
+
+def load_eval_config(overrides: list[str]) -> EvalConfig:
+    """Compose and validate; check everything that can be checked before work starts."""
+    cfg = validate(EvalConfig, compose("eval", overrides, {"env": "id", "policy": "name"}))
+    if cfg.episodes % cfg.group_size:
+        raise ConfigError("episodes", f"{cfg.episodes} is not a multiple of group_size "
+                          f"{cfg.group_size}", "make episodes = tasks x group_size")
+    for module in cfg.imports:
+        load_module(module)
+    try:
+        env_cls = agentgym.spec(cfg.env.id).load()
+    except RegistrationError as exc:
+        raise ConfigError("env", str(exc), "see `agentgym envs`") from None
+    accepted = [p for p in inspect.signature(env_cls).parameters if p != "self"]
+    for key in cfg.env.kwargs:
+        if key not in accepted:
+            close = difflib.get_close_matches(key, accepted, n=1)
+            hint = f"did you mean '{close[0]}'? " if close else ""
+            raise ConfigError(f"env.{key}", f"'{cfg.env.id}' takes no such argument",
+                              f"{hint}it accepts: {', '.join(accepted)}")
+    parse_policy(cfg.policy)
+    return cfg
+
+
+def _check_resume(out: Path, cfg: EvalConfig) -> None:
+    saved = out / "config.json"
+    mine = cfg.model_dump(mode="json", by_alias=True)
+    if saved.exists():
+        theirs = json.loads(saved.read_text())
+        changed = sorted(k for k in mine if k != "rollout" and theirs.get(k) != mine[k])
+        if changed:
+            raise ConfigError(changed[0], f"differs from the run already in {out}",
+                              "pass a new out=<dir>, or delete the old run to start over")
+    out.mkdir(parents=True, exist_ok=True)
+    saved.write_text(json.dumps(mine, indent=2))
+
+
+def run_eval(cfg: EvalConfig) -> dict[str, Any]:
+    """Roll out, write ``trajectories.jsonl`` and ``summary.json``; return the summary."""
+    from agentgym.policies.config import build_policy
+
+    out = Path(cfg.out)
+    _check_resume(out, cfg)
+    env_cls = agentgym.spec(cfg.env.id).load()
+    policy = build_policy(parse_policy(cfg.policy), getattr(env_cls, "baselines", {}))
+    tasks = list(range(cfg.seed, cfg.seed + cfg.episodes // cfg.group_size))
+    settings = RolloutSettings(
+        max_turns=cfg.rollout.max_turns or env_cls.max_turns,
+        max_tokens=cfg.rollout.max_tokens,
+        concurrency=cfg.rollout.concurrency,
+    )
+    writer = TrajectoryWriter(out / "trajectories.jsonl")
+    start = time.perf_counter()
+    with writer, _progress() as progress:
+        bar = progress.add_task(f"eval {cfg.env.id}", total=cfg.episodes,
+                                completed=len(writer.done), reward=0.0)
+        rewards = [t.reward for t in writer.previous]
+
+        def on_episode(t: Trajectory) -> None:
+            rewards.append(t.reward)
+            progress.update(bar, advance=1, reward=sum(rewards) / len(rewards))
+
+        async def main() -> list[Trajectory]:
+            try:
+                return await rollout(lambda: agentgym.make(cfg.env.id, **cfg.env.kwargs), policy,
+                                     tasks, cfg.group_size, settings, writer, on_episode)
+            finally:
+                await policy.aclose()
+
+        new = asyncio.run(main())
+    summary = summarize(writer.previous + new, wall_seconds=time.perf_counter() - start)
+    summary["resumed_episodes"] = len(writer.previous)
+    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    return summary
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+        TextColumn("reward {task.fields[reward]:.3f}"), TimeElapsedColumn(), TimeRemainingColumn(),
+        console=console, transient=False,
+    )
+
+
+def _print_summary(summary: dict[str, Any], out: str) -> None:
+    table = Table(title=f"agentgym eval -> {out}", show_header=False)
+    for key, value in summary.items():
+        if isinstance(value, dict):
+            value = ", ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}"
+                              for k, v in value.items())
+        elif isinstance(value, float):
+            value = f"{value:.4f}"
+        table.add_row(key, str(value))
+    console.print(table)
+
+
+def _cmd_envs(args: argparse.Namespace) -> int:
+    table = Table("id", "gymnasium id", "description")
+    for s in agentgym.list_envs():
+        table.add_row(s.id, s.gym_id, s.summary())
+    console.print(table)
+    return 0
+
+
+def _cmd_eval(args: argparse.Namespace) -> int:
+    cfg = load_eval_config(args.overrides + [f"import={m}" for m in args.imports])
+    summary = run_eval(cfg)
+    _print_summary(summary, cfg.out)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``agentgym`` command."""
+    parser = argparse.ArgumentParser(prog="agentgym", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("envs", help="list registered environments").set_defaults(fn=_cmd_envs)
+    ev = sub.add_parser("eval", help="roll out a policy for evaluation only")
+    ev.add_argument("overrides", nargs="*", help="key=value, e.g. env=guess_number policy=hf")
+    ev.add_argument("--import", dest="imports", action="append", default=[],
+                    help="import a module that registers environments")
+    ev.set_defaults(fn=_cmd_eval)
+    args = parser.parse_args(argv)
+    for_each_import = getattr(args, "imports", [])
+    for module in for_each_import if args.command == "envs" else []:
+        load_module(module)
+    try:
+        return int(args.fn(args))
+    except AgentGymError as exc:
+        Console(stderr=True).print(f"[bold red]error:[/] {exc}", highlight=False)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,119 @@
+"""Configuration: YAML config groups under ``agentgym/conf/`` plus Hydra-style overrides,
+validated by pydantic at the edge. Every error names the key and the fix.
+
+Overrides look like Hydra's: ``env=guess_number`` picks the group file ``conf/env/guess_number.yaml``
+(or just sets the id when there is none), ``policy.temperature=0.7`` sets one value (parsed as
+YAML, so numbers, booleans and lists work), ``import=my_module`` loads a module first.
+"""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from agentgym.errors import ConfigError
+
+CONF_DIR = Path(__file__).parent / "conf"
+M = TypeVar("M", bound=BaseModel)
+
+
+class EnvConfig(BaseModel):
+    """Which environment, and its constructor arguments (any other key)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    id: str
+
+    @property
+    def kwargs(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+
+class RolloutConfig(BaseModel):
+    """Limits of the rollout engine (see ``RolloutSettings``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_turns: int | None = Field(None, ge=1, description="defaults to the environment's")
+    max_tokens: int = Field(4096, ge=16)
+    concurrency: int = Field(8, ge=1)
+
+
+def _group_choices(group: str) -> list[str]:
+    return sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml"))
+
+
+def _load_yaml(path: Path) -> dict[str, Any]:
+    data = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(data, dict):
+        raise ConfigError(str(path), "expected a mapping", "write key: value pairs")
+    return data
+
+
+def _set(tree: dict[str, Any], dotted: str, value: Any) -> None:
+    keys = dotted.split(".")
+    node = tree
+    for key in keys[:-1]:
+        child = node.setdefault(key, {})
+        if not isinstance(child, dict):
+            raise ConfigError(dotted, f"'{key}' is a value, not a group", f"drop '.{keys[-1]}'")
+        node = child
+    node[keys[-1]] = value
+
+
+def compose(name: str, overrides: list[str], groups: dict[str, str]) -> dict[str, Any]:
+    """The config tree: ``conf/<name>.yaml``, group selections, then dotted overrides.
+
+    Args:
+        name: The base config file (e.g. ``"eval"``).
+        overrides: ``key=value`` strings from the command line.
+        groups: Group name -> field holding the selection's id when no group file exists
+            (e.g. ``{"env": "id", "policy": "name"}``).
+    """
+    tree = _load_yaml(CONF_DIR / f"{name}.yaml")
+    selections = {g: tree.pop(g) for g in groups if isinstance(tree.get(g), str)}
+    values: list[tuple[str, Any]] = []
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(item, "expected key=value", f"write e.g. {next(iter(groups))}=<id>")
+        value = yaml.safe_load(raw) if raw else ""
+        if key in groups:
+            selections[key] = str(value)
+        else:
+            values.append((key, value))
+    for group, choice in selections.items():
+        path = CONF_DIR / group / f"{choice}.yaml"
+        tree[group] = _load_yaml(path) if path.exists() else {groups[group]: choice}
+    for key, value in values:
+        _set(tree, key, value)
+    return tree
+
+
+def validate(model: type[M], tree: dict[str, Any], prefix: str = "") -> M:
+    """Build ``model`` from ``tree``; turn the first problem into a ``ConfigError``.
+
+    Args:
+        model: The pydantic model.
+        tree: The values.
+        prefix: Where ``tree`` sits in the whole config (for the key in the error).
+    """
+    try:
+        return model.model_validate(tree)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        key = ".".join([prefix] * bool(prefix) + [str(p) for p in err["loc"]])
+        if err["type"] == "extra_forbidden":
+            parent: Any = model
+            for part in err["loc"][:-1]:
+                parent = parent.model_fields[str(part)].annotation
+            fields = list(getattr(parent, "model_fields", {}))
+            close = difflib.get_close_matches(str(err["loc"][-1]), fields, n=1)
+            hint = f"did you mean '{close[0]}'? " if close else ""
+            raise ConfigError(key, "unknown key", f"{hint}valid keys: {', '.join(fields)}") from None
+        got = err.get("input")
+        raise ConfigError(key, f"{err['msg'].lower()} (got {got!r})", "set a valid value") from None

@@ -1,0 +1,16 @@
+"""Rollouts: the async engine, the durable trajectory writer, and run summaries."""
+
+from agentgym.rollout.engine import RolloutSettings, episode_seed, rollout, run_episode
+from agentgym.rollout.metrics import pass_at_k, summarize
+from agentgym.rollout.writer import TrajectoryWriter, read_trajectories
+
+__all__ = [
+    "RolloutSettings",
+    "TrajectoryWriter",
+    "episode_seed",
+    "pass_at_k",
+    "read_trajectories",
+    "rollout",
+    "run_episode",
+    "summarize",
+]

@@ -1,0 +1,144 @@
+"""The rollout engine: episodes x policy -> trajectories, concurrently on one event loop.
+
+``rollout`` runs ``group_size`` episodes of each task (the groups GRPO needs). ``concurrency``
+workers each own one environment, reused across episodes (so browsers and containers are
+bounded by it), and pull (task, sample) pairs from a queue. Each finished trajectory is handed
+to the writer at once; a resumed run skips the pairs the writer already has.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from agentgym.env import AgentEnv
+from agentgym.policy import Policy
+from agentgym.rollout.writer import TrajectoryWriter
+from agentgym.types import Message, Trajectory, Turn
+
+
+@dataclass(frozen=True)
+class RolloutSettings:
+    """Limits of one episode and of the run.
+
+    Attributes:
+        max_turns: Assistant turns before the episode is truncated (the env may stop earlier).
+        max_tokens: Token budget of the whole conversation (prompt + all turns).
+        concurrency: Episodes in flight at once.
+    """
+
+    max_turns: int = 10
+    max_tokens: int = 4096
+    concurrency: int = 8
+
+
+def episode_seed(task: int, sample: int) -> int:
+    """The policy's sampling seed for one episode: distinct across a group, reproducible."""
+    return task * 100_003 + sample
+
+
+async def run_episode(
+    env: AgentEnv, policy: Policy, task: int, sample: int, settings: RolloutSettings
+) -> Trajectory:
+    """Play one episode of ``task`` and return its trajectory."""
+    t0 = time.perf_counter()
+    obs, reset_info = await env.areset(seed=task)
+    reset_seconds = time.perf_counter() - t0
+    ctx = policy.start(obs.messages, obs.tools, reset_info, seed=episode_seed(task, sample))
+    turns: list[Turn] = []
+    terminated = truncated = False
+    stop_reason, end_info = "max_turns", {}
+    while len(turns) < settings.max_turns:
+        budget = settings.max_tokens - len(ctx.token_ids)
+        if budget <= 0:
+            truncated, stop_reason = True, "token_budget"
+            break
+        start, t1 = len(ctx.token_ids), time.perf_counter()
+        sample_out = await policy.act(ctx, budget)
+        t2 = time.perf_counter()
+        action = Message(role="assistant", content=sample_out.text, tool_calls=sample_out.tool_calls)
+        obs, reward, terminated, truncated, info = await env.astep(action)
+        t3 = time.perf_counter()
+        turns.append(
+            Turn(
+                index=len(turns),
+                action=env.messages[-1 - len(obs.messages)],
+                observation=obs.messages,
+                reward=reward,
+                reward_parts=info.get("reward_parts", {}),
+                format_error=bool(info.get("format_error")),
+                token_span=(start, len(ctx.token_ids)) if sample_out.token_ids else None,
+                policy_seconds=t2 - t1,
+                env_seconds=t3 - t2,
+            )
+        )
+        if terminated or truncated:
+            stop_reason, end_info = ("terminated" if terminated else "env_truncated"), info
+            break
+        policy.observe(ctx, obs.messages)
+    else:
+        truncated = True
+    return Trajectory(
+        env_id=env.env_id,
+        task=task,
+        sample=sample,
+        messages=list(env.messages),
+        tools=env.tool_specs,
+        turns=turns,
+        token_ids=ctx.token_ids,
+        loss_mask=ctx.loss_mask,
+        logprobs=ctx.logprobs,
+        reward=sum(t.reward for t in turns),
+        success=bool(end_info.get("success", False)),
+        terminated=terminated,
+        truncated=truncated,
+        stop_reason=stop_reason,
+        policy_version=policy.version,
+        reset_seconds=reset_seconds,
+        info={k: v for k, v in end_info.items() if k not in ("reward_parts", "turn")},
+    )
+
+
+async def rollout(
+    make_env: Callable[[], AgentEnv],
+    policy: Policy,
+    tasks: list[int],
+    group_size: int,
+    settings: RolloutSettings,
+    writer: TrajectoryWriter | None = None,
+    on_episode: Callable[[Trajectory], None] | None = None,
+) -> list[Trajectory]:
+    """Run ``group_size`` episodes of every task; return the new trajectories (task order).
+
+    Episodes already in ``writer.done`` are skipped. The first exception stops the run (the
+    episodes already written stay on disk) and is raised.
+    """
+    todo = [(t, s) for t in tasks for s in range(group_size)]
+    if writer is not None:
+        todo = [key for key in todo if key not in writer.done]
+    queue: asyncio.Queue[tuple[int, int]] = asyncio.Queue()
+    for key in todo:
+        queue.put_nowait(key)
+    results: dict[tuple[int, int], Trajectory] = {}
+
+    async def worker() -> None:
+        env = make_env()
+        try:
+            while not queue.empty():
+                task, sample = queue.get_nowait()
+                traj = await run_episode(env, policy, task, sample, settings)
+                results[traj.key] = traj
+                if writer is not None:
+                    writer.write(traj)
+                if on_episode is not None:
+                    on_episode(traj)
+        finally:
+            env.close()
+
+    n_workers = max(1, min(settings.concurrency, len(todo)))
+    async with asyncio.TaskGroup() as group:
+        for _ in range(n_workers if todo else 0):
+            group.create_task(worker())
+    return [results[key] for key in todo]

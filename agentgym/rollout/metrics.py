@@ -1,0 +1,59 @@
+"""Summaries of a set of trajectories: reward, success, unbiased pass@k, turns, tokens, time."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from math import comb
+from statistics import fmean, pstdev
+from typing import Any
+
+from agentgym.types import Trajectory
+
+
+def pass_at_k(n: int, c: int, k: int) -> float:
+    """Unbiased pass@k from ``n`` samples with ``c`` successes (Chen et al., 2021)."""
+    if not 0 < k <= n:
+        raise ValueError(f"pass@k needs 0 < k <= n, got k={k}, n={n}")
+    if n - c < k:
+        return 1.0
+    return 1.0 - comb(n - c, k) / comb(n, k)
+
+
+def _mean(xs: list[float]) -> float:
+    return fmean(xs) if xs else 0.0
+
+
+def summarize(trajectories: list[Trajectory], wall_seconds: float = 0.0) -> dict[str, Any]:
+    """Aggregate metrics; pass@k for every k up to the smallest group size."""
+    if not trajectories:
+        return {"episodes": 0}
+    groups: dict[tuple[str, int], list[bool]] = defaultdict(list)
+    for t in trajectories:
+        groups[(t.env_id, t.task)].append(t.success)
+    k_max = min(len(g) for g in groups.values())
+    turns = [t.turns for t in trajectories]
+    all_turns = [turn for ts in turns for turn in ts]
+    rewards = [t.reward for t in trajectories]
+    sampled = [sum(t.loss_mask) for t in trajectories]
+    return {
+        "episodes": len(trajectories),
+        "tasks": len(groups),
+        "mean_reward": _mean(rewards),
+        "std_reward": pstdev(rewards) if len(rewards) > 1 else 0.0,
+        "success_rate": _mean([float(t.success) for t in trajectories]),
+        "pass_at_k": {
+            str(k): _mean([pass_at_k(len(g), sum(g), k) for g in groups.values()])
+            for k in range(1, k_max + 1)
+        },
+        "mean_turns": _mean([float(len(ts)) for ts in turns]),
+        "format_error_rate": _mean([float(t.format_error) for t in all_turns]),
+        "truncated_rate": _mean([float(t.truncated) for t in trajectories]),
+        "mean_sampled_tokens": _mean([float(s) for s in sampled]),
+        "mean_total_tokens": _mean([float(len(t.token_ids)) for t in trajectories]),
+        "seconds": {
+            "wall": wall_seconds,
+            "policy": sum(t.policy_seconds for t in all_turns),
+            "env": sum(t.env_seconds for t in all_turns),
+            "reset": sum(t.reset_seconds for t in trajectories),
+        },
+    }

@@ -1,0 +1,129 @@
+"""A tiny random Qwen2 model and a byte-level BPE tokenizer with a tool-aware chat template.
+
+No model can be downloaded here, so tests and the README's offline demo build one: hidden 128,
+2 heads (head_dim 64, which vLLM's CPU attention accepts), 2 layers, saved with
+``save_pretrained`` and loaded back through the real ``from_pretrained`` paths (and by vLLM).
+
+    python -m agentgym.testing .cache/tiny-model
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from agentgym._imports import require
+
+SPECIAL = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
+TOOL_TOKENS = ["<tool_call>", "</tool_call>", "<tool_response>", "</tool_response>"]
+
+# Qwen2.5's tool-calling template, trimmed: tools in the system turn, consecutive tool results
+# merged into one user turn, assistant tool calls rendered as <tool_call> blocks.
+CHAT_TEMPLATE = (
+    "{%- if tools %}"
+    "{{- '<|im_start|>system\\n' }}"
+    "{%- if messages[0].role == 'system' %}{{- messages[0].content }}"
+    "{%- else %}{{- 'You are a helpful assistant.' }}{%- endif %}"
+    "{{- '\\n\\n# Tools\\nYou may call functions. Their signatures:\\n<tools>' }}"
+    "{%- for t in tools %}{{- '\\n' }}{{- t | tojson }}{%- endfor %}"
+    "{{- '\\n</tools>\\nCall one with <tool_call>{\"name\": <name>, \"arguments\": <json>}"
+    "</tool_call><|im_end|>\\n' }}"
+    "{%- elif messages[0].role == 'system' %}"
+    "{{- '<|im_start|>system\\n' + messages[0].content + '<|im_end|>\\n' }}"
+    "{%- endif %}"
+    "{%- for m in messages %}"
+    "{%- if m.role == 'system' and loop.first %}"
+    "{%- elif m.role == 'tool' %}"
+    "{%- if loop.first or messages[loop.index0 - 1].role != 'tool' %}"
+    "{{- '<|im_start|>user' }}{%- endif %}"
+    "{{- '\\n<tool_response>\\n' + m.content + '\\n</tool_response>' }}"
+    "{%- if loop.last or messages[loop.index0 + 1].role != 'tool' %}"
+    "{{- '<|im_end|>\\n' }}{%- endif %}"
+    "{%- elif m.role == 'assistant' %}"
+    "{{- '<|im_start|>assistant\\n' + m.content }}"
+    "{%- for tc in m.tool_calls or [] %}"
+    "{%- set f = tc.function if tc.function is defined else tc %}"
+    "{%- if m.content or not loop.first %}{{- '\\n' }}{%- endif %}"
+    "{{- '<tool_call>\\n{\"name\": \"' + f.name + '\", \"arguments\": ' }}"
+    "{%- if f.arguments is string %}{{- f.arguments }}{%- else %}{{- f.arguments | tojson }}"
+    "{%- endif %}"
+    "{{- '}\\n</tool_call>' }}"
+    "{%- endfor %}"
+    "{{- '<|im_end|>\\n' }}"
+    "{%- else %}"
+    "{{- '<|im_start|>' + m.role + '\\n' + m.content + '<|im_end|>\\n' }}"
+    "{%- endif %}"
+    "{%- endfor %}"
+    "{%- if add_generation_prompt %}{{- '<|im_start|>assistant\\n' }}{%- endif %}"
+)
+
+_CORPUS = [
+    "You are a helpful assistant. Find the answer with the tools and call them in JSON.",
+    '<tool_call>{"name": "guess", "arguments": {"number": 50}}</tool_call>',
+    '{"type": "function", "function": {"name": "search", "description": "Search the index.",'
+    ' "parameters": {"type": "object", "properties": {"query": {"type": "string"}}}}}',
+    "I am thinking of an integer between 1 and 100. 50 is too high. 25 is too low. correct!",
+    "The quick brown fox jumps over the lazy dog 0123456789 .,;:!?()[]{}<>'\"/\\-_=+*&%$#@",
+]
+
+
+def build_tokenizer(vocab_size: int = 1024):  # type: ignore[no-untyped-def]
+    """A byte-level BPE ``PreTrainedTokenizerFast`` with the tool-aware chat template."""
+    tokenizers = require("tokenizers", "hf")
+    transformers = require("transformers", "hf")
+    tok = tokenizers.Tokenizer(tokenizers.models.BPE())
+    tok.pre_tokenizer = tokenizers.pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = tokenizers.decoders.ByteLevel()
+    trainer = tokenizers.trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=SPECIAL,
+        initial_alphabet=tokenizers.pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tok.train_from_iterator(_CORPUS * 20, trainer=trainer)
+    tok.add_tokens([tokenizers.AddedToken(t, special=False, normalized=False) for t in TOOL_TOKENS])
+    fast = transformers.PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        eos_token="<|im_end|>",
+        pad_token="<|endoftext|>",
+        chat_template=CHAT_TEMPLATE,
+    )
+    return fast
+
+
+def build_tiny_model(path: str | Path, seed: int = 0, layers: int = 2) -> Path:
+    """Build and save the tiny model and tokenizer under ``path`` (kept if already there)."""
+    path = Path(path)
+    if (path / "config.json").exists() and (path / "tokenizer.json").exists():
+        return path
+    torch = require("torch", "hf")
+    transformers = require("transformers", "hf")
+    tokenizer = build_tokenizer()
+    eos = tokenizer.convert_tokens_to_ids("<|im_end|>")
+    config = transformers.Qwen2Config(
+        vocab_size=len(tokenizer),
+        hidden_size=128,
+        intermediate_size=256,
+        num_hidden_layers=layers,
+        num_attention_heads=2,
+        num_key_value_heads=2,
+        max_position_embeddings=8192,
+        tie_word_embeddings=True,
+        eos_token_id=eos,
+        bos_token_id=tokenizer.convert_tokens_to_ids("<|endoftext|>"),
+        pad_token_id=tokenizer.pad_token_id,
+        torch_dtype="float32",
+    )
+    torch.manual_seed(seed)
+    model = transformers.Qwen2ForCausalLM(config)
+    path.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(path, safe_serialization=True)
+    tokenizer.save_pretrained(path)
+    gen = {"eos_token_id": [eos], "pad_token_id": tokenizer.pad_token_id, "do_sample": True}
+    (path / "generation_config.json").write_text(json.dumps(gen))
+    return path
+
+
+if __name__ == "__main__":
+    print(build_tiny_model(sys.argv[1] if len(sys.argv) > 1 else ".cache/tiny-model"))

@@ -1,0 +1,55 @@
+"""``TokenPolicy``: the shared half of every policy that samples token ids (hf, openai, vllm)."""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from agentgym.policy import Context, Policy
+from agentgym.types import Message, Sample, ToolSpec
+from agentgym.policies.chat import ChatRenderer
+
+
+class SamplingConfig(BaseModel):
+    """Sampling settings shared by the token-level backends."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    temperature: float = 1.0
+    top_p: float = 1.0
+    max_new_tokens: int = 256
+
+
+class TokenPolicy(Policy):
+    """Keeps each episode's token ids, loss mask and log-probs; subclasses only ``generate``."""
+
+    def __init__(self, tokenizer: Any, sampling: SamplingConfig) -> None:
+        self.renderer = ChatRenderer(tokenizer)
+        self.sampling = sampling
+
+    def start(
+        self, messages: list[Message], tools: list[ToolSpec], info: dict[str, Any], seed: int
+    ) -> Context:
+        ctx = super().start(messages, tools, info, seed)
+        ctx.append(self.renderer.prompt_ids(ctx.messages, ctx.tools), sampled=False)
+        ctx.state = []
+        return ctx
+
+    async def act(self, ctx: Context, max_tokens: int) -> Sample:
+        limit = min(max_tokens, self.sampling.max_new_tokens)
+        sample = await self.generate(list(ctx.token_ids), limit, seed=ctx.seed * 1009 + ctx.turns)
+        ctx.append(sample.token_ids, sampled=True, logprobs=sample.logprobs)
+        ctx.state = sample.token_ids
+        ctx.turns += 1
+        ctx.messages.append(Message(role="assistant", content=sample.text))
+        return sample
+
+    def observe(self, ctx: Context, messages: list[Message]) -> None:
+        ctx.append(self.renderer.continuation_ids(ctx.state, messages), sampled=False)
+        ctx.messages.extend(messages)
+
+    @abstractmethod
+    async def generate(self, prompt_ids: list[int], max_tokens: int, seed: int) -> Sample:
+        """Sample up to ``max_tokens`` ids after ``prompt_ids``, with their log-probs."""

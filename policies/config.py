@@ -1,0 +1,124 @@
+"""Policy configs (one pydantic model per backend, chosen by ``name``) and ``build_policy``."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from agentgym.config import validate
+from agentgym.errors import ConfigError
+from agentgym.policies.base import SamplingConfig
+from agentgym.policy import Policy
+
+
+class _Sampled(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    model: str | None = None
+    temperature: float = Field(1.0, ge=0.0)
+    top_p: float = Field(1.0, gt=0.0, le=1.0)
+    max_new_tokens: int = Field(256, ge=1)
+
+    def sampling(self) -> SamplingConfig:
+        return SamplingConfig(
+            temperature=self.temperature, top_p=self.top_p, max_new_tokens=self.max_new_tokens
+        )
+
+    def require_model(self, local: bool) -> str:
+        if not self.model:
+            raise ConfigError("policy.model", "not set", "pass policy.model=<path or name>")
+        if local and self.model.startswith((".", "/", "~")) and not Path(self.model).exists():
+            raise ConfigError("policy.model", f"no such directory {self.model!r}",
+                              "build the test model with `python -m agentgym.testing DIR`")
+        return self.model
+
+
+class ScriptedConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: Literal["scripted"] = "scripted"
+    script: str = "oracle"
+
+
+class HFConfig(_Sampled):
+    name: Literal["hf"] = "hf"
+    device: str = "auto"
+
+
+class OpenAIConfig(_Sampled):
+    name: Literal["openai"] = "openai"
+    base_url: str = "http://localhost:8000"
+    mode: Literal["completions", "chat"] = "completions"
+    tokenizer: str | None = None
+    api_key: str = "EMPTY"
+    timeout: float = Field(120.0, gt=0)
+    max_retries: int = Field(4, ge=0)
+    concurrency: int = Field(64, ge=1)
+
+
+class VLLMConfig(_Sampled):
+    name: Literal["vllm"] = "vllm"
+    engine: dict[str, Any] = Field(default_factory=dict)
+
+
+PolicyConfig = ScriptedConfig | HFConfig | OpenAIConfig | VLLMConfig
+_MODELS: dict[str, type[BaseModel]] = {
+    "scripted": ScriptedConfig, "hf": HFConfig, "openai": OpenAIConfig, "vllm": VLLMConfig,
+}
+
+
+def parse_policy(tree: dict[str, Any]) -> PolicyConfig:
+    """Validate the ``policy`` section of a config."""
+    name = tree.get("name")
+    if name not in _MODELS:
+        raise ConfigError("policy", f"unknown policy {name!r}", f"use one of {', '.join(_MODELS)}")
+    cfg: PolicyConfig = validate(_MODELS[name], tree, prefix="policy")  # type: ignore[assignment]
+    if isinstance(cfg, HFConfig | VLLMConfig):
+        cfg.require_model(local=True)
+    elif isinstance(cfg, OpenAIConfig):
+        cfg.require_model(local=False)
+    return cfg
+
+
+def resolve_script(script: str, baselines: dict[str, Callable[..., str]]) -> Callable[..., str]:
+    """A baseline of the environment by name, or ``module:function``."""
+    if script in baselines:
+        return baselines[script]
+    if ":" in script:
+        module, _, attr = script.partition(":")
+        try:
+            fn = getattr(importlib.import_module(module), attr)
+        except (ImportError, AttributeError) as exc:
+            raise ConfigError("policy.script", f"cannot load {script!r} ({exc})",
+                              "give an importable module:function") from None
+        if callable(fn):
+            return fn  # type: ignore[no-any-return]
+    raise ConfigError("policy.script", f"unknown script {script!r}",
+                      f"use one of this env's baselines ({', '.join(baselines) or 'none'}) "
+                      "or module:function")
+
+
+def build_policy(cfg: PolicyConfig, baselines: dict[str, Callable[..., str]]) -> Policy:
+    """Build the policy ``cfg`` describes (loads models, opens clients)."""
+    if isinstance(cfg, ScriptedConfig):
+        from agentgym.policies.scripted import ScriptedPolicy
+
+        return ScriptedPolicy(resolve_script(cfg.script, baselines))
+    model = cfg.require_model(local=not isinstance(cfg, OpenAIConfig))
+    if isinstance(cfg, HFConfig):
+        from agentgym.policies.hf import HFPolicy
+
+        return HFPolicy(model, cfg.sampling(), device=cfg.device)
+    if isinstance(cfg, VLLMConfig):
+        from agentgym.policies.vllm import VLLMPolicy
+
+        return VLLMPolicy(model, cfg.sampling(), **cfg.engine)
+    from agentgym.policies.openai import Client, OpenAIChatPolicy, OpenAIPolicy
+
+    client = Client(cfg.base_url, cfg.api_key, cfg.timeout, cfg.max_retries, cfg.concurrency)
+    if cfg.mode == "chat":
+        return OpenAIChatPolicy(model, client, cfg.sampling())
+    return OpenAIPolicy(model, cfg.tokenizer or model, client, cfg.sampling())

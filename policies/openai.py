@@ -1,0 +1,161 @@
+"""Policies that talk to an OpenAI-compatible server (``vllm serve`` and others) over httpx.
+
+* ``OpenAIPolicy`` (``mode=completions``): token-in/token-out through ``/v1/completions`` with
+  token-id prompts; vLLM answers with the sampled ``token_ids`` and their log-probs.
+* ``OpenAIChatPolicy`` (``mode=chat``): plain ``/v1/chat/completions`` for servers that only
+  speak chat; text and native ``tool_calls``, no token ids (evaluation only).
+
+Both retry connection errors, timeouts, 429 and 5xx with exponential backoff, and bound the
+number of requests in flight.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from typing import Any
+
+import httpx
+
+from agentgym._imports import require
+from agentgym.errors import PolicyError
+from agentgym.parsing import parse_openai_tool_calls
+from agentgym.policies.base import SamplingConfig, TokenPolicy
+from agentgym.policy import Context, Policy
+from agentgym.types import Message, Sample
+
+_RETRY_STATUS = {408, 429, 500, 502, 503, 504}
+
+
+class Client:
+    """An async JSON client with retries, backoff, a timeout and a concurrency limit."""
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str = "EMPTY",
+        timeout: float = 120.0,
+        max_retries: int = 4,
+        concurrency: int = 64,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.http = httpx.AsyncClient(
+            base_url=base_url.rstrip("/"),
+            headers={"Authorization": f"Bearer {api_key}"},
+            timeout=timeout,
+            transport=transport,
+            limits=httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency),
+        )
+        self.max_retries = max_retries
+        self._slots = asyncio.Semaphore(concurrency)
+
+    async def post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        """POST ``body``; retry transient failures; raise ``PolicyError`` when out of tries."""
+        problem = ""
+        for attempt in range(self.max_retries + 1):
+            if attempt:
+                await asyncio.sleep(min(8.0, 0.25 * 2 ** (attempt - 1)) * (0.5 + random.random()))
+            try:
+                async with self._slots:
+                    response = await self.http.post(path, json=body)
+            except (httpx.TransportError, httpx.TimeoutException) as exc:
+                problem = f"{type(exc).__name__}: {exc}"
+                continue
+            if response.status_code in _RETRY_STATUS:
+                problem = f"HTTP {response.status_code}: {response.text[:300]}"
+                continue
+            if response.status_code >= 400:
+                raise PolicyError(
+                    f"{self.http.base_url}{path} answered HTTP {response.status_code}: "
+                    f"{response.text[:500]}"
+                )
+            data: dict[str, Any] = response.json()
+            return data
+        raise PolicyError(
+            f"{self.http.base_url}{path} failed {self.max_retries + 1} times; last: {problem}. "
+            "Is the server up (policy.base_url)?"
+        )
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+
+
+class OpenAIPolicy(TokenPolicy):
+    """Token-in/token-out over ``/v1/completions`` (vLLM's ``return_token_ids``).
+
+    Args:
+        model: The model name the server serves.
+        tokenizer: Path or hub id of the model's tokenizer (renders the chat template here).
+        client: The HTTP client.
+        sampling: Sampling settings.
+    """
+
+    def __init__(self, model: str, tokenizer: str, client: Client, sampling: SamplingConfig):
+        transformers = require("transformers", "hf")
+        super().__init__(transformers.AutoTokenizer.from_pretrained(tokenizer), sampling)
+        self.model, self.client = model, client
+
+    async def generate(self, prompt_ids: list[int], max_tokens: int, seed: int) -> Sample:
+        data = await self.client.post(
+            "/v1/completions",
+            {
+                "model": self.model,
+                "prompt": prompt_ids,
+                "max_tokens": max_tokens,
+                "temperature": self.sampling.temperature,
+                "top_p": self.sampling.top_p,
+                "seed": seed,
+                "logprobs": 0,
+                "return_token_ids": True,
+                "skip_special_tokens": True,
+            },
+        )
+        try:
+            choice = data["choices"][0]
+            ids = [int(i) for i in choice["token_ids"]]
+            logprobs = [float(x) for x in choice["logprobs"]["token_logprobs"]]
+        except (KeyError, IndexError, TypeError) as exc:
+            raise PolicyError(
+                f"/v1/completions answer lacks token_ids or logprobs ({exc!r}); the server must "
+                "support 'return_token_ids' (vLLM >= 0.10.2) or use policy.mode=chat"
+            ) from exc
+        if len(ids) != len(logprobs):
+            raise PolicyError(f"server returned {len(ids)} token ids but {len(logprobs)} logprobs")
+        finish = "stop" if choice.get("finish_reason") == "stop" else "length"
+        return Sample(text=choice.get("text", ""), token_ids=ids, logprobs=logprobs,
+                      finish_reason=finish)
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+
+class OpenAIChatPolicy(Policy):
+    """Plain chat completions with native tool calls (no token ids: evaluation only)."""
+
+    def __init__(self, model: str, client: Client, sampling: SamplingConfig) -> None:
+        self.model, self.client, self.sampling = model, client, sampling
+
+    async def act(self, ctx: Context, max_tokens: int) -> Sample:
+        body: dict[str, Any] = {
+            "model": self.model,
+            "messages": [m.to_openai() for m in ctx.messages],
+            "max_tokens": min(max_tokens, self.sampling.max_new_tokens),
+            "temperature": self.sampling.temperature,
+            "top_p": self.sampling.top_p,
+            "seed": ctx.seed * 1009 + ctx.turns,
+        }
+        if ctx.tools:
+            body["tools"] = [t.to_openai() for t in ctx.tools]
+        data = await self.client.post("/v1/chat/completions", body)
+        try:
+            message = data["choices"][0]["message"]
+        except (KeyError, IndexError, TypeError) as exc:
+            raise PolicyError(f"/v1/chat/completions answer has no message ({exc!r})") from exc
+        parsed = parse_openai_tool_calls(message.get("tool_calls") or [], message.get("content"))
+        ctx.turns += 1
+        reply = Message(role="assistant", content=parsed.content, tool_calls=parsed.calls)
+        ctx.messages.append(reply)
+        return Sample(text=parsed.content, tool_calls=parsed.calls)
+
+    async def aclose(self) -> None:
+        await self.client.aclose()

