@@ -157,7 +157,7 @@ def _cmd_envs(args: argparse.Namespace) -> int:
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
-    cfg = load_eval_config(args.overrides + [f"import={m}" for m in args.imports])
+    cfg = load_eval_config(args.overrides)
     summary = run_eval(cfg)
     _print_summary(summary, cfg.out)
     return 0
@@ -166,18 +166,22 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``agentgym`` command."""
     parser = argparse.ArgumentParser(prog="agentgym", description=__doc__.splitlines()[0])
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--import", dest="imports", action="append", default=[],
+                        help="import a module that registers environments (repeatable)")
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("envs", help="list registered environments").set_defaults(fn=_cmd_envs)
-    ev = sub.add_parser("eval", help="roll out a policy for evaluation only")
+    sub.add_parser("envs", parents=[common], help="list registered environments").set_defaults(
+        fn=_cmd_envs)
+    ev = sub.add_parser("eval", parents=[common], help="roll out a policy for evaluation only")
     ev.add_argument("overrides", nargs="*", help="key=value, e.g. env=guess_number policy=hf")
-    ev.add_argument("--import", dest="imports", action="append", default=[],
-                    help="import a module that registers environments")
     ev.set_defaults(fn=_cmd_eval)
-    args = parser.parse_args(argv)
-    for_each_import = getattr(args, "imports", [])
-    for module in for_each_import if args.command == "envs" else []:
-        load_module(module)
+    args, extra = parser.parse_known_args(argv)
+    if any(e.startswith("-") for e in extra) or (extra and args.command != "eval"):
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    args.overrides = getattr(args, "overrides", []) + extra
     try:
+        for module in args.imports:
+            load_module(module)
         return int(args.fn(args))
     except AgentGymError as exc:
         Console(stderr=True).print(f"[bold red]error:[/] {exc}", highlight=False)

@@ -37,6 +37,10 @@ class Context:
         self.loss_mask.extend([int(sampled)] * len(ids))
         self.logprobs.extend(logprobs if logprobs is not None else [0.0] * len(ids))
 
+    def truncate(self, n: int) -> None:
+        """Drop every token after the first ``n``."""
+        del self.token_ids[n:], self.loss_mask[n:], self.logprobs[n:]
+
 
 class Policy(ABC):
     """Generates assistant turns. Subclasses: scripted, hf, openai, vllm."""

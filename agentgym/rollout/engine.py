@@ -51,11 +51,11 @@ async def run_episode(
     terminated = truncated = False
     stop_reason, end_info = "max_turns", {}
     while len(turns) < settings.max_turns:
-        budget = settings.max_tokens - len(ctx.token_ids)
+        start, t1 = len(ctx.token_ids), time.perf_counter()
+        budget = settings.max_tokens - start
         if budget <= 0:
             truncated, stop_reason = True, "token_budget"
             break
-        start, t1 = len(ctx.token_ids), time.perf_counter()
         sample_out = await policy.act(ctx, budget)
         t2 = time.perf_counter()
         action = Message(role="assistant", content=sample_out.text, tool_calls=sample_out.tool_calls)
@@ -77,7 +77,12 @@ async def run_episode(
         if terminated or truncated:
             stop_reason, end_info = ("terminated" if terminated else "env_truncated"), info
             break
+        before = len(ctx.token_ids)
         policy.observe(ctx, obs.messages)
+        if len(ctx.token_ids) >= settings.max_tokens:  # no room left to answer: stop here
+            ctx.truncate(before)
+            truncated, stop_reason = True, "token_budget"
+            break
     else:
         truncated = True
     return Trajectory(

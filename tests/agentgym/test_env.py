@@ -1,0 +1,126 @@
+import asyncio
+
+import gymnasium
+import pytest
+
+import agentgym
+from agentgym import AgentEnv, EnvError, Message, ToolCall, ToolError, tool
+
+
+class Echo(AgentEnv):
+    """Echoes; `answer` ends the episode; `boom` is an infrastructure fault."""
+
+    max_turns = 3
+
+    def task(self, options):
+        self.target = int(self.np_random.integers(0, 1000))
+        return [Message(role="user", content=f"say {self.target}")], {"target": self.target}
+
+    @tool
+    def echo(self, text: str) -> str:
+        """Echo text."""
+        if not text:
+            raise ToolError("text is empty")
+        return text
+
+    @tool
+    async def answer(self, value: int) -> str:
+        """Answer."""
+        await asyncio.sleep(0)
+        ok = value == self.target
+        self.add_reward("correct", float(ok))
+        self.end(success=ok)
+        return "bye"
+
+    @tool
+    def boom(self) -> str:
+        """Fail."""
+        raise RuntimeError("disk on fire")
+
+
+def call(name, **args):
+    return Message(role="assistant", content="", tool_calls=[ToolCall(name=name, arguments=args)])
+
+
+def test_reset_is_seeded_and_shows_tools():
+    env = Echo()
+    obs1, info1 = env.reset(seed=7)
+    obs2, info2 = env.reset(seed=7)
+    assert info1 == info2 and obs1 == obs2
+    assert [t.name for t in obs1.tools] == ["echo", "answer", "boom"]
+    assert env.observation_space.contains(obs1)
+
+
+def test_tool_results_rewards_and_termination():
+    env = Echo()
+    _, info = env.reset(seed=1)
+    obs, reward, term, trunc, step_info = env.step(call("echo", text="hi"))
+    assert [m.content for m in obs.messages] == ["hi"] and obs.messages[0].role == "tool"
+    assert (reward, term, trunc) == (0.0, False, False)
+    obs, reward, term, _, step_info = env.step(call("answer", value=info["target"]))
+    assert reward == 1.0 and term and step_info["success"] is True
+    assert step_info["reward_parts"] == {"correct": 1.0}
+    with pytest.raises(EnvError, match="after the episode ended"):
+        env.step("again")
+
+
+@pytest.mark.parametrize(
+    "action, expected",
+    [
+        ('<tool_call>{"name": "nope", "arguments": {}}</tool_call>', "unknown tool 'nope'"),
+        ('<tool_call>{"name": "echo", "arguments": {"txt": "a"}}</tool_call>', "invalid arguments"),
+        ('<tool_call>{"name": "echo", "arguments": {"text": 1}}</tool_call>', "invalid arguments"),
+        ("<tool_call>{oops</tool_call>", "not valid JSON"),
+    ],
+)
+def test_model_mistakes_are_observations_with_a_format_flag(action, expected):
+    env = Echo(format_penalty=0.5)
+    env.reset(seed=0)
+    obs, reward, term, trunc, info = env.step(action)
+    assert expected in obs.messages[0].content and obs.messages[0].content.startswith("Error:")
+    assert info["format_error"] and reward == -0.5 and info["reward_parts"] == {"format": -0.5}
+    assert not term and not trunc
+
+
+def test_tool_refusal_is_not_a_format_error():
+    env = Echo()
+    env.reset(seed=0)
+    obs, reward, *_, info = env.step(call("echo", text=""))
+    assert obs.messages[0].content == "Error: text is empty"
+    assert not info["format_error"] and info["tool_errors"] == 1 and reward == 0.0
+
+
+def test_infrastructure_fault_names_env_turn_and_tool():
+    env = Echo()
+    env.reset(seed=0)
+    with pytest.raises(EnvError, match=r"env 'Echo', turn 1, tool 'boom': RuntimeError"):
+        env.step(call("boom"))
+
+
+def test_turn_limit_truncates_and_text_reply_ends():
+    env = Echo()
+    env.reset(seed=0)
+    results = [env.step(call("echo", text="x")) for _ in range(3)]
+    assert [r[3] for r in results] == [False, False, True]
+    env.reset(seed=0)
+    assert env.step("just text")[2] is True
+
+
+def test_async_api_and_sync_inside_loop_is_refused():
+    async def main():
+        env = Echo()
+        obs, info = await env.areset(seed=3)
+        step = await env.astep(call("answer", value=info["target"]))
+        with pytest.raises(EnvError, match="await"):
+            env.reset(seed=1)
+        return step
+
+    assert asyncio.run(main())[1] == 1.0
+
+
+def test_registered_env_works_through_gymnasium():
+    agentgym.register("echo_test", Echo, description="echo")
+    env = gymnasium.make("agentgym/echo_test-v0")
+    obs, info = env.reset(seed=2)
+    assert env.step(call("answer", value=info["target"]))[1] == 1.0
+    assert agentgym.make("agentgym/echo_test-v0").spec.id == "agentgym/echo_test-v0"

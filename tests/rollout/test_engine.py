@@ -1,0 +1,83 @@
+import asyncio
+import time
+
+import pytest
+
+import agentgym
+from agentgym.policies.scripted import ScriptedPolicy
+from agentgym.policy import Context, Policy
+from agentgym.rollout import RolloutSettings, rollout
+from agentgym.types import Sample
+from envs.guess_number import GuessNumberEnv
+
+
+def run(policy, tasks, group, settings, **kw):
+    return asyncio.run(rollout(lambda: agentgym.make("guess_number"), policy, tasks, group,
+                               settings, **kw))
+
+
+def test_groups_are_the_same_task_and_oracle_solves_all():
+    trajs = run(ScriptedPolicy(GuessNumberEnv.oracle), [0, 1, 2], 3, RolloutSettings())
+    assert [t.key for t in trajs] == [(t, s) for t in range(3) for s in range(3)]
+    for t in trajs:
+        assert t.success and t.reward == 1.0 and t.terminated and t.stop_reason == "terminated"
+        assert t.messages[0].content.startswith("I am thinking")
+        assert t.turns[-1].reward_parts == {"correct": 1.0}
+    first = {t.task: t.messages[0].content for t in trajs if t.sample == 0}
+    assert all(t.messages[0].content == first[t.task] for t in trajs)
+
+
+def test_turn_limit_truncates():
+    trajs = run(ScriptedPolicy(GuessNumberEnv.random), [5], 1, RolloutSettings(max_turns=2))
+    assert len(trajs[0].turns) <= 2
+    assert trajs[0].success or (trajs[0].truncated and trajs[0].stop_reason == "max_turns")
+
+
+class FakeTokens(Policy):
+    """A token-level stand-in: 100 prompt ids, then 30 sampled ids a turn."""
+
+    def __init__(self, delay=0.0):
+        self.delay, self.in_flight, self.peak = delay, 0, 0
+
+    def start(self, messages, tools, info, seed):
+        ctx = super().start(messages, tools, info, seed)
+        ctx.append([1] * 100, sampled=False)
+        return ctx
+
+    async def act(self, ctx: Context, max_tokens: int) -> Sample:
+        self.in_flight += 1
+        self.peak = max(self.peak, self.in_flight)
+        await asyncio.sleep(self.delay)
+        self.in_flight -= 1
+        n = min(30, max_tokens)
+        ctx.append([2] * n, sampled=True, logprobs=[-1.0] * n)
+        return Sample(text='<tool_call>{"name": "guess", "arguments": {"number": 1}}</tool_call>',
+                      token_ids=[2] * n, logprobs=[-1.0] * n)
+
+    def observe(self, ctx, messages):
+        ctx.append([3] * 10, sampled=False)
+
+
+def test_token_budget_truncates_and_masks_line_up():
+    trajs = run(FakeTokens(), [3], 1, RolloutSettings(max_tokens=200, max_turns=10))
+    t = trajs[0]
+    assert t.truncated and t.stop_reason == "token_budget"
+    assert len(t.token_ids) <= 200 and sum(t.loss_mask) == sum(
+        end - start for start, end in (turn.token_span for turn in t.turns))
+
+
+def test_episodes_run_concurrently():
+    policy = FakeTokens(delay=0.05)
+    start = time.perf_counter()
+    run(policy, list(range(16)), 1, RolloutSettings(concurrency=16, max_turns=2))
+    assert policy.peak == 16
+    assert time.perf_counter() - start < 16 * 2 * 0.05
+
+
+def test_policy_failure_stops_the_run():
+    class Broken(Policy):
+        async def act(self, ctx, max_tokens):
+            raise RuntimeError("server down")
+
+    with pytest.raises(ExceptionGroup):
+        run(Broken(), [0], 2, RolloutSettings())

@@ -1,0 +1,60 @@
+"""Trajectories survive SIGKILL: a rerun skips finished episodes and loses only those in flight."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from agentgym.rollout import TrajectoryWriter, read_trajectories
+from agentgym.types import Message, Trajectory
+
+PLUGIN = Path(__file__).parent.parent / "plugin_pkg"
+
+
+def traj(task: int, sample: int = 0) -> Trajectory:
+    return Trajectory(env_id="e", task=task, sample=sample,
+                      messages=[Message(role="user", content="x" * 10)])
+
+
+def test_partial_last_line_is_dropped_on_reopen(tmp_path):
+    path = tmp_path / "t.jsonl"
+    with TrajectoryWriter(path) as w:
+        w.write(traj(0))
+        w.write(traj(1))
+    with open(path, "ab") as f:
+        f.write(traj(2).model_dump_json().encode()[:25])  # killed mid-write
+    w = TrajectoryWriter(path)
+    assert w.done == {(0, 0), (1, 0)}
+    w.write(traj(2))
+    w.close()
+    assert [t.task for t in read_trajectories(path)] == [0, 1, 2]
+
+
+def test_sigkill_then_resume(tmp_path):
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "agentgym.cli", "eval", "env=count_import",
+           "import=agentgym_testplugin", "env.delay=0.15", "episodes=40", "group_size=2",
+           "rollout.concurrency=2", f"out={out}"]
+    env = {**os.environ, "PYTHONPATH": str(PLUGIN)}
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    lines = out / "trajectories.jsonl"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if lines.exists() and lines.read_bytes().count(b"\n") >= 6:
+            break
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    before = list(read_trajectories(lines))
+    assert 6 <= len(before) < 40
+    result = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    after = list(read_trajectories(lines))
+    assert len(after) == 40 and len({t.key for t in after}) == 40
+    assert [t.model_dump() for t in after[: len(before)]] == [t.model_dump() for t in before]
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["episodes"] == 40 and summary["resumed_episodes"] == len(before)
+    assert summary["success_rate"] == 1.0
