@@ -1,7 +1,7 @@
 """The ``agentgym`` command line: ``envs``, ``eval``. The only module that prints.
 
-    agentgym envs
-    agentgym eval env=guess_number policy=hf policy.model=.cache/tiny-model episodes=16 group_size=4
+agentgym envs
+agentgym eval env=guess_number policy=hf policy.model=.cache/tiny-model episodes=16 group_size=4
 """
 
 from __future__ import annotations
@@ -18,14 +18,20 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-from rich.progress import TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 
 import agentgym
 from agentgym.config import EnvConfig, RolloutConfig, compose, validate
 from agentgym.errors import AgentGymError, ConfigError, RegistrationError
-from agentgym.policies.config import parse_policy
+from agentgym.policies.config import ScriptedConfig, parse_policy, resolve_script
 from agentgym.registration import load_module
 from agentgym.rollout import RolloutSettings, TrajectoryWriter, rollout, summarize
 from agentgym.types import Trajectory
@@ -57,10 +63,16 @@ def load_eval_config(overrides: list[str]) -> EvalConfig:
     """Compose and validate; check everything that can be checked before work starts."""
     cfg = validate(EvalConfig, compose("eval", overrides, {"env": "id", "policy": "name"}))
     if cfg.episodes % cfg.group_size:
-        raise ConfigError("episodes", f"{cfg.episodes} is not a multiple of group_size "
-                          f"{cfg.group_size}", "make episodes = tasks x group_size")
+        raise ConfigError(
+            "episodes",
+            f"{cfg.episodes} is not a multiple of group_size {cfg.group_size}",
+            "make episodes = tasks x group_size",
+        )
     for module in cfg.imports:
-        load_module(module)
+        try:
+            load_module(module)
+        except RegistrationError as exc:
+            raise ConfigError("import", str(exc), "name an importable module") from None
     try:
         env_cls = agentgym.spec(cfg.env.id).load()
     except RegistrationError as exc:
@@ -70,9 +82,14 @@ def load_eval_config(overrides: list[str]) -> EvalConfig:
         if key not in accepted:
             close = difflib.get_close_matches(key, accepted, n=1)
             hint = f"did you mean '{close[0]}'? " if close else ""
-            raise ConfigError(f"env.{key}", f"'{cfg.env.id}' takes no such argument",
-                              f"{hint}it accepts: {', '.join(accepted)}")
-    parse_policy(cfg.policy)
+            raise ConfigError(
+                f"env.{key}",
+                f"'{cfg.env.id}' takes no such argument",
+                f"{hint}it accepts: {', '.join(accepted)}",
+            )
+    policy = parse_policy(cfg.policy)
+    if isinstance(policy, ScriptedConfig):
+        resolve_script(policy.script, getattr(env_cls, "baselines", {}))
     return cfg
 
 
@@ -83,8 +100,11 @@ def _check_resume(out: Path, cfg: EvalConfig) -> None:
         theirs = json.loads(saved.read_text())
         changed = sorted(k for k in mine if k != "rollout" and theirs.get(k) != mine[k])
         if changed:
-            raise ConfigError(changed[0], f"differs from the run already in {out}",
-                              "pass a new out=<dir>, or delete the old run to start over")
+            raise ConfigError(
+                changed[0],
+                f"differs from the run already in {out}",
+                "pass a new out=<dir>, or delete the old run to start over",
+            )
     out.mkdir(parents=True, exist_ok=True)
     saved.write_text(json.dumps(mine, indent=2))
 
@@ -106,8 +126,9 @@ def run_eval(cfg: EvalConfig) -> dict[str, Any]:
     writer = TrajectoryWriter(out / "trajectories.jsonl")
     start = time.perf_counter()
     with writer, _progress() as progress:
-        bar = progress.add_task(f"eval {cfg.env.id}", total=cfg.episodes,
-                                completed=len(writer.done), reward=0.0)
+        bar = progress.add_task(
+            f"eval {cfg.env.id}", total=cfg.episodes, completed=len(writer.done), reward=0.0
+        )
         rewards = [t.reward for t in writer.previous]
 
         def on_episode(t: Trajectory) -> None:
@@ -116,8 +137,15 @@ def run_eval(cfg: EvalConfig) -> dict[str, Any]:
 
         async def main() -> list[Trajectory]:
             try:
-                return await rollout(lambda: agentgym.make(cfg.env.id, **cfg.env.kwargs), policy,
-                                     tasks, cfg.group_size, settings, writer, on_episode)
+                return await rollout(
+                    lambda: agentgym.make(cfg.env.id, **cfg.env.kwargs),
+                    policy,
+                    tasks,
+                    cfg.group_size,
+                    settings,
+                    writer,
+                    on_episode,
+                )
             finally:
                 await policy.aclose()
 
@@ -130,9 +158,14 @@ def run_eval(cfg: EvalConfig) -> dict[str, Any]:
 
 def _progress() -> Progress:
     return Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-        TextColumn("reward {task.fields[reward]:.3f}"), TimeElapsedColumn(), TimeRemainingColumn(),
-        console=console, transient=False,
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("reward {task.fields[reward]:.3f}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=False,
     )
 
 
@@ -140,8 +173,9 @@ def _print_summary(summary: dict[str, Any], out: str) -> None:
     table = Table(title=f"agentgym eval -> {out}", show_header=False)
     for key, value in summary.items():
         if isinstance(value, dict):
-            value = ", ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}"
-                              for k, v in value.items())
+            value = ", ".join(
+                f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in value.items()
+            )
         elif isinstance(value, float):
             value = f"{value:.4f}"
         table.add_row(key, str(value))
@@ -167,11 +201,17 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``agentgym`` command."""
     parser = argparse.ArgumentParser(prog="agentgym", description=__doc__.splitlines()[0])
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--import", dest="imports", action="append", default=[],
-                        help="import a module that registers environments (repeatable)")
+    common.add_argument(
+        "--import",
+        dest="imports",
+        action="append",
+        default=[],
+        help="import a module that registers environments (repeatable)",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("envs", parents=[common], help="list registered environments").set_defaults(
-        fn=_cmd_envs)
+        fn=_cmd_envs
+    )
     ev = sub.add_parser("eval", parents=[common], help="roll out a policy for evaluation only")
     ev.add_argument("overrides", nargs="*", help="key=value, e.g. env=guess_number policy=hf")
     ev.set_defaults(fn=_cmd_eval)
@@ -184,7 +224,7 @@ def main(argv: list[str] | None = None) -> int:
             load_module(module)
         return int(args.fn(args))
     except AgentGymError as exc:
-        Console(stderr=True).print(f"[bold red]error:[/] {exc}", highlight=False)
+        Console(stderr=True, soft_wrap=True).print(f"[bold red]error:[/] {exc}", highlight=False)
         return 2
 
 

@@ -1,9 +1,10 @@
 """Configuration: YAML config groups under ``agentgym/conf/`` plus Hydra-style overrides,
 validated by pydantic at the edge. Every error names the key and the fix.
 
-Overrides look like Hydra's: ``env=guess_number`` picks the group file ``conf/env/guess_number.yaml``
-(or just sets the id when there is none), ``policy.temperature=0.7`` sets one value (parsed as
-YAML, so numbers, booleans and lists work), ``import=my_module`` loads a module first.
+Overrides look like Hydra's: ``env=guess_number`` picks the group file
+``conf/env/guess_number.yaml`` (or just sets the id when there is none),
+``policy.temperature=0.7`` sets one value (parsed as YAML, so numbers, booleans and lists
+work), ``import=my_module`` loads a module first.
 """
 
 from __future__ import annotations
@@ -114,6 +115,8 @@ def validate(model: type[M], tree: dict[str, Any], prefix: str = "") -> M:
             fields = list(getattr(parent, "model_fields", {}))
             close = difflib.get_close_matches(str(err["loc"][-1]), fields, n=1)
             hint = f"did you mean '{close[0]}'? " if close else ""
-            raise ConfigError(key, "unknown key", f"{hint}valid keys: {', '.join(fields)}") from None
+            raise ConfigError(
+                key, "unknown key", f"{hint}valid keys: {', '.join(fields)}"
+            ) from None
         got = err.get("input")
         raise ConfigError(key, f"{err['msg'].lower()} (got {got!r})", "set a valid value") from None

@@ -70,7 +70,7 @@ class ActionSpace(gym.Space[Message | str]):
         return isinstance(x, str) or (isinstance(x, Message) and x.role == "assistant")
 
     def sample(self, mask: Any = None, probability: Any = None) -> str:
-        letters = np.array(list("abcdefghijklmnopqrstuvwxyz {}<>\":,_"))
+        letters = np.array(list('abcdefghijklmnopqrstuvwxyz {}<>":,_'))
         return "".join(self.np_random.choice(letters, size=int(self.np_random.integers(1, 64))))
 
 
@@ -159,7 +159,9 @@ class AgentEnv(gym.Env[Observation, Message | str]):
         """Async ``step``."""
         if self._ended or (self.turn >= self.max_turns and self.turn > 0):
             raise EnvError(self.env_id, self.turn, None, "step() after the episode ended; reset()")
-        message = action if isinstance(action, Message) else Message(role="assistant", content=action)
+        message = (
+            action if isinstance(action, Message) else Message(role="assistant", content=action)
+        )
         self.turn += 1
         self._rewards = {}
         if message.tool_calls:
@@ -167,8 +169,10 @@ class AgentEnv(gym.Env[Observation, Message | str]):
         else:
             parsed = parse_hermes(message.content)
             content, calls, errors = parsed.content, parsed.calls, parsed.errors
-        calls = [c if c.id else c.model_copy(update={"id": f"call_{self.turn}_{i}"})
-                 for i, c in enumerate(calls)]
+        calls = [
+            c if c.id else c.model_copy(update={"id": f"call_{self.turn}_{i}"})
+            for i, c in enumerate(calls)
+        ]
         self.messages.append(message.model_copy(update={"tool_calls": calls}))
         new: list[Message] = [Message(role="user", content=f"Error: {e}") for e in errors]
         format_error = bool(errors)
@@ -223,8 +227,12 @@ class AgentEnv(gym.Env[Observation, Message | str]):
             pass
         else:
             coro.close()
-            raise EnvError(self.env_id, self.turn, None,
-                           "sync reset()/step() called inside an event loop; await areset()/astep()")
+            raise EnvError(
+                self.env_id,
+                self.turn,
+                None,
+                "sync reset()/step() called inside an event loop; await areset()/astep()",
+            )
         if self._loop is None or self._loop.is_closed():
             self._loop = asyncio.new_event_loop()
         return self._loop.run_until_complete(coro)

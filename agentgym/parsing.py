@@ -50,7 +50,8 @@ def _call_from_obj(obj: Any, where: str) -> ToolCall | str:
 
 
 def _kind(obj: Any) -> str:
-    return {dict: "an object", list: "a list", str: "a string"}.get(type(obj), type(obj).__name__)
+    names: dict[type, str] = {dict: "an object", list: "a list", str: "a string"}
+    return names.get(type(obj), type(obj).__name__)
 
 
 def parse_hermes(text: str) -> ParsedAction:
@@ -94,7 +95,5 @@ def parse_openai_tool_calls(tool_calls: list[Any], content: str | None = "") -> 
 
 def render_tool_calls(calls: list[ToolCall]) -> str:
     """Hermes text for ``calls``: the inverse of ``parse_hermes``."""
-    return "\n".join(
-        f"{TOOL_CALL_OPEN}\n{json.dumps({'name': c.name, 'arguments': c.arguments})}\n{TOOL_CALL_CLOSE}"
-        for c in calls
-    )
+    blocks = (json.dumps({"name": c.name, "arguments": c.arguments}) for c in calls)
+    return "\n".join(f"{TOOL_CALL_OPEN}\n{b}\n{TOOL_CALL_CLOSE}" for b in blocks)

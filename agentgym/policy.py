@@ -62,5 +62,5 @@ class Policy(ABC):
         """Append the environment's answer to ``ctx``."""
         ctx.messages.extend(messages)
 
-    async def aclose(self) -> None:
+    async def aclose(self) -> None:  # noqa: B027 - most policies hold nothing to release
         """Release the backend (servers, engines, clients)."""

@@ -27,7 +27,7 @@ CHAT_TEMPLATE = (
     "{%- else %}{{- 'You are a helpful assistant.' }}{%- endif %}"
     "{{- '\\n\\n# Tools\\nYou may call functions. Their signatures:\\n<tools>' }}"
     "{%- for t in tools %}{{- '\\n' }}{{- t | tojson }}{%- endfor %}"
-    "{{- '\\n</tools>\\nCall one with <tool_call>{\"name\": <name>, \"arguments\": <json>}"
+    '{{- \'\\n</tools>\\nCall one with <tool_call>{"name": <name>, "arguments": <json>}'
     "</tool_call><|im_end|>\\n' }}"
     "{%- elif messages[0].role == 'system' %}"
     "{{- '<|im_start|>system\\n' + messages[0].content + '<|im_end|>\\n' }}"
@@ -45,7 +45,7 @@ CHAT_TEMPLATE = (
     "{%- for tc in m.tool_calls or [] %}"
     "{%- set f = tc.function if tc.function is defined else tc %}"
     "{%- if m.content or not loop.first %}{{- '\\n' }}{%- endif %}"
-    "{{- '<tool_call>\\n{\"name\": \"' + f.name + '\", \"arguments\": ' }}"
+    '{{- \'<tool_call>\\n{"name": "\' + f.name + \'", "arguments": \' }}'
     "{%- if f.arguments is string %}{{- f.arguments }}{%- else %}{{- f.arguments | tojson }}"
     "{%- endif %}"
     "{{- '}\\n</tool_call>' }}"

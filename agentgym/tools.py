@@ -69,10 +69,12 @@ class Tool:
         fields: dict[str, Any] = {}
         for p in params:
             if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
-                raise TypeError(f"tool '{self.name}': *args/**kwargs cannot be described to a model")
+                raise TypeError(
+                    f"tool '{self.name}': *args/**kwargs cannot be described to a model"
+                )
             default = ... if p.default is inspect.Parameter.empty else p.default
             fields[p.name] = (hints.get(p.name, Any), default)
-        self.args_model: type[BaseModel] = create_model(  # type: ignore[call-overload]
+        self.args_model: type[BaseModel] = create_model(
             f"{self.name}_args", __config__=ConfigDict(extra="forbid"), **fields
         )
         schema = self.args_model.model_json_schema()
@@ -100,7 +102,7 @@ class Tool:
         return {k: getattr(model, k) for k in type(model).model_fields}
 
     async def run(self, owner: object | None, kwargs: dict[str, Any]) -> str:
-        """Run the tool on validated ``kwargs`` (awaiting it if async); return its result as text."""
+        """Run on validated ``kwargs`` (awaiting if async); return the result as text."""
         args = (owner,) if self._takes_self else ()
         result = self.fn(*args, **kwargs)
         if inspect.isawaitable(result):

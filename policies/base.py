@@ -7,9 +7,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from agentgym.policies.chat import ChatRenderer
 from agentgym.policy import Context, Policy
 from agentgym.types import Message, Sample, ToolSpec
-from agentgym.policies.chat import ChatRenderer
 
 
 class SamplingConfig(BaseModel):

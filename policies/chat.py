@@ -36,7 +36,9 @@ class ChatRenderer:
         # what the template writes after an assistant's content, e.g. "<|im_end|>\n"
         self._assistant_tail = self._stand_in_text.split(_MARK, 1)[1]
 
-    def _render(self, messages: list[dict[str, Any]], add_generation_prompt: bool, **kw: Any) -> str:
+    def _render(
+        self, messages: list[dict[str, Any]], add_generation_prompt: bool, **kw: Any
+    ) -> str:
         text = self.tokenizer.apply_chat_template(
             messages, tokenize=False, add_generation_prompt=add_generation_prompt, **kw
         )
@@ -60,7 +62,9 @@ class ChatRenderer:
         tail = self._assistant_tail
         if sampled and sampled[-1] == self.eos_id and tail.startswith(self._eos_text):
             tail = tail[len(self._eos_text) :]
-        full = self._render(_STAND_IN + [m.to_openai() for m in messages], add_generation_prompt=True)
+        full = self._render(
+            _STAND_IN + [m.to_openai() for m in messages], add_generation_prompt=True
+        )
         if not full.startswith(self._stand_in_text):
             raise ValueError("the chat template re-renders earlier turns; cannot append tokens")
         return self.encode(tail + full[len(self._stand_in_text) :])

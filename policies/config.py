@@ -32,8 +32,11 @@ class _Sampled(BaseModel):
         if not self.model:
             raise ConfigError("policy.model", "not set", "pass policy.model=<path or name>")
         if local and self.model.startswith((".", "/", "~")) and not Path(self.model).exists():
-            raise ConfigError("policy.model", f"no such directory {self.model!r}",
-                              "build the test model with `python -m agentgym.testing DIR`")
+            raise ConfigError(
+                "policy.model",
+                f"no such directory {self.model!r}",
+                "build the test model with `python -m agentgym.testing DIR`",
+            )
         return self.model
 
 
@@ -66,7 +69,10 @@ class VLLMConfig(_Sampled):
 
 PolicyConfig = ScriptedConfig | HFConfig | OpenAIConfig | VLLMConfig
 _MODELS: dict[str, type[BaseModel]] = {
-    "scripted": ScriptedConfig, "hf": HFConfig, "openai": OpenAIConfig, "vllm": VLLMConfig,
+    "scripted": ScriptedConfig,
+    "hf": HFConfig,
+    "openai": OpenAIConfig,
+    "vllm": VLLMConfig,
 }
 
 
@@ -92,13 +98,18 @@ def resolve_script(script: str, baselines: dict[str, Callable[..., str]]) -> Cal
         try:
             fn = getattr(importlib.import_module(module), attr)
         except (ImportError, AttributeError) as exc:
-            raise ConfigError("policy.script", f"cannot load {script!r} ({exc})",
-                              "give an importable module:function") from None
+            raise ConfigError(
+                "policy.script",
+                f"cannot load {script!r} ({exc})",
+                "give an importable module:function",
+            ) from None
         if callable(fn):
-            return fn  # type: ignore[no-any-return]
-    raise ConfigError("policy.script", f"unknown script {script!r}",
-                      f"use one of this env's baselines ({', '.join(baselines) or 'none'}) "
-                      "or module:function")
+            return fn
+    raise ConfigError(
+        "policy.script",
+        f"unknown script {script!r}",
+        f"use one of this env's baselines ({', '.join(baselines) or 'none'}) or module:function",
+    )
 
 
 def build_policy(cfg: PolicyConfig, baselines: dict[str, Callable[..., str]]) -> Policy:

@@ -39,9 +39,15 @@ class HFPolicy(TokenPolicy):
         torch.manual_seed(seed)
         inputs = torch.tensor([prompt_ids], device=self.device)
         greedy = self.sampling.temperature <= 0
-        kwargs: dict[str, Any] = {} if greedy else {
-            "temperature": self.sampling.temperature, "top_p": self.sampling.top_p, "top_k": 0,
-        }
+        kwargs: dict[str, Any] = (
+            {}
+            if greedy
+            else {
+                "temperature": self.sampling.temperature,
+                "top_p": self.sampling.top_p,
+                "top_k": 0,
+            }
+        )
         with torch.no_grad():
             out = self.model.generate(
                 inputs,

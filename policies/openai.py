@@ -122,8 +122,9 @@ class OpenAIPolicy(TokenPolicy):
         if len(ids) != len(logprobs):
             raise PolicyError(f"server returned {len(ids)} token ids but {len(logprobs)} logprobs")
         finish = "stop" if choice.get("finish_reason") == "stop" else "length"
-        return Sample(text=choice.get("text", ""), token_ids=ids, logprobs=logprobs,
-                      finish_reason=finish)
+        return Sample(
+            text=choice.get("text", ""), token_ids=ids, logprobs=logprobs, finish_reason=finish
+        )
 
     async def aclose(self) -> None:
         await self.client.aclose()

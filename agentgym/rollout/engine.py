@@ -58,7 +58,9 @@ async def run_episode(
             break
         sample_out = await policy.act(ctx, budget)
         t2 = time.perf_counter()
-        action = Message(role="assistant", content=sample_out.text, tool_calls=sample_out.tool_calls)
+        action = Message(
+            role="assistant", content=sample_out.text, tool_calls=sample_out.tool_calls
+        )
         obs, reward, terminated, truncated, info = await env.astep(action)
         t3 = time.perf_counter()
         turns.append(
@@ -143,7 +145,10 @@ async def rollout(
             env.close()
 
     n_workers = max(1, min(settings.concurrency, len(todo)))
-    async with asyncio.TaskGroup() as group:
-        for _ in range(n_workers if todo else 0):
-            group.create_task(worker())
+    try:
+        async with asyncio.TaskGroup() as group:
+            for _ in range(n_workers if todo else 0):
+                group.create_task(worker())
+    except ExceptionGroup as failed:  # the first failure cancelled the rest: raise it alone
+        raise failed.exceptions[0] from None
     return [results[key] for key in todo]

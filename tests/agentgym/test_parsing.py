@@ -26,7 +26,7 @@ def test_malformed_blocks_become_errors():
         '<tool_call>{"name": "a", "arguments": 3}</tool_call>': "must be a JSON object",
         '<tool_call>{"name": "a", "arguments": "{bad"}</tool_call>': "not valid JSON",
         '<tool_call>{"name": "a"': "not closed",
-        'x </tool_call>': "without a matching",
+        "x </tool_call>": "without a matching",
     }
     for text, problem in cases.items():
         parsed = parse_hermes(text)

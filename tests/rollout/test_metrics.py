@@ -15,8 +15,14 @@ def test_pass_at_k_hand_computed():
 
 def test_summary():
     def t(task, sample, ok):
-        return Trajectory(env_id="e", task=task, sample=sample, success=ok, reward=float(ok),
-                          messages=[Message(role="user", content="")])
+        return Trajectory(
+            env_id="e",
+            task=task,
+            sample=sample,
+            success=ok,
+            reward=float(ok),
+            messages=[Message(role="user", content="")],
+        )
 
     s = summarize([t(0, 0, True), t(0, 1, False), t(1, 0, False), t(1, 1, False)])
     assert s["episodes"] == 4 and s["tasks"] == 2

@@ -15,8 +15,9 @@ PLUGIN = Path(__file__).parent.parent / "plugin_pkg"
 
 
 def traj(task: int, sample: int = 0) -> Trajectory:
-    return Trajectory(env_id="e", task=task, sample=sample,
-                      messages=[Message(role="user", content="x" * 10)])
+    return Trajectory(
+        env_id="e", task=task, sample=sample, messages=[Message(role="user", content="x" * 10)]
+    )
 
 
 def test_partial_last_line_is_dropped_on_reopen(tmp_path):
@@ -35,9 +36,19 @@ def test_partial_last_line_is_dropped_on_reopen(tmp_path):
 
 def test_sigkill_then_resume(tmp_path):
     out = tmp_path / "run"
-    cmd = [sys.executable, "-m", "agentgym.cli", "eval", "env=count_import",
-           "import=agentgym_testplugin", "env.delay=0.15", "episodes=40", "group_size=2",
-           "rollout.concurrency=2", f"out={out}"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "agentgym.cli",
+        "eval",
+        "env=count_import",
+        "import=agentgym_testplugin",
+        "env.delay=0.15",
+        "episodes=40",
+        "group_size=2",
+        "rollout.concurrency=2",
+        f"out={out}",
+    ]
     env = {**os.environ, "PYTHONPATH": str(PLUGIN)}
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     lines = out / "trajectories.jsonl"

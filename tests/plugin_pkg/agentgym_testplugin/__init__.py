@@ -36,7 +36,9 @@ class CountEnv(AgentEnv):
 
     @staticmethod
     def oracle(messages: list[Message], info: dict[str, Any], rng: Any) -> str:
-        return f'<tool_call>{{"name": "say", "arguments": {{"number": {info["number"]}}}}}</tool_call>'
+        return (
+            f'<tool_call>{{"name": "say", "arguments": {{"number": {info["number"]}}}}}</tool_call>'
+        )
 
     baselines = {"oracle": oracle}
 

@@ -1,0 +1,58 @@
+import json
+
+import pytest
+
+from agentgym.cli import load_eval_config, main
+from agentgym.errors import ConfigError
+
+
+def test_envs_lists_the_example(capsys):
+    assert main(["envs"]) == 0
+    assert "guess_number" in capsys.readouterr().out
+
+
+def test_scripted_oracle_and_random_baselines_discriminate(tmp_path):
+    assert main(["eval", "episodes=12", "group_size=3", f"out={tmp_path}/o"]) == 0
+    assert (
+        main(["eval", "policy.script=random", "episodes=12", "group_size=3", f"out={tmp_path}/r"])
+        == 0
+    )
+    oracle = json.loads((tmp_path / "o" / "summary.json").read_text())
+    rand = json.loads((tmp_path / "r" / "summary.json").read_text())
+    assert oracle["success_rate"] == 1.0 and rand["success_rate"] < 0.5
+    assert set(oracle["pass_at_k"]) == {"1", "2", "3"}
+
+
+@pytest.mark.parametrize(
+    "overrides, key, fix",
+    [
+        (["policy.modle=x"], "policy.modle", "valid keys: name, script"),
+        (["policy=hf", "policy.modle=x"], "policy.modle", "did you mean 'model'"),
+        (["policy=hf"], "policy.model", "policy.model=<path"),
+        (["policy=hf", "policy.model=./nope"], "policy.model", "agentgym.testing"),
+        (["policy=hf", "policy.model=/x", "policy.temperature=-1"], "policy.temperature", ""),
+        (["policy=gpt"], "policy", "use one of scripted, hf, openai, vllm"),
+        (["env=guess_numbr"], "env", "Did you mean 'guess_number'"),
+        (["env.hgh=3"], "env.hgh", "did you mean 'high'"),
+        (["episodes=5", "group_size=2"], "episodes", "tasks x group_size"),
+        (["episodes=zero"], "episodes", ""),
+        (["rollout.max_tokns=3"], "rollout.max_tokns", "did you mean 'max_tokens'"),
+        (["policy.script=nope"], "policy.script", "oracle, random"),
+        (["import=no_such_module_xyz"], "import", "cannot import module 'no_such_module_xyz'"),
+        (["novalue"], "novalue", "key=value"),
+    ],
+)
+def test_bad_config_fails_before_work_naming_key_and_fix(overrides, key, fix, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["eval", *overrides, f"out={out}"]) == 2
+    err = capsys.readouterr().err
+    assert f"config key '{key}'" in err and fix in err
+    assert not out.exists(), "no work may start on a bad config"
+
+
+def test_resume_refuses_a_different_config(tmp_path):
+    assert main(["eval", "episodes=2", f"out={tmp_path}"]) == 0
+    with pytest.raises(ConfigError, match="'env'"):
+        from agentgym.cli import run_eval
+
+        run_eval(load_eval_config(["episodes=2", "env.high=10", f"out={tmp_path}"]))
