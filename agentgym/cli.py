@@ -182,6 +182,43 @@ def _print_summary(summary: dict[str, Any], out: str) -> None:
     console.print(table)
 
 
+def load_train_config(overrides: list[str]) -> Any:
+    """Compose and validate ``agentgym train``'s config before any work starts."""
+    from agentgym.trainers.grpo.config import TrainConfig
+
+    cfg = validate(TrainConfig, compose("train", overrides, {"env": "id"}))
+    batch = cfg.trainer.tasks_per_step * cfg.trainer.group_size
+    if batch % cfg.trainer.minibatches:
+        raise ConfigError("trainer.minibatches", f"{cfg.trainer.minibatches} does not divide "
+                          f"the {batch} episodes of a step", "pick a divisor")
+    if not Path(cfg.model).exists():
+        raise ConfigError("model", f"no such directory {cfg.model!r}",
+                          "pass model=<path>; the tiny test model: python -m agentgym.testing DIR")
+    try:
+        agentgym.make(cfg.env.id, **cfg.env.kwargs).close()
+    except RegistrationError as exc:
+        raise ConfigError("env", str(exc), "see `agentgym envs`") from None
+    return cfg
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from agentgym.trainers.grpo.loop import train
+
+    cfg = load_train_config(args.overrides)
+    with _progress() as progress:
+        bar = progress.add_task(f"train {cfg.env.id}", total=cfg.trainer.steps, reward=0.0)
+
+        def on_step(record: dict[str, Any]) -> None:
+            progress.update(bar, completed=record["step"] + 1, reward=record["reward_mean"])
+
+        history = asyncio.run(train(cfg, on_step))
+    if history:
+        first, last = history[0], history[-1]
+        console.print(f"reward {first['reward_mean']:.3f} (step {first['step']}) -> "
+                      f"{last['reward_mean']:.3f} (step {last['step']}); run: {cfg.out}")
+    return 0
+
+
 def _cmd_envs(args: argparse.Namespace) -> int:
     table = Table("id", "gymnasium id", "description")
     for s in agentgym.list_envs():
@@ -215,8 +252,11 @@ def main(argv: list[str] | None = None) -> int:
     ev = sub.add_parser("eval", parents=[common], help="roll out a policy for evaluation only")
     ev.add_argument("overrides", nargs="*", help="key=value, e.g. env=guess_number policy=hf")
     ev.set_defaults(fn=_cmd_eval)
+    tr = sub.add_parser("train", parents=[common], help="train a policy with GRPO")
+    tr.add_argument("overrides", nargs="*", help="key=value, e.g. env=digits trainer.steps=20")
+    tr.set_defaults(fn=_cmd_train)
     args, extra = parser.parse_known_args(argv)
-    if any(e.startswith("-") for e in extra) or (extra and args.command != "eval"):
+    if any(e.startswith("-") for e in extra) or (extra and args.command == "envs"):
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     args.overrides = getattr(args, "overrides", []) + extra
     try:

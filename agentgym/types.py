@@ -103,6 +103,8 @@ class Turn(BaseModel):
     """[start, end) of this turn's sampled tokens in ``Trajectory.token_ids``."""
     policy_seconds: float = 0.0
     env_seconds: float = 0.0
+    info: dict[str, Any] = Field(default_factory=dict)
+    """What else the environment said of this turn (e.g. an ``intent`` label)."""
 
 
 class Trajectory(BaseModel):

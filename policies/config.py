@@ -122,7 +122,7 @@ def build_policy(cfg: PolicyConfig, baselines: dict[str, Callable[..., str]]) ->
     if isinstance(cfg, HFConfig):
         from agentgym.policies.hf import HFPolicy
 
-        return HFPolicy(model, cfg.sampling(), device=cfg.device)
+        return HFPolicy.load(model, cfg.sampling(), device=cfg.device)
     if isinstance(cfg, VLLMConfig):
         from agentgym.policies.vllm import VLLMPolicy
 

@@ -13,22 +13,30 @@ from agentgym.types import Sample
 class HFPolicy(TokenPolicy):
     """Samples with a transformers causal LM; log-probs are the model's (temperature 1).
 
+    Build one with ``HFPolicy.load(path, sampling)``; a trainer passes its own model object
+    so that rollouts always see the learner's current weights (no sync needed).
+
     Args:
-        model: A local path or hub id of a causal LM with a chat template.
+        model: A loaded causal LM.
+        tokenizer: Its tokenizer, with a chat template.
         sampling: Temperature, top-p and the per-turn token cap.
-        device: ``"cpu"``, ``"cuda"`` or ``"auto"`` (CUDA when present).
     """
 
-    def __init__(self, model: str, sampling: SamplingConfig, device: str = "auto") -> None:
+    def __init__(self, model: Any, tokenizer: Any, sampling: SamplingConfig) -> None:
+        super().__init__(tokenizer, sampling)
+        self.model = model
+        self.device = next(model.parameters()).device
+        self._lock = asyncio.Lock()
+
+    @classmethod
+    def load(cls, path: str, sampling: SamplingConfig, device: str = "auto") -> HFPolicy:
+        """Load a model and tokenizer from a local path or hub id onto ``device``."""
         torch = require("torch", "hf")
         transformers = require("transformers", "hf")
-        tokenizer = transformers.AutoTokenizer.from_pretrained(model)
-        super().__init__(tokenizer, sampling)
         if device == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"
-        self.device = device
-        self.model = transformers.AutoModelForCausalLM.from_pretrained(model).to(device).eval()
-        self._lock = asyncio.Lock()
+        model = transformers.AutoModelForCausalLM.from_pretrained(path).to(device).eval()
+        return cls(model, transformers.AutoTokenizer.from_pretrained(path), sampling)
 
     async def generate(self, prompt_ids: list[int], max_tokens: int, seed: int) -> Sample:
         async with self._lock:  # one generate at a time; the model is not re-entrant
@@ -37,6 +45,7 @@ class HFPolicy(TokenPolicy):
     def _generate(self, prompt_ids: list[int], max_tokens: int, seed: int) -> Sample:
         torch = require("torch", "hf")
         torch.manual_seed(seed)
+        self.model.eval()
         inputs = torch.tensor([prompt_ids], device=self.device)
         greedy = self.sampling.temperature <= 0
         kwargs: dict[str, Any] = (

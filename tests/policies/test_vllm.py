@@ -21,7 +21,8 @@ def test_eval_with_in_process_vllm(tiny_model, hf_model, tmp_path):
             "group_size=4",
             f"out={tmp_path}",
             "policy.engine={dtype: float32, max_model_len: 4096, "
-            "gpu_memory_utilization: 0.2, enforce_eager: true}",
+            "gpu_memory_utilization: 0.2, enforce_eager: true, "
+            "max_num_batched_tokens: 16384}",
         ]
     )
     assert code == 0

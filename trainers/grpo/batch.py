@@ -1,0 +1,66 @@
+"""From trajectories to learner sequences: rewards, advantages, token-level credit."""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+from dataclasses import dataclass
+
+from agentgym.trainers.grpo.advantages import (
+    group_advantages,
+    overlong_penalty,
+    token_advantages,
+    turn_advantages,
+)
+from agentgym.trainers.grpo.config import GRPOConfig
+from agentgym.trainers.grpo.learner import Sequence
+from agentgym.types import Trajectory
+
+
+@dataclass
+class Batch:
+    """The sequences to train on, and what was learned building them."""
+
+    sequences: list[Sequence]
+    rewards: list[float]
+    tied_groups: int
+    groups: int
+    skipped: int
+
+
+def _turn_key(traj: Trajectory, index: int) -> Hashable:
+    intent = traj.turns[index].info.get("intent")
+    return ("intent", intent) if intent is not None else (traj.task, index)
+
+
+def build_batch(trajectories: list[Trajectory], cfg: GRPOConfig) -> Batch:
+    """Advantages for every trajectory with token ids; tied groups dropped if configured."""
+    rewards = [t.reward for t in trajectories]
+    if cfg.overlong_max_tokens is not None:
+        rewards = [
+            r + overlong_penalty(sum(t.loss_mask), cfg.overlong_max_tokens, cfg.overlong_buffer)
+            for r, t in zip(rewards, trajectories, strict=True)
+        ]
+    ga = group_advantages(rewards, [t.task for t in trajectories], cfg.scale_rewards)
+    credit = turn_advantages(
+        [[sum(turn.reward_parts.get(p, 0.0) for p in cfg.turn_reward_parts) for turn in t.turns]
+         for t in trajectories],
+        [[_turn_key(t, i) for i in range(len(t.turns))] for t in trajectories],
+        cfg.turn_discount,
+    )
+    sequences, skipped = [], 0
+    for traj, adv, tied, turn_credit in zip(trajectories, ga.advantages, ga.tied, credit,
+                                            strict=True):
+        if not traj.token_ids or (tied and cfg.skip_tied_groups):
+            skipped += 1
+            continue
+        spans = [turn.token_span or (0, 0) for turn in traj.turns]
+        sequences.append(
+            Sequence(
+                token_ids=traj.token_ids,
+                loss_mask=traj.loss_mask,
+                advantages=token_advantages(len(traj.token_ids), spans, adv, turn_credit,
+                                            cfg.turn_reward_weight),
+                sampler_logprobs=traj.logprobs,
+            )
+        )
+    return Batch(sequences, rewards, ga.tied_groups, ga.groups, skipped)

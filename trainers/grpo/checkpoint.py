@@ -1,0 +1,62 @@
+"""Checkpoints that resume exactly: model, optimiser, scheduler, RNG, step.
+
+Each checkpoint is written to a temporary folder and renamed into place, and ``latest`` is
+replaced atomically after it, so a crash at any moment leaves the previous one intact.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from agentgym._imports import require
+from agentgym.trainers.grpo.learner import Learner
+
+
+def save(root: Path, step: int, learner: Learner) -> Path:
+    """Save the state after ``step`` completed steps; return its folder."""
+    torch = require("torch", "train")
+    st = require("safetensors.torch", "train")
+    final = root / f"step_{step:06d}"
+    tmp = root / f".step_{step:06d}.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    st.save_model(learner.model, str(tmp / "model.safetensors"))
+    rng = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(),
+           "python": random.getstate()}
+    torch.save({**learner.state(), "rng": rng}, tmp / "trainer.pt")
+    (tmp / "state.json").write_text(json.dumps({"step": step}))
+    shutil.rmtree(final, ignore_errors=True)
+    os.replace(tmp, final)
+    latest = root / "latest"
+    (root / "latest.tmp").write_text(final.name)
+    os.replace(root / "latest.tmp", latest)
+    return final
+
+
+def latest(root: Path) -> Path | None:
+    """The newest complete checkpoint, if any."""
+    pointer = root / "latest"
+    if not pointer.exists():
+        return None
+    path = root / pointer.read_text().strip()
+    return path if (path / "state.json").exists() else None
+
+
+def load(path: Path, learner: Learner) -> int:
+    """Restore ``learner`` and the RNGs from ``path``; return the step to continue from."""
+    torch = require("torch", "train")
+    st = require("safetensors.torch", "train")
+    st.load_model(learner.model, str(path / "model.safetensors"), device=str(learner.device))
+    state: dict[str, Any] = torch.load(path / "trainer.pt", weights_only=False)
+    learner.load_state(state)
+    torch.set_rng_state(state["rng"]["torch"])
+    np.random.set_state(state["rng"]["numpy"])
+    random.setstate(state["rng"]["python"])
+    return int(json.loads((path / "state.json").read_text())["step"])

@@ -1,0 +1,80 @@
+"""``agentgym train`` configuration, validated at the edge (see ``agentgym/conf/train.yaml``)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from agentgym.config import EnvConfig, RolloutConfig
+from agentgym.trainers.grpo.advantages import Scale
+from agentgym.trainers.grpo.losses import KLEstimator, LossAgg
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class LoRAConfig(_Strict):
+    """LoRA adapters (peft) instead of full fine-tuning when ``rank > 0``."""
+
+    rank: int = Field(0, ge=0)
+    alpha: float = 16.0
+    dropout: float = 0.0
+    target_modules: list[str] | str = "all-linear"
+
+
+class GRPOConfig(_Strict):
+    """The algorithm and the optimiser (``trainer.*``)."""
+
+    steps: int = Field(10, ge=1)
+    tasks_per_step: int = Field(4, ge=1)
+    group_size: int = Field(8, ge=2)
+    scale_rewards: Scale = "group"
+    skip_tied_groups: bool = False
+    turn_reward_parts: list[str] = Field(default_factory=lambda: ["format"])
+    turn_reward_weight: float = 0.0
+    turn_discount: float = Field(0.0, ge=0.0, le=1.0)
+    loss_agg: LossAgg = "token_mean"
+    clip_low: float = Field(0.2, ge=0.0)
+    clip_high: float = Field(0.28, ge=0.0)
+    dual_clip: float | None = Field(None, gt=1.0)
+    kl_coef: float = Field(0.0, ge=0.0)
+    kl_estimator: KLEstimator = "k3"
+    tis_cap: float = Field(2.0, gt=0.0)
+    overlong_max_tokens: int | None = Field(None, ge=1)
+    overlong_buffer: int = Field(64, ge=1)
+    entropy_top_fraction: float | None = Field(None, gt=0.0, le=1.0)
+    minibatches: int = Field(1, ge=1)
+    lr: float = Field(1e-5, gt=0.0)
+    weight_decay: float = 0.0
+    warmup_steps: int = Field(0, ge=0)
+    schedule: Literal["constant", "cosine"] = "constant"
+    grad_clip: float = Field(1.0, gt=0.0)
+    micro_batch_tokens: int = Field(8192, ge=64)
+    gradient_checkpointing: bool = False
+    lora: LoRAConfig = Field(default_factory=LoRAConfig)
+    save_every: int = Field(5, ge=1)
+    resume: bool = False
+    sync_probe_tol: float = Field(0.05, gt=0.0)
+
+
+class SamplingSection(_Strict):
+    temperature: float = Field(1.0, gt=0.0)
+    top_p: float = Field(1.0, gt=0.0, le=1.0)
+    max_new_tokens: int = Field(256, ge=1)
+
+
+class TrainConfig(_Strict):
+    """``agentgym train``."""
+
+    env: EnvConfig
+    model: str
+    backend: Literal["hf", "vllm"] = "vllm"
+    device: str = "auto"
+    seed: int = Field(0, ge=0)
+    out: str = "runs/train"
+    trainer: GRPOConfig = Field(default_factory=GRPOConfig)
+    sampling: SamplingSection = Field(default_factory=SamplingSection)
+    rollout: RolloutConfig = Field(default_factory=RolloutConfig)
+    engine: dict[str, Any] = Field(default_factory=dict)

@@ -1,0 +1,226 @@
+"""The learner: a transformers causal LM in torch, trained on GRPO batches.
+
+Full fine-tuning or LoRA (peft), optional gradient checkpointing, bf16 on GPU, micro-batches
+packed by token count with gradient accumulation, AdamW, grad-norm clipping, and a
+warmup + constant/cosine learning-rate schedule.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from agentgym._imports import require
+from agentgym.trainers.grpo.config import GRPOConfig
+from agentgym.trainers.grpo.losses import (
+    aggregate,
+    clipped_pg,
+    entropy_from_logits,
+    high_entropy_mask,
+    kl_penalty,
+    truncated_is_weight,
+)
+
+
+@dataclass
+class Sequence:
+    """One trajectory as the learner sees it; every list is aligned with ``token_ids``."""
+
+    token_ids: list[int]
+    loss_mask: list[int]
+    advantages: list[float]
+    sampler_logprobs: list[float]
+    old_logprobs: list[float] = field(default_factory=list)
+    ref_logprobs: list[float] = field(default_factory=list)
+
+
+def pack(lengths: list[int], budget: int) -> list[list[int]]:
+    """Group indices into micro-batches whose padded size (n x longest) fits ``budget``.
+
+    Longest first, so that each micro-batch holds sequences of similar length.
+    """
+    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
+    batches: list[list[int]] = []
+    for i in order:
+        if batches and (len(batches[-1]) + 1) * lengths[batches[-1][0]] <= budget:
+            batches[-1].append(i)
+        else:
+            batches.append([i])
+    return batches
+
+
+class Learner:
+    """Holds the model, the optimiser and the schedule; computes log-probs and updates."""
+
+    def __init__(self, model_path: str, cfg: GRPOConfig, device: str = "auto") -> None:
+        torch = require("torch", "train")
+        transformers = require("transformers", "train")
+        self.torch, self.cfg = torch, cfg
+        if device == "auto":
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        self.device = torch.device(device)
+        dtype = torch.bfloat16 if self.device.type == "cuda" else torch.float32
+        model = transformers.AutoModelForCausalLM.from_pretrained(model_path, dtype=dtype)
+        if cfg.gradient_checkpointing:
+            model.gradient_checkpointing_enable()
+            model.config.use_cache = False
+        if cfg.lora.rank > 0:
+            peft = require("peft", "train")
+            lora = peft.LoraConfig(
+                r=cfg.lora.rank,
+                lora_alpha=cfg.lora.alpha,
+                lora_dropout=cfg.lora.dropout,
+                target_modules=cfg.lora.target_modules,
+                task_type="CAUSAL_LM",
+            )
+            model = peft.get_peft_model(model, lora)
+        self.model = model.to(self.device)
+        self.reference = None
+        if cfg.kl_coef > 0 and cfg.lora.rank == 0:
+            self.reference = transformers.AutoModelForCausalLM.from_pretrained(
+                model_path, dtype=dtype
+            ).to(self.device).eval()
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        self.optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._lr_factor)
+
+    def _lr_factor(self, step: int) -> float:
+        if step < self.cfg.warmup_steps:
+            return (step + 1) / self.cfg.warmup_steps
+        if self.cfg.schedule == "constant":
+            return 1.0
+        span = max(1, self.cfg.steps - self.cfg.warmup_steps)
+        return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - self.cfg.warmup_steps) / span)))
+
+    @property
+    def trainable_parameters(self) -> int:
+        return sum(p.numel() for p in self.model.parameters() if p.requires_grad)
+
+    def _forward(self, model: Any, ids: list[list[int]]) -> tuple[Any, Any, Any]:
+        """Padded forward; returns (token log-probs aligned with ids, logits, attention mask)."""
+        torch = self.torch
+        width = max(len(x) for x in ids)
+        batch = torch.zeros((len(ids), width), dtype=torch.long, device=self.device)
+        attn = torch.zeros_like(batch)
+        for row, x in enumerate(ids):
+            batch[row, : len(x)] = torch.tensor(x, device=self.device)
+            attn[row, : len(x)] = 1
+        logits = model(input_ids=batch, attention_mask=attn).logits.float()
+        logp = torch.log_softmax(logits[:, :-1], dim=-1).gather(2, batch[:, 1:, None])[..., 0]
+        logp = torch.nn.functional.pad(logp, (1, 0))  # token 0 has no prediction
+        return logp, logits, attn
+
+    def logprobs(self, ids: list[list[int]], reference: bool = False) -> list[list[float]]:
+        """Log-probs of every token given the ones before (0.0 for the first token)."""
+        torch = self.torch
+        out: list[list[float]] = [[] for _ in ids]
+        self.model.eval()
+        with torch.no_grad():
+            for micro in pack([len(x) for x in ids], self.cfg.micro_batch_tokens):
+                if reference and self.reference is None:  # LoRA: the base is the reference
+                    with self.model.disable_adapter():
+                        logp, _, _ = self._forward(self.model, [ids[i] for i in micro])
+                else:
+                    model = self.reference if reference else self.model
+                    logp, _, _ = self._forward(model, [ids[i] for i in micro])
+                for row, i in enumerate(micro):
+                    out[i] = logp[row, : len(ids[i])].tolist()
+        return out
+
+    def update(self, seqs: list[Sequence]) -> dict[str, float]:
+        """One optimiser step over ``seqs`` (accumulating over micro-batches)."""
+        torch, cfg = self.torch, self.cfg
+        self.model.train()
+        total_tokens = float(sum(sum(s.loss_mask) for s in seqs))
+        stats: dict[str, float] = dict.fromkeys(
+            ("loss", "clip_frac", "entropy", "kl", "tis_mean", "tis_capped_frac", "tokens"), 0.0
+        )
+        for micro in pack([len(s.token_ids) for s in seqs], cfg.micro_batch_tokens):
+            part = [seqs[i] for i in micro]
+            logp, logits, attn = self._forward(self.model, [s.token_ids for s in part])
+            t = self._tensors(part, logp.shape[1])
+            mask = t["mask"]
+            entropy = entropy_from_logits(logits.detach()[:, :-1])
+            entropy = torch.nn.functional.pad(entropy, (1, 0))
+            train_mask = mask
+            if cfg.entropy_top_fraction is not None:
+                train_mask = high_entropy_mask(entropy, mask, cfg.entropy_top_fraction)
+            pg, clipped = clipped_pg(logp, t["old"], t["adv"], cfg.clip_low, cfg.clip_high,
+                                     cfg.dual_clip)
+            tis = truncated_is_weight(t["old"], t["sampler"], cfg.tis_cap)
+            per_token = tis * pg
+            kl = torch.zeros_like(logp)
+            if cfg.kl_coef > 0:
+                kl = kl_penalty(logp, t["ref"], cfg.kl_estimator)
+                per_token = per_token + cfg.kl_coef * kl
+            loss = aggregate(per_token, train_mask, cfg.loss_agg, total_tokens, len(seqs))
+            loss.backward()
+            n = float(mask.sum())
+            stats["loss"] += float(loss.detach())
+            stats["tokens"] += n
+            for key, value in (("clip_frac", clipped.float()), ("entropy", entropy),
+                               ("kl", kl.detach()), ("tis_mean", tis),
+                               ("tis_capped_frac", (tis >= cfg.tis_cap).float())):
+                stats[key] += float((value * mask).sum())
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        grad_norm = torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
+        self.optimizer.step()
+        self.scheduler.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        tokens = max(stats.pop("tokens"), 1.0)
+        out = {k: (v if k == "loss" else v / tokens) for k, v in stats.items()}
+        out.update(grad_norm=float(grad_norm), lr=float(self.scheduler.get_last_lr()[0]),
+                   trained_tokens=tokens)
+        return out
+
+    def _tensors(self, part: list[Sequence], width: int) -> dict[str, Any]:
+        torch = self.torch
+
+        def pad(rows: list[list[float]]) -> Any:
+            out = torch.zeros((len(rows), width), dtype=torch.float32, device=self.device)
+            for r, row in enumerate(rows):
+                if row:
+                    out[r, : len(row)] = torch.tensor(row, dtype=torch.float32)
+            return out
+
+        return {
+            "mask": pad([[float(m) for m in s.loss_mask] for s in part]),
+            "adv": pad([s.advantages for s in part]),
+            "old": pad([s.old_logprobs for s in part]),
+            "sampler": pad([s.sampler_logprobs for s in part]),
+            "ref": pad([s.ref_logprobs for s in part]),
+        }
+
+    # ---- weights and checkpoints -------------------------------------------------------
+
+    def export(self, path: Path) -> None:
+        """Write the policy's full weights (LoRA merged) as safetensors under ``path``."""
+        if self.cfg.lora.rank > 0:
+            safetensors = require("safetensors.torch", "train")
+            safetensors.save_file(_merged_state(self.model), str(path / "model.safetensors"))
+        else:
+            self.model.save_pretrained(path, safe_serialization=True)
+
+    def state(self) -> dict[str, Any]:
+        return {"optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict()}
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+
+
+def _merged_state(peft_model: Any) -> dict[str, Any]:
+    """The base model's state dict with the LoRA deltas folded in (the adapters untouched)."""
+    peft_model.merge_adapter()
+    try:
+        base = peft_model.get_base_model()
+        state = {}
+        for key, value in base.state_dict().items():
+            if "lora_" in key:
+                continue
+            state[key.replace("base_layer.", "")] = value.detach().clone().contiguous()
+        return state
+    finally:
+        peft_model.unmerge_adapter()

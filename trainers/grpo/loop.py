@@ -1,0 +1,177 @@
+"""The GRPO training loop. Each step: rollouts -> rewards -> advantages -> update -> sync ->
+metrics (and a checkpoint every ``save_every`` steps). Read it top to bottom.
+
+Outputs under ``cfg.out``: ``metrics.jsonl`` (one line a step), TensorBoard events in ``tb/``,
+``trajectories/step_NNNNNN.jsonl``, ``checkpoints/``, and for vLLM rollouts ``policy/`` (the
+weights the engine serves).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import shutil
+import time
+from collections.abc import Callable
+from pathlib import Path
+from statistics import fmean, pstdev
+from typing import Any
+
+import numpy as np
+
+import agentgym
+from agentgym._imports import require
+from agentgym.policies.base import SamplingConfig, TokenPolicy
+from agentgym.rollout import RolloutSettings, TrajectoryWriter, rollout, summarize
+from agentgym.trainers.grpo import checkpoint
+from agentgym.trainers.grpo.batch import build_batch
+from agentgym.trainers.grpo.config import TrainConfig
+from agentgym.trainers.grpo.learner import Learner
+from agentgym.trainers.grpo.sync import probe, push_weights
+
+StepCallback = Callable[[dict[str, Any]], None]
+
+
+def _seed_everything(seed: int) -> None:
+    torch = require("torch", "train")
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def _rollout_policy(cfg: TrainConfig, learner: Learner, out: Path) -> tuple[TokenPolicy, Path | None]:
+    """The sampler, and the folder its weights live in (None when it shares the learner's)."""
+    transformers = require("transformers", "train")
+    sampling = SamplingConfig(**cfg.sampling.model_dump())
+    if cfg.backend == "hf":
+        from agentgym.policies.hf import HFPolicy
+
+        tokenizer = transformers.AutoTokenizer.from_pretrained(cfg.model)
+        return HFPolicy(learner.model, tokenizer, sampling), None
+    from agentgym.policies.vllm import VLLMPolicy
+
+    weights = out / "policy"
+    shutil.rmtree(weights, ignore_errors=True)
+    shutil.copytree(cfg.model, weights)  # never write into the user's model folder
+    learner.export(weights)  # the learner's weights (a resumed run's, or a LoRA merge)
+    return VLLMPolicy(str(weights), sampling, **cfg.engine), weights
+
+
+def _truncate_history(out: Path, start: int) -> None:
+    """Forget steps >= start (a resumed run redoes them from the checkpoint)."""
+    metrics = out / "metrics.jsonl"
+    if metrics.exists():
+        keep = [ln for ln in metrics.read_text().splitlines() if json.loads(ln)["step"] < start]
+        metrics.write_text("".join(ln + "\n" for ln in keep))
+    for path in (out / "trajectories").glob("step_*.jsonl"):
+        if int(path.stem.split("_")[1]) >= start:
+            path.unlink()
+
+
+async def train(cfg: TrainConfig, on_step: StepCallback | None = None) -> list[dict[str, Any]]:
+    """Train with GRPO as ``cfg`` says; return the metrics of the steps run now."""
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    _seed_everything(cfg.seed)
+    tc = cfg.trainer
+    learner = Learner(cfg.model, tc, cfg.device)
+    start = 0
+    last = checkpoint.latest(out / "checkpoints") if tc.resume else None
+    if last is not None:
+        start = checkpoint.load(last, learner)
+    _truncate_history(out, start)
+    policy, weights_dir = _rollout_policy(cfg, learner, out)
+    policy.version = start
+    settings = RolloutSettings(
+        max_turns=cfg.rollout.max_turns or agentgym.spec(cfg.env.id).load().max_turns,
+        max_tokens=cfg.rollout.max_tokens,
+        concurrency=cfg.rollout.concurrency,
+    )
+    tb = require("torch.utils.tensorboard", "train").SummaryWriter(str(out / "tb"))
+    probe_prompt = policy.renderer.prompt_ids(*await _first_prompt(cfg))
+    history: list[dict[str, Any]] = []
+    try:
+        for step in range(start, tc.steps):
+            # 1. rollouts: tasks_per_step tasks (a fixed function of the step), G samples each
+            t0 = time.perf_counter()
+            tasks = list(range(cfg.seed + step * tc.tasks_per_step,
+                               cfg.seed + (step + 1) * tc.tasks_per_step))
+            with TrajectoryWriter(out / "trajectories" / f"step_{step:06d}.jsonl") as writer:
+                trajs = await rollout(lambda: agentgym.make(cfg.env.id, **cfg.env.kwargs),
+                                      policy, tasks, tc.group_size, settings, writer)
+            t1 = time.perf_counter()
+            # 2. rewards and advantages
+            batch = build_batch(trajs, tc)
+            seqs = batch.sequences
+            # 3. the learner's own log-probs at the sampling weights (and the reference's)
+            ids = [s.token_ids for s in seqs]
+            for s, old in zip(seqs, learner.logprobs(ids), strict=True):
+                s.old_logprobs = old
+            if tc.kl_coef > 0:
+                for s, ref in zip(seqs, learner.logprobs(ids, reference=True), strict=True):
+                    s.ref_logprobs = ref
+            # 4. updates: one optimiser step per minibatch
+            updates = [learner.update(seqs[i :: tc.minibatches])
+                       for i in range(tc.minibatches) if seqs[i :: tc.minibatches]]
+            t2 = time.perf_counter()
+            # 5. sync the sampler and prove it
+            await push_weights(policy, learner, weights_dir)
+            policy.version = step + 1
+            gap = await probe(policy, learner, probe_prompt, tc.sync_probe_tol)
+            t3 = time.perf_counter()
+            # 6. metrics and checkpoints
+            record = _metrics(step, trajs, batch, updates, (t0, t1, t2, t3), gap, learner)
+            history.append(record)
+            with open(out / "metrics.jsonl", "a") as f:
+                f.write(json.dumps(record) + "\n")
+            for key, value in record.items():
+                if isinstance(value, int | float):
+                    tb.add_scalar(key, value, step)
+            if (step + 1) % tc.save_every == 0 or step + 1 == tc.steps:
+                checkpoint.save(out / "checkpoints", step + 1, learner)
+            if on_step is not None:
+                on_step(record)
+    finally:
+        tb.close()
+        await policy.aclose()
+    return history
+
+
+async def _first_prompt(cfg: TrainConfig) -> tuple[list[Any], list[Any]]:
+    env = agentgym.make(cfg.env.id, **cfg.env.kwargs)
+    try:
+        obs, _ = await env.areset(seed=cfg.seed)
+    finally:
+        env.close()
+    return obs.messages, obs.tools
+
+
+def _metrics(step: int, trajs: list[Any], batch: Any, updates: list[dict[str, float]],
+             times: tuple[float, float, float, float], gap: float,
+             learner: Learner) -> dict[str, Any]:
+    t0, t1, t2, t3 = times
+    summary = summarize(trajs)
+    sampled = sum(sum(t.loss_mask) for t in trajs)
+    total = sum(len(t.token_ids) for t in trajs)
+    learned = sum(u["trained_tokens"] for u in updates)
+    record: dict[str, Any] = {
+        "step": step,
+        "reward_mean": fmean(batch.rewards),
+        "reward_std": pstdev(batch.rewards),
+        "success_rate": summary["success_rate"],
+        **{f"pass@{k}": v for k, v in summary["pass_at_k"].items()},
+        "tied_groups": batch.tied_groups,
+        "skipped_trajectories": batch.skipped,
+        "mean_turns": summary["mean_turns"],
+        "format_error_rate": summary["format_error_rate"],
+        "trainable_token_fraction": sampled / max(total, 1),
+        "rollout_seconds": t1 - t0,
+        "learn_seconds": t2 - t1,
+        "sync_seconds": t3 - t2,
+        "rollout_tokens_per_second": sampled / max(t1 - t0, 1e-9),
+        "learner_tokens_per_second": learned / max(t2 - t1, 1e-9),
+        "sync_probe_gap": gap,
+    }
+    for key in updates[0] if updates else ():
+        record[key] = fmean(u[key] for u in updates)
+    return record

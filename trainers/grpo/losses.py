@@ -1,0 +1,95 @@
+"""The GRPO loss, token by token. Every function takes and returns torch tensors shaped
+``[batch, tokens]`` and is tested on hand-computed values in ``tests/trainers``.
+
+Per sampled token (``mask == 1``), with ``r = exp(logp - old_logp)``::
+
+    pg   = max(-A r, -A clip(r, 1 - clip_low, 1 + clip_high))      clip-higher (DAPO)
+    pg   = min(pg, -A dual_clip)          where A < 0                dual clip (optional)
+    loss = tis * pg + kl_coef * KL(logp, ref_logp)
+
+``tis = min(exp(old_logp - sampler_logp), tis_cap)`` is the truncated importance weight that
+corrects the gap between the sampler (vLLM) and the learner at the same weights.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+LossAgg = Literal["token_mean", "seq_mean_token_sum", "seq_mean_token_mean"]
+KLEstimator = Literal["k1", "k2", "k3"]
+
+
+def _torch() -> Any:
+    import torch
+
+    return torch
+
+
+def clipped_pg(
+    logp: Any,
+    old_logp: Any,
+    adv: Any,
+    clip_low: float,
+    clip_high: float,
+    dual_clip: float | None = None,
+) -> tuple[Any, Any]:
+    """Per-token clipped policy-gradient loss, and where clipping was active (bool)."""
+    torch = _torch()
+    ratio = torch.exp(logp - old_logp)
+    unclipped = -adv * ratio
+    clipped = -adv * torch.clamp(ratio, 1.0 - clip_low, 1.0 + clip_high)
+    loss = torch.maximum(unclipped, clipped)
+    was_clipped = clipped > unclipped
+    if dual_clip is not None:
+        capped = torch.minimum(loss, -adv * dual_clip)
+        loss = torch.where(adv < 0, capped, loss)
+    return loss, was_clipped
+
+
+def kl_penalty(logp: Any, ref_logp: Any, estimator: KLEstimator) -> Any:
+    """Per-token estimate of KL(policy || reference) from samples of the policy (Schulman)."""
+    torch = _torch()
+    log_ratio = logp - ref_logp
+    if estimator == "k1":
+        return log_ratio
+    if estimator == "k2":
+        return 0.5 * log_ratio**2
+    return torch.exp(-log_ratio) + log_ratio - 1.0
+
+
+def truncated_is_weight(old_logp: Any, sampler_logp: Any, cap: float) -> Any:
+    """``min(exp(old_logp - sampler_logp), cap)``, detached: corrects sampler/learner mismatch."""
+    torch = _torch()
+    return torch.clamp(torch.exp(old_logp - sampler_logp), max=cap).detach()
+
+
+def aggregate(loss: Any, mask: Any, agg: LossAgg, total_tokens: float, total_seqs: float) -> Any:
+    """Sum a micro-batch's share of the batch loss; the mask drives the denominator.
+
+    ``total_tokens``/``total_seqs`` are counts over the whole batch, so that summing this over
+    micro-batches gives the batch loss exactly, however the batch was split.
+    """
+    masked = loss * mask
+    if agg == "token_mean":
+        return masked.sum() / max(total_tokens, 1.0)
+    per_seq = masked.sum(dim=-1)
+    if agg == "seq_mean_token_mean":
+        per_seq = per_seq / mask.sum(dim=-1).clamp(min=1.0)
+    return per_seq.sum() / max(total_seqs, 1.0)
+
+
+def high_entropy_mask(entropy: Any, mask: Any, top_fraction: float) -> Any:
+    """Keep only the ``top_fraction`` highest-entropy sampled tokens (the "80/20" forking tokens)."""
+    torch = _torch()
+    values = entropy[mask.bool()]
+    if values.numel() == 0:
+        return mask
+    threshold = torch.quantile(values.float(), 1.0 - top_fraction)
+    return mask * (entropy >= threshold).to(mask.dtype)
+
+
+def entropy_from_logits(logits: Any) -> Any:
+    """Per-position entropy of the softmax of ``logits``."""
+    torch = _torch()
+    logp = torch.log_softmax(logits.float(), dim=-1)
+    return -(logp.exp() * logp).sum(dim=-1)
