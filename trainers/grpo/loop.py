@@ -39,7 +39,9 @@ def _seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def _rollout_policy(cfg: TrainConfig, learner: Learner, out: Path) -> tuple[TokenPolicy, Path | None]:
+def _rollout_policy(
+    cfg: TrainConfig, learner: Learner, out: Path
+) -> tuple[TokenPolicy, Path | None]:
     """The sampler, and the folder its weights live in (None when it shares the learner's)."""
     transformers = require("transformers", "train")
     sampling = SamplingConfig(**cfg.sampling.model_dump())
@@ -52,7 +54,10 @@ def _rollout_policy(cfg: TrainConfig, learner: Learner, out: Path) -> tuple[Toke
 
     weights = out / "policy"
     shutil.rmtree(weights, ignore_errors=True)
-    shutil.copytree(cfg.model, weights)  # never write into the user's model folder
+    # never write into the user's model folder; the weights come from the learner below
+    shutil.copytree(
+        cfg.model, weights, ignore=shutil.ignore_patterns("*.safetensors", "*.bin", "*.index.json")
+    )
     learner.export(weights)  # the learner's weights (a resumed run's, or a LoRA merge)
     return VLLMPolicy(str(weights), sampling, **cfg.engine), weights
 
@@ -94,11 +99,20 @@ async def train(cfg: TrainConfig, on_step: StepCallback | None = None) -> list[d
         for step in range(start, tc.steps):
             # 1. rollouts: tasks_per_step tasks (a fixed function of the step), G samples each
             t0 = time.perf_counter()
-            tasks = list(range(cfg.seed + step * tc.tasks_per_step,
-                               cfg.seed + (step + 1) * tc.tasks_per_step))
+            tasks = list(
+                range(
+                    cfg.seed + step * tc.tasks_per_step, cfg.seed + (step + 1) * tc.tasks_per_step
+                )
+            )
             with TrajectoryWriter(out / "trajectories" / f"step_{step:06d}.jsonl") as writer:
-                trajs = await rollout(lambda: agentgym.make(cfg.env.id, **cfg.env.kwargs),
-                                      policy, tasks, tc.group_size, settings, writer)
+                trajs = await rollout(
+                    lambda: agentgym.make(cfg.env.id, **cfg.env.kwargs),
+                    policy,
+                    tasks,
+                    tc.group_size,
+                    settings,
+                    writer,
+                )
             t1 = time.perf_counter()
             # 2. rewards and advantages
             batch = build_batch(trajs, tc)
@@ -111,8 +125,11 @@ async def train(cfg: TrainConfig, on_step: StepCallback | None = None) -> list[d
                 for s, ref in zip(seqs, learner.logprobs(ids, reference=True), strict=True):
                     s.ref_logprobs = ref
             # 4. updates: one optimiser step per minibatch
-            updates = [learner.update(seqs[i :: tc.minibatches])
-                       for i in range(tc.minibatches) if seqs[i :: tc.minibatches]]
+            updates = [
+                learner.update(seqs[i :: tc.minibatches])
+                for i in range(tc.minibatches)
+                if seqs[i :: tc.minibatches]
+            ]
             t2 = time.perf_counter()
             # 5. sync the sampler and prove it
             await push_weights(policy, learner, weights_dir)
@@ -146,9 +163,15 @@ async def _first_prompt(cfg: TrainConfig) -> tuple[list[Any], list[Any]]:
     return obs.messages, obs.tools
 
 
-def _metrics(step: int, trajs: list[Any], batch: Any, updates: list[dict[str, float]],
-             times: tuple[float, float, float, float], gap: float,
-             learner: Learner) -> dict[str, Any]:
+def _metrics(
+    step: int,
+    trajs: list[Any],
+    batch: Any,
+    updates: list[dict[str, float]],
+    times: tuple[float, float, float, float],
+    gap: float,
+    learner: Learner,
+) -> dict[str, Any]:
     t0, t1, t2, t3 = times
     summary = summarize(trajs)
     sampled = sum(sum(t.loss_mask) for t in trajs)

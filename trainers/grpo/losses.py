@@ -79,7 +79,7 @@ def aggregate(loss: Any, mask: Any, agg: LossAgg, total_tokens: float, total_seq
 
 
 def high_entropy_mask(entropy: Any, mask: Any, top_fraction: float) -> Any:
-    """Keep only the ``top_fraction`` highest-entropy sampled tokens (the "80/20" forking tokens)."""
+    """Keep the ``top_fraction`` highest-entropy sampled tokens (the "80/20" forking tokens)."""
     torch = _torch()
     values = entropy[mask.bool()]
     if values.numel() == 0:

@@ -30,7 +30,7 @@ async def push_weights(policy: TokenPolicy, learner: Learner, weights_dir: Path 
     if weights_dir is None:  # hf: the policy holds the learner's own model
         return
     learner.export(weights_dir)
-    engine: Any = policy.engine  # type: ignore[attr-defined]
+    engine: Any = getattr(policy, "engine")  # noqa: B009 - only the vllm policy has one
     await engine.collective_rpc("reload_weights")
     await engine.reset_prefix_cache()
 

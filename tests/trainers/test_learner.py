@@ -1,0 +1,69 @@
+import asyncio
+import copy
+
+import pytest
+import torch
+
+from agentgym.policies.base import SamplingConfig
+from agentgym.policies.hf import HFPolicy
+from agentgym.trainers.grpo.config import GRPOConfig, LoRAConfig
+from agentgym.trainers.grpo.learner import Learner, Sequence, pack
+from agentgym.trainers.grpo.sync import SyncError, probe
+
+
+def test_pack_respects_the_token_budget():
+    lengths = [100, 30, 90, 10, 60]
+    batches = pack(lengths, budget=200)
+    assert sorted(i for b in batches for i in b) == list(range(5))
+    for b in batches:
+        assert len(b) * max(lengths[i] for i in b) <= 200 or len(b) == 1
+
+
+def seq(learner, ids, adv):
+    mask = [0] * 4 + [1] * (len(ids) - 4)
+    old = learner.logprobs([ids])[0]
+    return Sequence(ids, mask, [adv * m for m in mask], sampler_logprobs=old, old_logprobs=old)
+
+
+def test_update_favours_positive_advantage_tokens(tiny_model):
+    learner = Learner(str(tiny_model), GRPOConfig(lr=1e-3), device="cpu")
+    good, bad = [5, 6, 7, 8, 9, 10, 11, 12], [5, 6, 7, 8, 20, 21, 22, 23]
+    before = [sum(learner.logprobs([x])[0][4:]) for x in (good, bad)]
+    stats = learner.update([seq(learner, good, 1.0), seq(learner, bad, -1.0)])
+    after = [sum(learner.logprobs([x])[0][4:]) for x in (good, bad)]
+    assert after[0] - after[1] > before[0] - before[1] + 0.5
+    assert stats["trained_tokens"] == 8 and stats["tis_mean"] == pytest.approx(1.0)
+
+
+def test_lora_trains_adapters_only_and_exports_merged_weights(tiny_model, tmp_path):
+    cfg = GRPOConfig(lr=1e-2, lora=LoRAConfig(rank=4))
+    learner = Learner(str(tiny_model), cfg, device="cpu")
+    full = Learner(str(tiny_model), GRPOConfig(), device="cpu")
+    assert learner.trainable_parameters < full.trainable_parameters / 5
+    ids = [5, 6, 7, 8, 9, 10, 11, 12]
+    learner.update([seq(learner, ids, 1.0)])
+    learner.export(tmp_path)
+    from transformers import AutoModelForCausalLM
+
+    merged = AutoModelForCausalLM.from_pretrained(tmp_path).eval()
+    with torch.no_grad():
+        want = torch.tensor(learner.logprobs([ids])[0][1:])
+        logits = merged(torch.tensor([ids])).logits[0, :-1]
+        got = torch.log_softmax(logits, -1).gather(1, torch.tensor(ids[1:])[:, None])[:, 0]
+    assert torch.allclose(got, want, atol=1e-4)
+    assert not merged.config.tie_word_embeddings  # see Learner.export
+
+
+def test_probe_catches_a_sampler_that_missed_the_update(tiny_model):
+    from transformers import AutoTokenizer
+
+    learner = Learner(str(tiny_model), GRPOConfig(lr=5e-2), device="cpu")
+    tok = AutoTokenizer.from_pretrained(tiny_model)
+    stale = HFPolicy(copy.deepcopy(learner.model), tok, SamplingConfig())
+    shared = HFPolicy(learner.model, tok, SamplingConfig())
+    prompt = [5, 6, 7, 8, 9]
+    assert asyncio.run(probe(stale, learner, prompt, tol=1e-3)) < 1e-3
+    learner.update([seq(learner, [5, 6, 7, 8, 9, 10, 11, 12], 1.0)])
+    assert asyncio.run(probe(shared, learner, prompt, tol=1e-3)) < 1e-3
+    with pytest.raises(SyncError, match="not running the learner's weights"):
+        asyncio.run(probe(stale, learner, prompt, tol=1e-3))

@@ -1,0 +1,125 @@
+"""The whole loop: it learns, it resumes exactly after a kill, and vLLM rollouts stay in sync."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from statistics import fmean
+
+import pytest
+
+from agentgym.cli import main
+
+
+def metrics(out):
+    return [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+
+
+@pytest.mark.slow
+def test_grpo_learns_digits_on_cpu(tiny_model, tmp_path):
+    code = main(
+        [
+            "train",
+            "env=digits",
+            f"model={tiny_model}",
+            "backend=hf",
+            "device=cpu",
+            "trainer.steps=30",
+            "trainer.lr=2e-3",
+            "sampling.max_new_tokens=16",
+            "trainer.save_every=100",
+            f"out={tmp_path}",
+        ]
+    )
+    assert code == 0
+    rewards = [m["reward_mean"] for m in metrics(tmp_path)]
+    assert len(rewards) == 30
+    assert fmean(rewards[:5]) < 0.15
+    assert fmean(rewards[-5:]) > fmean(rewards[:5]) + 0.3, rewards
+    assert (tmp_path / "checkpoints" / "step_000030" / "model.safetensors").exists()
+    assert list((tmp_path / "tb").iterdir())
+
+
+def _train_cmd(model, out, *extra):
+    return [
+        sys.executable,
+        "-m",
+        "agentgym.cli",
+        "train",
+        "env=digits",
+        f"model={model}",
+        "backend=hf",
+        "device=cpu",
+        "trainer.steps=6",
+        "trainer.save_every=2",
+        "trainer.lr=2e-3",
+        "sampling.max_new_tokens=16",
+        f"out={out}",
+        *extra,
+    ]
+
+
+@pytest.mark.slow
+def test_kill_and_resume_continues_exactly(tiny_model, tmp_path):
+    ref, run = tmp_path / "ref", tmp_path / "run"
+    subprocess.run(_train_cmd(tiny_model, ref), check=True, capture_output=True, timeout=600)
+    proc = subprocess.Popen(
+        _train_cmd(tiny_model, run), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        done = (
+            (run / "metrics.jsonl").read_text().count("\n")
+            if (run / "metrics.jsonl").exists()
+            else 0
+        )
+        if done >= 3:
+            break
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert (run / "checkpoints" / "latest").read_text() == "step_000002"
+    subprocess.run(
+        _train_cmd(tiny_model, run, "trainer.resume=true"),
+        check=True,
+        capture_output=True,
+        timeout=600,
+    )
+    want, got = metrics(ref), metrics(run)
+    assert [m["step"] for m in got] == list(range(6))
+    for a, b in zip(want, got):
+        assert a["reward_mean"] == b["reward_mean"], (a["step"], a["reward_mean"], b["reward_mean"])
+        assert a["grad_norm"] == pytest.approx(b["grad_norm"], rel=1e-5)
+    steps = sorted(p.name for p in (run / "trajectories").iterdir())
+    assert steps == [f"step_{i:06d}.jsonl" for i in range(6)]
+
+
+@pytest.mark.vllm
+@pytest.mark.slow
+def test_vllm_rollouts_with_weight_sync_probe_every_step(tiny_model, tmp_path):
+    code = main(
+        [
+            "train",
+            "env=digits",
+            f"model={tiny_model}",
+            "backend=vllm",
+            "device=cpu",
+            "trainer.steps=4",
+            "trainer.lr=2e-3",
+            "sampling.max_new_tokens=16",
+            "trainer.sync_probe_tol=1e-3",
+            f"out={tmp_path}",
+            "engine={dtype: float32, max_model_len: 2048, gpu_memory_utilization: 0.2, "
+            "enforce_eager: true, max_num_batched_tokens: 16384}",
+        ]
+    )
+    assert code == 0
+    got = metrics(tmp_path)
+    assert len(got) == 4 and all(m["sync_probe_gap"] < 1e-3 for m in got)
+    trajs = [
+        json.loads(line)
+        for line in (tmp_path / "trajectories" / "step_000003.jsonl").read_text().splitlines()
+    ]
+    assert {t["policy_version"] for t in trajs} == {3}
