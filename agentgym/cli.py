@@ -33,6 +33,7 @@ from agentgym.config import EnvConfig, RolloutConfig, compose, validate
 from agentgym.errors import AgentGymError, ConfigError, RegistrationError
 from agentgym.policies.config import ScriptedConfig, parse_policy, resolve_script
 from agentgym.registration import load_module
+from agentgym.report import write_report
 from agentgym.rollout import RolloutSettings, TrajectoryWriter, rollout, summarize
 from agentgym.types import Trajectory
 
@@ -224,6 +225,14 @@ def _cmd_train(args: argparse.Namespace) -> int:
             f"reward {first['reward_mean']:.3f} (step {first['step']}) -> "
             f"{last['reward_mean']:.3f} (step {last['step']}); run: {cfg.out}"
         )
+    console.print(f"report: {write_report(cfg.out)}")
+    return 0
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    if not Path(args.run).is_dir():
+        raise ConfigError("run", f"no such run directory {args.run!r}", "pass a train/eval out dir")
+    console.print(f"report: {write_report(args.run)}")
     return 0
 
 
@@ -239,6 +248,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     cfg = load_eval_config(args.overrides)
     summary = run_eval(cfg)
     _print_summary(summary, cfg.out)
+    console.print(f"report: {write_report(cfg.out)}")
     return 0
 
 
@@ -263,8 +273,13 @@ def main(argv: list[str] | None = None) -> int:
     tr = sub.add_parser("train", parents=[common], help="train a policy with GRPO")
     tr.add_argument("overrides", nargs="*", help="key=value, e.g. env=digits trainer.steps=20")
     tr.set_defaults(fn=_cmd_train)
+    rp = sub.add_parser(
+        "report", parents=[common], help="write RUN/report.html for a train or eval run"
+    )
+    rp.add_argument("run", help="the run directory (its out=)")
+    rp.set_defaults(fn=_cmd_report)
     args, extra = parser.parse_known_args(argv)
-    if any(e.startswith("-") for e in extra) or (extra and args.command == "envs"):
+    if any(e.startswith("-") for e in extra) or (extra and args.command in ("envs", "report")):
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     args.overrides = getattr(args, "overrides", []) + extra
     try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -19,6 +20,15 @@ from agentgym.types import Trajectory
 
 ROOT = Path(__file__).resolve().parent.parent
 HAVE_VLLM = importlib.util.find_spec("vllm") is not None
+CHROMIUM = shutil.which("chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 
 def _have_cuda() -> bool:
@@ -34,6 +44,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         "gpu": None
         if not any("gpu" in i.keywords for i in items) or _have_cuda()
         else "no CUDA device",
+        "browser": None
+        if CHROMIUM and importlib.util.find_spec("playwright")
+        else "chromium or playwright missing (run scripts/setup.sh as root)",
     }
     for item in items:
         for marker, reason in reasons.items():
@@ -119,6 +132,33 @@ def vllm_server(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> I
             proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, 9)
+
+
+@pytest.fixture
+def open_page() -> Iterator[Any]:
+    """``open_page(url)``: a page in real headless Chromium (Debian's, driven by Playwright).
+
+    Started on first use: Playwright's sync API holds an event loop, so a test runs its
+    asyncio work (e.g. ``agentgym train``) before opening the page.
+    """
+    from playwright.sync_api import sync_playwright
+
+    state: dict[str, Any] = {}
+
+    def open_(url: str) -> Any:
+        if "browser" not in state:
+            state["pw"] = sync_playwright().start()
+            state["browser"] = state["pw"].chromium.launch(
+                executable_path=CHROMIUM, args=CHROMIUM_ARGS
+            )
+        page = state["browser"].new_page(viewport={"width": 1200, "height": 900})
+        page.goto(url)
+        return page
+
+    yield open_
+    if "browser" in state:
+        state["browser"].close()
+        state["pw"].stop()
 
 
 def check_token_trajectory(traj: Trajectory, model: Any, tol: float) -> None:

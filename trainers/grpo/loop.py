@@ -77,6 +77,7 @@ async def train(cfg: TrainConfig, on_step: StepCallback | None = None) -> list[d
     """Train with GRPO as ``cfg`` says; return the metrics of the steps run now."""
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
+    (out / "config.json").write_text(cfg.model_dump_json(indent=2))
     _seed_everything(cfg.seed)
     tc = cfg.trainer
     learner = Learner(cfg.model, tc, cfg.device)

@@ -1,0 +1,159 @@
+"""A run's report: one self-contained HTML page (no network) with the curves and the
+trajectories. ``agentgym report RUN_DIR`` writes it; ``train`` and ``eval`` write it at the end.
+
+It reads what runs leave behind: ``metrics.jsonl`` (train), ``summary.json`` (eval),
+``trajectories.jsonl`` or ``trajectories/step_*.jsonl``, ``config.json``.
+"""
+
+from __future__ import annotations
+
+import json
+from html import escape
+from itertools import islice
+from pathlib import Path
+from typing import Any
+
+from agentgym.rollout.writer import read_trajectories
+from agentgym.types import Trajectory
+
+COLORS = ["#2563eb", "#16a34a", "#dc2626", "#9333ea", "#ea580c", "#0891b2"]
+CSS = """
+body{font:14px/1.45 system-ui,sans-serif;margin:24px auto;max-width:1100px;color:#111}
+h1{font-size:22px} h2{font-size:17px;margin-top:28px;border-bottom:1px solid #ddd}
+table{border-collapse:collapse} td,th{padding:3px 10px;border-bottom:1px solid #eee;text-align:left}
+.charts{display:flex;flex-wrap:wrap;gap:16px} .chart{border:1px solid #e5e7eb;border-radius:6px}
+details{border:1px solid #e5e7eb;border-radius:6px;margin:6px 0;padding:4px 10px}
+summary{cursor:pointer} .msg{white-space:pre-wrap;margin:6px 0;padding:6px 10px;border-radius:6px;
+font:12px/1.4 ui-monospace,monospace} .system{background:#f3f4f6} .user{background:#eff6ff}
+.assistant{background:#f0fdf4} .tool{background:#fefce8} .parts{color:#555;font-size:12px}
+.ok{color:#16a34a} .bad{color:#dc2626}
+"""
+
+
+def line_chart(
+    title: str, series: dict[str, list[float]], width: int = 520, height: int = 220
+) -> str:
+    """An inline SVG line chart of one or more series over the same x (the step)."""
+    values = [v for ys in series.values() for v in ys]
+    if not values:
+        return ""
+    lo, hi = min(values), max(values)
+    hi = hi if hi > lo else lo + 1.0
+    n = max(len(ys) for ys in series.values())
+    pad = 40
+
+    def xy(i: int, v: float) -> str:
+        x = pad + (width - 2 * pad) * (i / max(n - 1, 1))
+        y = height - pad - (height - 2 * pad) * (v - lo) / (hi - lo)
+        return f"{x:.1f},{y:.1f}"
+
+    parts = [
+        f'<svg class="chart" width="{width}" height="{height}" role="img" '
+        f'aria-label="{escape(title)}"><text x="{pad}" y="20" font-weight="bold">'
+        f"{escape(title)}</text>",
+        f'<text x="4" y="{pad}" font-size="11">{hi:.3g}</text>',
+        f'<text x="4" y="{height - pad}" font-size="11">{lo:.3g}</text>',
+        f'<text x="{width - pad}" y="{height - 12}" font-size="11">step {n - 1}</text>',
+    ]
+    for k, (name, ys) in enumerate(series.items()):
+        color = COLORS[k % len(COLORS)]
+        points = " ".join(xy(i, v) for i, v in enumerate(ys))
+        parts.append(
+            f'<polyline class="series" data-name="{escape(name)}" fill="none" '
+            f'stroke="{color}" stroke-width="2" points="{points}"/>'
+        )
+        parts.append(
+            f'<text x="{pad + 130 * k}" y="{height - 12}" fill="{color}" '
+            f'font-size="12">{escape(name)}</text>'
+        )
+    return "".join(parts) + "</svg>"
+
+
+def _table(rows: dict[str, Any]) -> str:
+    cells = "".join(
+        f"<tr><th>{escape(k)}</th><td>{escape(_fmt(v))}</td></tr>" for k, v in rows.items()
+    )
+    return f"<table>{cells}</table>"
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    if isinstance(v, dict):
+        return ", ".join(f"{k}={_fmt(x)}" for k, x in v.items())
+    return str(v)
+
+
+def _trajectory(t: Trajectory, label: str) -> str:
+    mark = '<span class="ok">success</span>' if t.success else '<span class="bad">fail</span>'
+    head = (
+        f"{escape(label)} task {t.task} sample {t.sample} — reward {t.reward:.3f} — "
+        f"{mark} — {len(t.turns)} turns — {t.stop_reason}"
+    )
+    body = []
+    for m in t.messages:
+        calls = "".join(
+            f"\n→ {escape(c.name)}({escape(json.dumps(c.arguments))})" for c in m.tool_calls
+        )
+        body.append(f'<div class="msg {m.role}"><b>{m.role}</b>\n{escape(m.content)}{calls}</div>')
+    parts = "; ".join(f"turn {turn.index}: {_fmt(turn.reward_parts) or '-'}" for turn in t.turns)
+    body.append(f'<div class="parts">reward parts — {escape(parts)}</div>')
+    return f'<details class="trajectory"><summary>{head}</summary>{"".join(body)}</details>'
+
+
+def _trajectory_files(run: Path) -> list[tuple[str, Path]]:
+    if (run / "trajectories.jsonl").exists():
+        return [("", run / "trajectories.jsonl")]
+    steps = sorted((run / "trajectories").glob("step_*.jsonl"))
+    picked = steps if len(steps) <= 2 else [steps[0], steps[-1]]
+    return [(f"step {int(p.stem.split('_')[1])}", p) for p in picked]
+
+
+def write_report(run: str | Path, max_trajectories: int = 40) -> Path:
+    """Write ``RUN/report.html`` and return its path."""
+    run = Path(run)
+    sections = [f"<h1>agentgym run — {escape(str(run))}</h1>"]
+    metrics_path = run / "metrics.jsonl"
+    if metrics_path.exists():
+        metrics = [json.loads(x) for x in metrics_path.read_text().splitlines() if x.strip()]
+        if metrics:
+            sections.append("<h2>Training</h2>")
+            col = lambda k: [float(m.get(k, 0.0)) for m in metrics]  # noqa: E731
+            charts = [
+                line_chart(
+                    "reward and success",
+                    {"reward": col("reward_mean"), "success": col("success_rate")},
+                ),
+                line_chart(
+                    "seconds per phase",
+                    {
+                        "rollout": col("rollout_seconds"),
+                        "learn": col("learn_seconds"),
+                        "sync": col("sync_seconds"),
+                    },
+                ),
+                line_chart("entropy", {"entropy": col("entropy")}),
+                line_chart("KL, clip fraction", {"kl": col("kl"), "clip": col("clip_frac")}),
+            ]
+            sections.append(f'<div class="charts">{"".join(charts)}</div>')
+            sections.append(
+                f"<details open><summary>last step ({metrics[-1]['step']})</summary>"
+                f"{_table(metrics[-1])}</details>"
+            )
+    if (run / "summary.json").exists():
+        sections.append(
+            "<h2>Evaluation</h2>" + _table(json.loads((run / "summary.json").read_text()))
+        )
+    if (run / "config.json").exists():
+        sections.append(f"<h2>Config</h2><pre>{escape((run / 'config.json').read_text())}</pre>")
+    items = []
+    for label, path in _trajectory_files(run):
+        items += [_trajectory(t, label) for t in islice(read_trajectories(path), max_trajectories)]
+    sections.append(f"<h2>Trajectories ({len(items)} shown)</h2>" + "".join(items))
+    html = (
+        f"<!doctype html><html><head><meta charset='utf-8'><title>agentgym report</title>"
+        f"<style>{CSS}</style></head><body>{''.join(sections)}</body></html>"
+    )
+    out = run / "report.html"
+    out.write_text(html)
+    return out
