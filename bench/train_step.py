@@ -20,8 +20,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from agentgym.cli import load_train_config
 from agentgym.testing import build_tiny_model
-from agentgym.trainers.grpo.config import GRPOConfig, SamplingSection, TrainConfig
 from agentgym.trainers.grpo.loop import train
 
 PROMPTS, GROUP, NEW_TOKENS, LR = 4, 8, 32, 1e-5
@@ -29,18 +29,20 @@ PROMPTS, GROUP, NEW_TOKENS, LR = 4, 8, 32, 1e-5
 
 def ours(model: Path, steps: int, out: Path) -> tuple[float, float, dict[str, float]]:
     """(seconds per step, trained tokens per step, mean phase seconds)."""
-    cfg = TrainConfig.model_validate(
-        {
-            "env": {"id": "digits"},
-            "model": str(model),
-            "backend": "hf",
-            "device": "cpu",
-            "out": str(out),
-            "trainer": GRPOConfig(
-                steps=steps, tasks_per_step=PROMPTS, group_size=GROUP, lr=LR, save_every=10_000
-            ).model_dump(),
-            "sampling": SamplingSection(max_new_tokens=NEW_TOKENS).model_dump(),
-        }
+    cfg = load_train_config(
+        [  # the CLI's own defaults (agentgym/conf/train.yaml), then these
+            "env=digits",
+            f"model={model}",
+            "backend=hf",
+            "device=cpu",
+            f"out={out}",
+            f"trainer.steps={steps}",
+            f"trainer.tasks_per_step={PROMPTS}",
+            f"trainer.group_size={GROUP}",
+            f"trainer.lr={LR}",
+            "trainer.save_every=10000",
+            f"sampling.max_new_tokens={NEW_TOKENS}",
+        ]
     )
     history = asyncio.run(train(cfg))[1:]
     phases = {

@@ -1,8 +1,14 @@
-"""``HFPolicy``: transformers ``generate`` on CPU or GPU (development, tests, fallback)."""
+"""``HFPolicy``: transformers ``generate`` on CPU or GPU (development, tests, fallback).
+
+Requests from concurrent episodes are batched: every request waiting when the model is free
+goes into one left-padded ``generate`` call (up to ``max_batch``), the way a serving engine
+batches, so G rollouts of a group cost about one generation, not G.
+"""
 
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from typing import Any
 
 from agentgym._imports import require
@@ -10,23 +16,38 @@ from agentgym.policies.base import SamplingConfig, TokenPolicy
 from agentgym.types import Sample
 
 
+@dataclass
+class _Request:
+    prompt: list[int]
+    max_tokens: int
+    seed: int
+    future: asyncio.Future[Sample]
+
+
 class HFPolicy(TokenPolicy):
     """Samples with a transformers causal LM; log-probs are the model's (temperature 1).
 
     Build one with ``HFPolicy.load(path, sampling)``; a trainer passes its own model object
-    so that rollouts always see the learner's current weights (no sync needed).
+    so that rollouts always see the learner's current weights (no sync needed). A batch is
+    seeded by its first request's seed, so results are reproducible for a given batching
+    (which the rollout engine keeps deterministic for deterministic environments).
 
     Args:
         model: A loaded causal LM.
         tokenizer: Its tokenizer, with a chat template.
         sampling: Temperature, top-p and the per-turn token cap.
+        max_batch: Most requests in one ``generate`` call.
     """
 
-    def __init__(self, model: Any, tokenizer: Any, sampling: SamplingConfig) -> None:
+    def __init__(
+        self, model: Any, tokenizer: Any, sampling: SamplingConfig, max_batch: int = 64
+    ) -> None:
         super().__init__(tokenizer, sampling)
         self.model = model
         self.device = next(model.parameters()).device
-        self._lock = asyncio.Lock()
+        self.max_batch = max_batch
+        self._pending: list[_Request] = []
+        self._worker: asyncio.Task[None] | None = None
 
     @classmethod
     def load(cls, path: str, sampling: SamplingConfig, device: str = "auto") -> HFPolicy:
@@ -39,14 +60,36 @@ class HFPolicy(TokenPolicy):
         return cls(model, transformers.AutoTokenizer.from_pretrained(path), sampling)
 
     async def generate(self, prompt_ids: list[int], max_tokens: int, seed: int) -> Sample:
-        async with self._lock:  # one generate at a time; the model is not re-entrant
-            return await asyncio.to_thread(self._generate, prompt_ids, max_tokens, seed)
+        future: asyncio.Future[Sample] = asyncio.get_running_loop().create_future()
+        self._pending.append(_Request(list(prompt_ids), max_tokens, seed, future))
+        if self._worker is None or self._worker.done():
+            self._worker = asyncio.create_task(self._drain())
+        return await future
 
-    def _generate(self, prompt_ids: list[int], max_tokens: int, seed: int) -> Sample:
+    async def _drain(self) -> None:
+        """Serve waiting requests, a batch at a time, until none is left."""
+        while self._pending:
+            batch, self._pending = self._pending[: self.max_batch], self._pending[self.max_batch :]
+            try:
+                samples = await asyncio.to_thread(self._generate_batch, batch)
+            except Exception as exc:
+                for r in batch:
+                    r.future.set_exception(exc)
+                continue
+            for r, sample in zip(batch, samples, strict=True):
+                r.future.set_result(sample)
+
+    def _generate_batch(self, batch: list[_Request]) -> list[Sample]:
         torch = require("torch", "hf")
-        torch.manual_seed(seed)
+        torch.manual_seed(batch[0].seed)
         self.model.eval()
-        inputs = torch.tensor([prompt_ids], device=self.device)
+        pad = self.renderer.tokenizer.pad_token_id
+        width = max(len(r.prompt) for r in batch)
+        ids = torch.full((len(batch), width), pad, dtype=torch.long, device=self.device)
+        attn = torch.zeros_like(ids)
+        for row, r in enumerate(batch):  # left padding: every prompt ends at the same column
+            ids[row, width - len(r.prompt) :] = torch.tensor(r.prompt, device=self.device)
+            attn[row, width - len(r.prompt) :] = 1
         greedy = self.sampling.temperature <= 0
         kwargs: dict[str, Any] = (
             {}
@@ -59,24 +102,30 @@ class HFPolicy(TokenPolicy):
         )
         with torch.no_grad():
             out = self.model.generate(
-                inputs,
-                attention_mask=torch.ones_like(inputs),
+                ids,
+                attention_mask=attn,
                 do_sample=not greedy,
-                max_new_tokens=max_tokens,
+                max_new_tokens=max(r.max_tokens for r in batch),
                 eos_token_id=self.renderer.eos_id,
-                pad_token_id=self.renderer.tokenizer.pad_token_id,
+                pad_token_id=pad,
                 output_logits=True,
                 return_dict_in_generate=True,
                 **kwargs,
             )
-        new = out.sequences[0, len(prompt_ids) :]
-        logits = torch.stack(out.logits, dim=1)[0, : len(new)].float()
-        logprobs = torch.log_softmax(logits, dim=-1).gather(1, new[:, None])[:, 0]
-        ids = new.tolist()
-        finish = "stop" if ids and ids[-1] == self.renderer.eos_id else "length"
+        new = out.sequences[:, width:]
+        logprobs = torch.log_softmax(torch.stack(out.logits, dim=1).float(), dim=-1)
+        logprobs = logprobs.gather(2, new[..., None])[..., 0]
+        return [
+            self._sample(new[row].tolist(), logprobs[row].tolist(), r.max_tokens)
+            for row, r in enumerate(batch)
+        ]
+
+    def _sample(self, ids: list[int], logprobs: list[float], cap: int) -> Sample:
+        """Cut one row at its first eos (or its own token cap)."""
+        eos = self.renderer.eos_id
+        end = min(ids.index(eos) + 1 if eos in ids else len(ids), cap)
+        ids, logprobs = ids[:end], logprobs[:end]
+        finish = "stop" if ids and ids[-1] == eos else "length"
         return Sample(
-            text=self.renderer.decode(ids),
-            token_ids=ids,
-            logprobs=logprobs.tolist(),
-            finish_reason=finish,
+            text=self.renderer.decode(ids), token_ids=ids, logprobs=logprobs, finish_reason=finish
         )

@@ -34,6 +34,7 @@ class Sequence:
     advantages: list[float]
     sampler_logprobs: list[float]
     old_logprobs: list[float] = field(default_factory=list)
+    """The learner's log-probs at sampling time; empty: taken from the update's own forward."""
     ref_logprobs: list[float] = field(default_factory=list)
 
 
@@ -150,10 +151,13 @@ class Learner:
             train_mask = mask
             if cfg.entropy_top_fraction is not None:
                 train_mask = high_entropy_mask(entropy, mask, cfg.entropy_top_fraction)
+            # on-policy (one update per batch): the weights have not moved since sampling, so
+            # the learner's log-probs at sampling time are these, and no extra forward is run
+            old = t["old"] if all(s.old_logprobs for s in part) else logp.detach()
             pg, clipped = clipped_pg(
-                logp, t["old"], t["adv"], cfg.clip_low, cfg.clip_high, cfg.dual_clip
+                logp, old, t["adv"], cfg.clip_low, cfg.clip_high, cfg.dual_clip
             )
-            tis = truncated_is_weight(t["old"], t["sampler"], cfg.tis_cap)
+            tis = truncated_is_weight(old, t["sampler"], cfg.tis_cap)
             per_token = tis * pg
             kl = torch.zeros_like(logp)
             if cfg.kl_coef > 0:

@@ -118,10 +118,12 @@ async def train(cfg: TrainConfig, on_step: StepCallback | None = None) -> list[d
             # 2. rewards and advantages
             batch = build_batch(trajs, tc)
             seqs = batch.sequences
-            # 3. the learner's own log-probs at the sampling weights (and the reference's)
+            # 3. the learner's own log-probs at the sampling weights, needed when a batch is
+            # split into several updates (and the reference's, for KL)
             ids = [s.token_ids for s in seqs]
-            for s, old in zip(seqs, learner.logprobs(ids), strict=True):
-                s.old_logprobs = old
+            if tc.minibatches > 1:
+                for s, old in zip(seqs, learner.logprobs(ids), strict=True):
+                    s.old_logprobs = old
             if tc.kl_coef > 0:
                 for s, ref in zip(seqs, learner.logprobs(ids, reference=True), strict=True):
                     s.ref_logprobs = ref
@@ -135,7 +137,9 @@ async def train(cfg: TrainConfig, on_step: StepCallback | None = None) -> list[d
             # 5. sync the sampler and prove it
             await push_weights(policy, learner, weights_dir)
             policy.version = step + 1
-            gap = await probe(policy, learner, probe_prompt, tc.sync_probe_tol)
+            gap = None  # hf rollouts run on the learner's own model: nothing was synced
+            if weights_dir is not None:
+                gap = await probe(policy, learner, probe_prompt, tc.sync_probe_tol)
             t3 = time.perf_counter()
             # 6. metrics and checkpoints
             record = _metrics(step, trajs, batch, updates, (t0, t1, t2, t3), gap, learner)
@@ -170,7 +174,7 @@ def _metrics(
     batch: Any,
     updates: list[dict[str, float]],
     times: tuple[float, float, float, float],
-    gap: float,
+    gap: float | None,
     learner: Learner,
 ) -> dict[str, Any]:
     t0, t1, t2, t3 = times
