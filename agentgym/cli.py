@@ -34,7 +34,7 @@ from agentgym.errors import AgentGymError, ConfigError, RegistrationError
 from agentgym.policies.config import ScriptedConfig, parse_policy, resolve_script
 from agentgym.registration import load_module
 from agentgym.report import write_report
-from agentgym.rollout import RolloutSettings, TrajectoryWriter, rollout, summarize
+from agentgym.rollout import RolloutSettings, TrajectoryWriter, env_factory, rollout, summarize
 from agentgym.types import Trajectory
 
 console = Console()
@@ -124,6 +124,9 @@ def run_eval(cfg: EvalConfig) -> dict[str, Any]:
         max_tokens=cfg.rollout.max_tokens,
         concurrency=cfg.rollout.concurrency,
     )
+    make_env = env_factory(
+        cfg.env.id, cfg.env.kwargs, cfg.imports, cfg.rollout.backend, cfg.rollout.ray_address
+    )
     writer = TrajectoryWriter(out / "trajectories.jsonl")
     start = time.perf_counter()
     with writer, _progress() as progress:
@@ -139,7 +142,7 @@ def run_eval(cfg: EvalConfig) -> dict[str, Any]:
         async def main() -> list[Trajectory]:
             try:
                 return await rollout(
-                    lambda: agentgym.make(cfg.env.id, **cfg.env.kwargs),
+                    make_env,
                     policy,
                     tasks,
                     cfg.group_size,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import difflib
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -42,6 +42,8 @@ class RolloutConfig(BaseModel):
     max_turns: int | None = Field(None, ge=1, description="defaults to the environment's")
     max_tokens: int = Field(4096, ge=16)
     concurrency: int = Field(8, ge=1)
+    backend: Literal["local", "ray"] = "local"
+    ray_address: str | None = None
 
 
 def _group_choices(group: str) -> list[str]:

@@ -44,6 +44,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         "gpu": None
         if not any("gpu" in i.keywords for i in items) or _have_cuda()
         else "no CUDA device",
+        "ray": None if importlib.util.find_spec("ray") else "ray is not installed",
         "browser": None
         if CHROMIUM and importlib.util.find_spec("playwright")
         else "chromium or playwright missing (run scripts/setup.sh as root)",

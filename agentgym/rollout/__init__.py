@@ -1,12 +1,21 @@
 """Rollouts: the async engine, the durable trajectory writer, and run summaries."""
 
-from agentgym.rollout.engine import RolloutSettings, episode_seed, rollout, run_episode
+from agentgym.rollout.engine import (
+    EpisodeEnv,
+    RolloutSettings,
+    env_factory,
+    episode_seed,
+    rollout,
+    run_episode,
+)
 from agentgym.rollout.metrics import pass_at_k, summarize
 from agentgym.rollout.writer import TrajectoryWriter, read_trajectories
 
 __all__ = [
+    "EpisodeEnv",
     "RolloutSettings",
     "TrajectoryWriter",
+    "env_factory",
     "episode_seed",
     "pass_at_k",
     "read_trajectories",

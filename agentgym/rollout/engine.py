@@ -12,11 +12,34 @@ import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, Protocol
 
-from agentgym.env import AgentEnv
 from agentgym.policy import Policy
 from agentgym.rollout.writer import TrajectoryWriter
-from agentgym.types import Message, Trajectory, Turn
+from agentgym.types import Message, Observation, ToolSpec, Trajectory, Turn
+
+
+class EpisodeEnv(Protocol):
+    """What the engine needs of an environment: an ``AgentEnv``, or a ``RayEnv`` stand-in."""
+
+    messages: list[Message]
+
+    @property
+    def env_id(self) -> str: ...
+
+    @property
+    def tool_specs(self) -> list[ToolSpec]: ...
+
+    async def areset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[Observation, dict[str, Any]]: ...
+
+    async def astep(
+        self, action: Message | str
+    ) -> tuple[Observation, float, bool, bool, dict[str, Any]]: ...
+
+    def close(self) -> None: ...
+
 
 _STEP_KEYS = {"turn", "reward_parts", "format_error", "tool_calls", "tool_errors"}
 
@@ -42,7 +65,7 @@ def episode_seed(task: int, sample: int) -> int:
 
 
 async def run_episode(
-    env: AgentEnv, policy: Policy, task: int, sample: int, settings: RolloutSettings
+    env: EpisodeEnv, policy: Policy, task: int, sample: int, settings: RolloutSettings
 ) -> Trajectory:
     """Play one episode of ``task`` and return its trajectory."""
     t0 = time.perf_counter()
@@ -112,7 +135,7 @@ async def run_episode(
 
 
 async def rollout(
-    make_env: Callable[[], AgentEnv],
+    make_env: Callable[[], EpisodeEnv],
     policy: Policy,
     tasks: list[int],
     group_size: int,
@@ -155,3 +178,21 @@ async def rollout(
     except ExceptionGroup as failed:  # the first failure cancelled the rest: raise it alone
         raise failed.exceptions[0] from None
     return [results[key] for key in todo]
+
+
+def env_factory(
+    env_id: str,
+    kwargs: dict[str, Any],
+    imports: list[str] | None = None,
+    backend: str = "local",
+    ray_address: str | None = None,
+) -> Callable[[], EpisodeEnv]:
+    """Build environments here (``local``) or in Ray actors (``ray``)."""
+    if backend == "ray":
+        from agentgym.rollout.remote import RayEnv, ensure_ray
+
+        ensure_ray(ray_address)
+        return lambda: RayEnv(env_id, kwargs, list(imports or []))
+    from agentgym.registration import make
+
+    return lambda: make(env_id, **kwargs)

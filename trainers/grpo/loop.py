@@ -22,7 +22,7 @@ import numpy as np
 import agentgym
 from agentgym._imports import require
 from agentgym.policies.base import SamplingConfig, TokenPolicy
-from agentgym.rollout import RolloutSettings, TrajectoryWriter, rollout, summarize
+from agentgym.rollout import RolloutSettings, TrajectoryWriter, env_factory, rollout, summarize
 from agentgym.trainers.grpo import checkpoint
 from agentgym.trainers.grpo.batch import build_batch
 from agentgym.trainers.grpo.config import TrainConfig
@@ -93,6 +93,9 @@ async def train(cfg: TrainConfig, on_step: StepCallback | None = None) -> list[d
         max_tokens=cfg.rollout.max_tokens,
         concurrency=cfg.rollout.concurrency,
     )
+    make_env = env_factory(
+        cfg.env.id, cfg.env.kwargs, [], cfg.rollout.backend, cfg.rollout.ray_address
+    )
     tb = require("torch.utils.tensorboard", "train").SummaryWriter(str(out / "tb"))
     probe_prompt = policy.renderer.prompt_ids(*await _first_prompt(cfg))
     history: list[dict[str, Any]] = []
@@ -107,7 +110,7 @@ async def train(cfg: TrainConfig, on_step: StepCallback | None = None) -> list[d
             )
             with TrajectoryWriter(out / "trajectories" / f"step_{step:06d}.jsonl") as writer:
                 trajs = await rollout(
-                    lambda: agentgym.make(cfg.env.id, **cfg.env.kwargs),
+                    make_env,
                     policy,
                     tasks,
                     tc.group_size,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from typing import Any
 
 import agentgym
@@ -31,7 +32,7 @@ class CountEnv(AgentEnv):
         """
         await asyncio.sleep(self.delay)
         self.add_reward("correct", float(number == self.number))
-        self.end(success=number == self.number)
+        self.end(success=number == self.number, pid=os.getpid())
         return "ok"
 
     @staticmethod

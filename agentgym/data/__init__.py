@@ -1,0 +1,2 @@
+"""Offline, seeded data: the fictional world (documents, questions, conversations) and loaders
+for the public formats."""

@@ -1,0 +1,76 @@
+"""Environments in Ray actors (``rollout.backend=ray``), for when one machine is not enough.
+
+``RayEnv`` stands in for an ``AgentEnv`` in the rollout engine: each one owns an actor, on
+any node of the Ray cluster, that builds the real environment with ``agentgym.make`` and runs
+its ``areset``/``astep``. The engine's event loop awaits the actors' answers, so hundreds of
+remote environments are driven concurrently from one process, next to the policy.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from agentgym._imports import require
+from agentgym.types import Message, Observation, ToolSpec
+
+
+class _EnvActor:
+    """Runs inside a Ray worker process."""
+
+    def __init__(self, env_id: str, kwargs: dict[str, Any], imports: list[str]) -> None:
+        import agentgym
+
+        for module in imports:
+            importlib.import_module(module)
+        self.env = agentgym.make(env_id, **kwargs)
+
+    async def areset(
+        self, seed: int | None, options: dict[str, Any] | None
+    ) -> tuple[Observation, dict[str, Any], str, list[ToolSpec]]:
+        obs, info = await self.env.areset(seed=seed, options=options)
+        return obs, info, self.env.env_id, self.env.tool_specs
+
+    async def astep(self, action: Message | str) -> tuple[tuple[Any, ...], list[Message]]:
+        result = await self.env.astep(action)
+        return result, self.env.messages
+
+
+def ensure_ray(address: str | None) -> None:
+    """Connect to ``address`` (a running cluster), or start a local one, once."""
+    ray = require("ray", "ray")
+    if not ray.is_initialized():
+        if address:
+            ray.init(address=address, log_to_driver=False)
+        else:
+            ray.init(include_dashboard=False, log_to_driver=False)
+
+
+class RayEnv:
+    """An environment whose work happens in a Ray actor; the rollout engine's stand-in."""
+
+    def __init__(self, env_id: str, kwargs: dict[str, Any], imports: list[str]) -> None:
+        ray = require("ray", "ray")
+        actor = ray.remote(num_cpus=0)(_EnvActor)
+        self._ray = ray
+        self._actor = actor.remote(env_id, kwargs, imports)
+        self.env_id = env_id
+        self.tool_specs: list[ToolSpec] = []
+        self.messages: list[Message] = []
+
+    async def areset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[Observation, dict[str, Any]]:
+        obs, info, self.env_id, self.tool_specs = await self._actor.areset.remote(seed, options)
+        self.messages = list(obs.messages)
+        return obs, info
+
+    async def astep(
+        self, action: Message | str
+    ) -> tuple[Observation, float, bool, bool, dict[str, Any]]:
+        result, self.messages = await self._actor.astep.remote(action)
+        obs, reward, terminated, truncated, info = result
+        return obs, reward, terminated, truncated, info
+
+    def close(self) -> None:
+        self._ray.kill(self._actor)
