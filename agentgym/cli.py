@@ -78,20 +78,29 @@ def load_eval_config(overrides: list[str]) -> EvalConfig:
         env_cls = agentgym.spec(cfg.env.id).load()
     except RegistrationError as exc:
         raise ConfigError("env", str(exc), "see `agentgym envs`") from None
+    _check_env_kwargs(env_cls, cfg.env.id, cfg.env.kwargs)
+    policy = parse_policy(cfg.policy)
+    if isinstance(policy, ScriptedConfig):
+        resolve_script(policy.script, getattr(env_cls, "baselines", {}))
+    return cfg
+
+
+def _check_env_kwargs(env_cls: type, env_id: str, kwargs: dict[str, Any]) -> None:
+    """``env.*`` keys against the env's ``config_model`` (pydantic), else its signature."""
+    model = getattr(env_cls, "config_model", None)
+    if model is not None:
+        validate(model, kwargs, prefix="env")
+        return
     accepted = [p for p in inspect.signature(env_cls).parameters if p != "self"]
-    for key in cfg.env.kwargs:
+    for key in kwargs:
         if key not in accepted:
             close = difflib.get_close_matches(key, accepted, n=1)
             hint = f"did you mean '{close[0]}'? " if close else ""
             raise ConfigError(
                 f"env.{key}",
-                f"'{cfg.env.id}' takes no such argument",
+                f"'{env_id}' takes no such argument",
                 f"{hint}it accepts: {', '.join(accepted)}",
             )
-    policy = parse_policy(cfg.policy)
-    if isinstance(policy, ScriptedConfig):
-        resolve_script(policy.script, getattr(env_cls, "baselines", {}))
-    return cfg
 
 
 def _check_resume(out: Path, cfg: EvalConfig) -> None:

@@ -25,8 +25,9 @@ parts)::
 ``reset`` returns an ``Observation`` (the first messages and the tools). ``step(action)`` takes
 the assistant's message (a ``Message`` or its text) and returns ``(observation, reward,
 terminated, truncated, info)``; ``observation.messages`` are the new messages only.
-``info["reward_parts"]`` names every part of the reward; ``info["format_error"]`` flags a
-malformed turn. ``areset``/``astep`` are the async twins the rollout engine drives; tools may be
+``info["reward_parts"]`` names every part of the reward; ``info["signals"]`` carries per-turn
+signals that are not part of it (process rewards); ``info["format_error"]`` flags a malformed
+turn. ``areset``/``astep`` are the async twins the rollout engine drives; tools may be
 ``async def`` and environments with I/O should make them so.
 """
 
@@ -94,6 +95,9 @@ class AgentEnv(gym.Env[Observation, Message | str]):
         self._ended = False
         self._end_info: dict[str, Any] = {}
         self._rewards: dict[str, float] = {}
+        self._signals: dict[str, float] = {}
+        self._turn_info: dict[str, Any] = {}
+        self.task_seed: int | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
     # ---- what a subclass writes -------------------------------------------------------------
@@ -116,6 +120,16 @@ class AgentEnv(gym.Env[Observation, Message | str]):
     def add_reward(self, name: str, value: float) -> None:
         """Add ``value`` to the reward part ``name`` of the current turn."""
         self._rewards[name] = self._rewards.get(name, 0.0) + float(value)
+
+    def add_signal(self, name: str, value: float) -> None:
+        """Record a per-turn signal (e.g. a process reward) in ``info["signals"]`` without
+        adding it to the reward; a trainer may still credit it (``turn_reward_parts``)."""
+        self._signals[name] = self._signals.get(name, 0.0) + float(value)
+
+    def label(self, **info: Any) -> None:
+        """Add keys to this turn's ``info`` (e.g. ``intent=...``, which GRPO's turn-level
+        credit groups by)."""
+        self._turn_info.update(info)
 
     def end(self, success: bool | None = None, **info: Any) -> None:
         """End the episode after this turn (``terminated=True``); ``info`` goes into step's info."""
@@ -148,6 +162,7 @@ class AgentEnv(gym.Env[Observation, Message | str]):
     ) -> tuple[Observation, dict[str, Any]]:
         """Async ``reset``."""
         super().reset(seed=seed)
+        self.task_seed = seed
         self.turn, self._ended, self._end_info, self._rewards = 0, False, {}, {}
         messages, info = await self.atask(dict(options or {}))
         self.messages = list(messages)
@@ -163,7 +178,7 @@ class AgentEnv(gym.Env[Observation, Message | str]):
             action if isinstance(action, Message) else Message(role="assistant", content=action)
         )
         self.turn += 1
-        self._rewards = {}
+        self._rewards, self._signals, self._turn_info = {}, {}, {}
         if message.tool_calls:
             content, calls, errors = message.content, list(message.tool_calls), []
         else:
@@ -197,6 +212,8 @@ class AgentEnv(gym.Env[Observation, Message | str]):
             "format_error": format_error,
             "tool_calls": len(calls),
             "tool_errors": tool_errors,
+            **({"signals": dict(self._signals)} if self._signals else {}),
+            **self._turn_info,
             **(self._end_info if terminated else {}),
         }
         reward = float(sum(self._rewards.values()))

@@ -13,7 +13,7 @@ from agentgym.trainers.grpo.advantages import (
 )
 from agentgym.trainers.grpo.config import GRPOConfig
 from agentgym.trainers.grpo.learner import Sequence
-from agentgym.types import Trajectory
+from agentgym.types import Trajectory, Turn
 
 
 @dataclass
@@ -32,6 +32,11 @@ def _turn_key(traj: Trajectory, index: int) -> Hashable:
     return ("intent", intent) if intent is not None else (traj.task, index)
 
 
+def _parts(turn: Turn) -> dict[str, float]:
+    """A turn's reward parts and the signals the environment gave beside them."""
+    return {**turn.info.get("signals", {}), **turn.reward_parts}
+
+
 def build_batch(trajectories: list[Trajectory], cfg: GRPOConfig) -> Batch:
     """Advantages for every trajectory with token ids; tied groups dropped if configured."""
     rewards = [t.reward for t in trajectories]
@@ -43,7 +48,7 @@ def build_batch(trajectories: list[Trajectory], cfg: GRPOConfig) -> Batch:
     ga = group_advantages(rewards, [t.task for t in trajectories], cfg.scale_rewards)
     credit = turn_advantages(
         [
-            [sum(turn.reward_parts.get(p, 0.0) for p in cfg.turn_reward_parts) for turn in t.turns]
+            [sum(_parts(turn).get(p, 0.0) for p in cfg.turn_reward_parts) for turn in t.turns]
             for t in trajectories
         ],
         [[_turn_key(t, i) for i in range(len(t.turns))] for t in trajectories],

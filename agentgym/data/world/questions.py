@@ -12,19 +12,12 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from agentgym.data.world.generator import World
-
-
-def normalize(text: str) -> str:
-    """Lower-case, strip punctuation and articles, squeeze spaces (SQuAD-style)."""
-    text = re.sub(r"[^\w\s]", " ", text.lower())
-    text = re.sub(r"\b(a|an|the)\b", " ", text)
-    return " ".join(text.split())
+from agentgym.rewards.qa import normalize
 
 
 @dataclass(frozen=True)

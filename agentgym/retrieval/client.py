@@ -1,0 +1,43 @@
+"""The client of ``agentgym serve retrieval`` (and of any Search-R1-style retrieval server)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from agentgym.errors import EnvError
+from agentgym.retrieval.corpus import Hit
+
+
+class RemoteRetriever:
+    """Search a retrieval server: ``POST {url}/retrieve`` with Search-R1's JSON body."""
+
+    def __init__(self, url: str, timeout: float = 30.0) -> None:
+        self.url = url.rstrip("/")
+        self._timeout = timeout
+        self._client: httpx.AsyncClient | None = None
+
+    async def asearch(self, query: str, k: int) -> list[Hit]:
+        if self._client is None:
+            self._client = httpx.AsyncClient(timeout=self._timeout)
+        body = {"queries": [query], "topk": k, "return_scores": True}
+        try:
+            r = await self._client.post(f"{self.url}/retrieve", json=body)
+            r.raise_for_status()
+        except httpx.HTTPError as exc:
+            raise EnvError(
+                "retrieval", 0, "search", f"{self.url}/retrieve failed: {exc!r}"
+            ) from exc
+        return [_hit(x) for x in r.json()["result"][0]]
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+
+def _hit(item: dict[str, Any]) -> Hit:
+    doc = item["document"]
+    title, _, text = str(doc["contents"]).partition("\n")
+    return Hit(str(doc["id"]), title, text, float(item.get("score", 0.0)))

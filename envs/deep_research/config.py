@@ -1,0 +1,109 @@
+"""``env.*`` keys of ``deep_research`` and ``retrieval_qa``, validated before any work starts,
+and the shared, per-process resources they name (world, questions, index, local site)."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from agentgym.config import validate
+from agentgym.data.world import Question, Session, World, make_questions, make_sessions
+from agentgym.data.world.site import shared_site, world_index
+from agentgym.retrieval import RemoteRetriever, Retriever, open_index
+
+
+class SearchConfig(BaseModel):
+    """Where questions come from and how search works (keys shared by both environments)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    world_size: int = Field(2000, ge=100)
+    world_seed: int = 0
+    tasks: int = Field(500, ge=1, description="how many questions/sessions to draw")
+    task_seed: int = 0
+    dataset: str | None = Field(None, description="a local public-format file (see loaders)")
+    retrieval: Literal["bm25", "dense", "hybrid"] = "bm25"
+    index: str | None = Field(None, description="a built index folder instead of the world's")
+    retrieval_url: str | None = Field(None, description="an `agentgym serve retrieval` URL")
+    max_turns: int | None = Field(None, ge=1)
+    max_k: int = Field(10, ge=1, le=100)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> SearchConfig:
+        if self.index and self.retrieval_url:
+            raise ValueError("give index or retrieval_url, not both")
+        return self
+
+
+class DeepResearchConfig(SearchConfig):
+    hops: tuple[int, ...] = (2, 3, 4)
+    kinds: tuple[Literal["bridge", "comparison", "intersection"], ...] = (
+        "bridge",
+        "comparison",
+        "intersection",
+    )
+    web: Literal["local", "internet"] = "local"
+    searxng_url: str | None = None
+    page_words: int = Field(300, ge=20)
+
+    @model_validator(mode="after")
+    def _web(self) -> DeepResearchConfig:
+        if self.web == "internet" and not self.searxng_url:
+            raise ValueError("web=internet needs searxng_url (a SearXNG instance's base URL)")
+        if self.dataset and self.web == "local":
+            raise ValueError(
+                "questions from a dataset need web=internet (the local web is the world's)"
+            )
+        return self
+
+
+def parse(model: type[SearchConfig], kwargs: dict[str, Any]) -> Any:
+    return validate(model, kwargs, prefix="env")
+
+
+@cache
+def world(size: int, seed: int) -> World:
+    return World(size, seed)
+
+
+@cache
+def questions(cfg: DeepResearchConfig) -> list[Question]:
+    if cfg.dataset:
+        from agentgym.data.loaders import load_questions
+
+        return load_questions(cfg.dataset)[: cfg.tasks]
+    w = world(cfg.world_size, cfg.world_seed)
+    return make_questions(
+        w, cfg.tasks, seed=cfg.task_seed, hops=tuple(cfg.hops), kinds=tuple(cfg.kinds)
+    )
+
+
+@cache
+def sessions(cfg: SearchConfig) -> list[Session]:
+    if cfg.dataset:
+        from agentgym.data.loaders import load_sessions
+
+        return load_sessions(cfg.dataset)[: cfg.tasks]
+    return make_sessions(world(cfg.world_size, cfg.world_seed), cfg.tasks, seed=cfg.task_seed)
+
+
+def searcher(cfg: SearchConfig) -> Retriever | RemoteRetriever:
+    """The search backend: a server (a client per env: it holds a connection pool), a user's
+    index, or the world's own (built once, opened once per process)."""
+    if cfg.retrieval_url:
+        return RemoteRetriever(cfg.retrieval_url)
+    return _local_searcher(cfg)
+
+
+@cache
+def _local_searcher(cfg: SearchConfig) -> Retriever:
+    if cfg.index:
+        return open_index(cfg.index, cfg.retrieval)
+    methods = ("bm25", "dense") if cfg.retrieval == "hybrid" else (cfg.retrieval,)
+    return open_index(world_index(world(cfg.world_size, cfg.world_seed), methods), cfg.retrieval)
+
+
+def site_url(cfg: SearchConfig) -> str:
+    return shared_site(cfg.world_size, cfg.world_seed).url

@@ -1,0 +1,167 @@
+"""``deep_research``: answer multi-hop questions with ``search``, ``open_page``, ``judge`` and
+``answer`` (DeepResearcher's tools and F1 reward, ReSeek's JUDGE action and process rewards).
+
+Reward (``info["reward_parts"]``): ``answer_f1`` (token F1 of the answer against the gold
+answer and its aliases) and ``format`` (a penalty for each malformed turn). Process rewards
+per turn (``info["signals"]``, not in the reward; a trainer credits them with
+``trainer.turn_reward_parts``):
+
+* ``retrieval_correct``: 1 when a supporting document was in this turn's search results or
+  was opened this turn.
+* ``retrieval_useful``: the share of supporting documents first seen this turn *on the
+  reasoning path* (for bridge questions: the previous hop's document was already seen).
+* ``judge_correct``: +1 when a ``judge`` call's verdict on the last results is right, -1
+  when it is wrong.
+
+The end ``info`` carries ``f1``, ``em``, the answer and the gold answer.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from agentgym import AgentEnv, Message, ToolError, tool
+from agentgym.envs.deep_research import config as C
+from agentgym.envs.deep_research.baselines import BASELINES
+from agentgym.envs.deep_research.web import InternetWeb, LocalWeb, Web
+from agentgym.rewards import best_em, best_f1
+
+PROMPT = (
+    "Answer the question by researching it. Use search to find pages, open_page to read "
+    "them, judge to assess what you found and plan the next step, and answer to give your "
+    "final answer (a short phrase). Question: {question}"
+)
+
+
+class DeepResearchEnv(AgentEnv):
+    """Multi-hop research over a web: see the module docstring."""
+
+    max_turns = 10
+    baselines = BASELINES
+    config_model = C.DeepResearchConfig
+
+    def __init__(self, **config: Any) -> None:
+        cfg: C.DeepResearchConfig = C.parse(C.DeepResearchConfig, config)
+        super().__init__(max_turns=cfg.max_turns)
+        self.cfg, self.questions = cfg, C.questions(cfg)
+        self.web: Web = (
+            InternetWeb(cfg.searxng_url or "")
+            if cfg.web == "internet"
+            else LocalWeb(C.searcher(cfg), C.site_url(cfg))
+        )
+        self.max_k, self.page_words = cfg.max_k, cfg.page_words
+        self.question = self.questions[0]
+        self.seen: set[str] = set()
+        self._last_found: set[str] = set()
+
+    def task(self, options: dict[str, Any]) -> tuple[list[Message], dict[str, Any]]:
+        n = len(self.questions)
+        index = (
+            self.task_seed % n if self.task_seed is not None else int(self.np_random.integers(n))
+        )
+        self.question = q = self.questions[options.get("index", index)]
+        self.seen, self._last_found = set(), set()
+        info = {
+            "question_id": q.id,
+            "hops": q.hops,
+            "kind": q.kind,
+            "answer": q.answer,
+            "supporting": q.supporting,
+        }
+        return [Message(role="user", content=PROMPT.format(question=q.question))], info
+
+    # ---- process rewards ------------------------------------------------------------------
+
+    def _found(self, doc_ids: list[str | None]) -> None:
+        gold = self.question.supporting
+        hits = [d for d in doc_ids if d in gold]
+        self.add_signal("retrieval_correct", float(bool(hits)))
+        new = {d for d in hits if d is not None and d not in self.seen}
+        on_path = [
+            d
+            for d in new
+            if self.question.kind != "bridge"
+            or gold.index(d) == 0
+            or gold[gold.index(d) - 1] in self.seen | new
+        ]
+        self.add_signal("retrieval_useful", len(on_path) / len(gold))
+        self._last_found = new
+        self.seen |= new
+
+    # ---- tools ----------------------------------------------------------------------------
+
+    @tool
+    async def search(self, query: str, k: int = 5) -> str:
+        """Search the web.
+
+        Args:
+            query: What to look for.
+            k: How many results to return (1-10).
+        """
+        if not query.strip():
+            raise ToolError("the query is empty; write what you are looking for")
+        k = max(1, min(k, self.max_k))
+        results = await self.web.search(query.strip(), k)
+        self._found([r.doc_id for r in results])
+        if not results:
+            return f"No results for {query!r}. Try other words."
+        return "\n".join(
+            f"{i}. {r.title} ({r.url})\n   {r.snippet}" for i, r in enumerate(results, 1)
+        )
+
+    @tool
+    async def open_page(self, url: str, page: int = 1) -> str:
+        """Open a web page and read it, one part at a time.
+
+        Args:
+            url: The page's URL, as search or a link gave it.
+            page: Which part to read (1 is the start).
+        """
+        doc = await self.web.fetch(url)
+        self._found([self.web.doc_id(doc.url)])
+        words = doc.text.split()
+        parts = max(1, -(-len(words) // self.page_words))
+        if not 1 <= page <= parts:
+            raise ToolError(f"page {page} does not exist; this page has parts 1-{parts}")
+        body = " ".join(words[(page - 1) * self.page_words : page * self.page_words])
+        links = "\n".join(f"- {label} ({href})" for label, href in doc.links[:20])
+        more = (
+            f"\n[part {page} of {parts}; open_page(url, page={page + 1}) reads on]"
+            if page < parts
+            else ""
+        )
+        cut = "\n[the page was cut at the size limit]" if doc.truncated else ""
+        return f"{doc.title} ({doc.url})\n{body}{more}{cut}" + (
+            f"\nLinks:\n{links}" if links else ""
+        )
+
+    @tool
+    def judge(self, useful: bool, plan: str) -> str:
+        """Judge whether the last results help answer the question, and plan the next step.
+
+        Args:
+            useful: True if the last search or page brought new, relevant evidence.
+            plan: What you will do next.
+        """
+        right = useful == bool(self._last_found)
+        self.add_signal("judge_correct", 1.0 if right else -1.0)
+        return f"Noted. Next step: {plan.strip() or '(none given)'}"
+
+    @tool
+    def answer(self, text: str) -> str:
+        """Give the final answer; this ends the episode.
+
+        Args:
+            text: The answer, a short phrase.
+        """
+        golds = self.question.aliases or [self.question.answer]
+        f1, em = best_f1(text, golds), best_em(text, golds)
+        self.add_reward("answer_f1", f1)
+        self.end(success=em == 1.0, f1=f1, em=em, prediction=text, gold=self.question.answer)
+        return "Answer recorded."
+
+    def on_reply(self, content: str) -> list[Message]:
+        self.add_reward("format", -self.format_penalty)
+        return [
+            Message(role="user", content="Use the tools; give your final answer with answer(text).")
+        ]

@@ -1,0 +1,229 @@
+"""Where ``search`` and ``open_page`` go: the offline world (default) or the real web.
+
+A ``Web`` has two async methods: ``search(query, k)`` and ``fetch(url)``. ``LocalWeb`` searches
+an index of the fictional world and fetches pages from the world's local HTTP server;
+``InternetWeb`` asks a SearXNG instance (its JSON API) and fetches real pages. Both fetch with
+``Fetcher``: a timeout, a size cap (the body is streamed and cut, never read whole), at most 5
+redirects, and no private, loopback or link-local address unless the host is allowed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import socket
+from dataclasses import dataclass
+from html.parser import HTMLParser
+from typing import Any, Protocol
+from urllib.parse import urljoin, urlsplit
+
+import httpx
+
+from agentgym.errors import ToolError
+
+
+@dataclass(frozen=True)
+class Result:
+    """One search result; ``doc_id`` is known for the offline world (process rewards)."""
+
+    title: str
+    url: str
+    snippet: str
+    doc_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Page:
+    url: str
+    title: str
+    text: str
+    links: list[tuple[str, str]]
+    truncated: bool = False
+
+
+class Web(Protocol):
+    async def search(self, query: str, k: int) -> list[Result]: ...
+
+    async def fetch(self, url: str) -> Page: ...
+
+    def doc_id(self, url: str) -> str | None: ...
+
+
+class _Text(HTMLParser):
+    """Visible text, title and links of an HTML page (scripts and styles dropped)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.parts: list[str] = []
+        self.title, self.links = "", []  # type: ignore[var-annotated]
+        self._skip, self._in_title, self._href = 0, False, None
+        self._label: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in ("script", "style", "noscript"):
+            self._skip += 1
+        self._in_title |= tag == "title"
+        if tag == "a":
+            self._href, self._label = dict(attrs).get("href"), []
+        if tag in ("p", "div", "br", "li", "h1", "h2", "h3", "tr"):
+            self.parts.append("\n")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("script", "style", "noscript"):
+            self._skip = max(0, self._skip - 1)
+        if tag == "title":
+            self._in_title = False
+        if tag == "a" and self._href:
+            self.links.append(("".join(self._label).strip(), self._href))
+            self._href = None
+
+    def handle_data(self, data: str) -> None:
+        if self._in_title:
+            self.title += data
+        elif not self._skip:
+            self.parts.append(data)
+            if self._href is not None:
+                self._label.append(data)
+
+
+def html_to_page(url: str, html: str, truncated: bool = False) -> Page:
+    parser = _Text()
+    parser.feed(html)
+    lines = (" ".join(line.split()) for line in "".join(parser.parts).splitlines())
+    text = "\n".join(line for line in lines if line)
+    links = [(label, urljoin(url, href)) for label, href in parser.links]
+    return Page(url, parser.title.strip(), text, links, truncated)
+
+
+def _blocked(ip: str) -> bool:
+    a = ipaddress.ip_address(ip)
+    return not a.is_global or a.is_multicast
+
+
+class Fetcher:
+    """GET pages with bounds. ``allow`` lists ``host:port`` origins exempt from the block."""
+
+    def __init__(
+        self,
+        timeout: float = 10.0,
+        max_bytes: int = 2_000_000,
+        allow: tuple[str, ...] = (),
+        block_private: bool = True,
+    ) -> None:
+        self.timeout, self.max_bytes, self.allow = timeout, max_bytes, allow
+        self.block_private = block_private
+        self._client: httpx.AsyncClient | None = None
+
+    async def _check(self, url: str) -> None:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ToolError(f"cannot open {url!r}: only http(s) URLs with a host")
+        if not self.block_private or parts.netloc in self.allow:
+            return
+        try:
+            infos = await asyncio.to_thread(socket.getaddrinfo, parts.hostname, parts.port or 80)
+        except OSError as exc:
+            raise ToolError(f"cannot open {url!r}: the host does not resolve") from exc
+        if any(_blocked(str(info[4][0])) for info in infos):
+            raise ToolError(f"cannot open {url!r}: private and local addresses are blocked")
+
+    async def get(self, url: str) -> tuple[str, str, bool]:
+        """(final url, body text, truncated?). Model-facing failures raise ``ToolError``."""
+        if self._client is None:
+            self._client = httpx.AsyncClient(timeout=self.timeout, follow_redirects=False)
+        for _ in range(6):
+            await self._check(url)
+            try:
+                async with self._client.stream("GET", url) as r:
+                    if r.is_redirect and "location" in r.headers:
+                        url = urljoin(url, r.headers["location"])
+                        continue
+                    if r.status_code >= 400:
+                        raise ToolError(f"cannot open {url!r}: HTTP {r.status_code}")
+                    body, truncated = await self._read(r)
+                    return url, body.decode(r.encoding or "utf-8", errors="replace"), truncated
+            except httpx.HTTPError as exc:
+                raise ToolError(f"cannot open {url!r}: {type(exc).__name__}") from exc
+        raise ToolError(f"cannot open {url!r}: too many redirects")
+
+    async def _read(self, r: httpx.Response) -> tuple[bytes, bool]:
+        chunks, size = [], 0
+        async for chunk in r.aiter_bytes():
+            chunks.append(chunk)
+            size += len(chunk)
+            if size >= self.max_bytes:
+                return b"".join(chunks)[: self.max_bytes], True
+        return b"".join(chunks), False
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+
+class Searcher(Protocol):
+    async def asearch(self, query: str, k: int) -> list[Any]: ...
+
+
+class LocalWeb:
+    """The fictional world: a retriever over its pages and its local web server."""
+
+    def __init__(self, searcher: Searcher, site_url: str, snippet_words: int = 40) -> None:
+        self.searcher, self.site_url, self.snippet_words = searcher, site_url, snippet_words
+        self.fetcher = Fetcher(allow=(urlsplit(site_url).netloc,))
+
+    async def search(self, query: str, k: int) -> list[Result]:
+        hits = await self.searcher.asearch(query, k)
+        return [
+            Result(
+                h.title, f"{self.site_url}/wiki/{h.id}", _snippet(h.text, self.snippet_words), h.id
+            )
+            for h in hits
+        ]
+
+    async def fetch(self, url: str) -> Page:
+        final, html, truncated = await self.fetcher.get(urljoin(self.site_url + "/", url))
+        return html_to_page(final, html, truncated)
+
+    def doc_id(self, url: str) -> str | None:
+        path = urlsplit(urljoin(self.site_url + "/", url)).path
+        return path.removeprefix("/wiki/") if path.startswith("/wiki/") else None
+
+
+class InternetWeb:
+    """The real web: SearXNG's JSON API for search, httpx for pages (private IPs blocked)."""
+
+    def __init__(self, searxng_url: str, timeout: float = 10.0, max_bytes: int = 2_000_000) -> None:
+        self.searxng_url = searxng_url.rstrip("/")
+        self.fetcher = Fetcher(timeout=timeout, max_bytes=max_bytes)
+        self._client = httpx.AsyncClient(timeout=timeout)
+
+    async def search(self, query: str, k: int) -> list[Result]:
+        try:
+            r = await self._client.get(
+                f"{self.searxng_url}/search", params={"q": query, "format": "json"}
+            )
+            r.raise_for_status()
+            items = r.json().get("results", [])
+        except (httpx.HTTPError, ValueError) as exc:
+            raise ToolError(f"the search service failed ({type(exc).__name__}); try again") from exc
+        return [
+            Result(
+                str(x.get("title", "")),
+                str(x.get("url", "")),
+                _snippet(str(x.get("content", "")), 40),
+            )
+            for x in items[:k]
+        ]
+
+    async def fetch(self, url: str) -> Page:
+        final, html, truncated = await self.fetcher.get(url)
+        return html_to_page(final, html, truncated)
+
+    def doc_id(self, url: str) -> str | None:
+        return None
+
+
+def _snippet(text: str, words: int) -> str:
+    parts = text.split()
+    return " ".join(parts[:words]) + (" ..." if len(parts) > words else "")
