@@ -264,6 +264,49 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from agentgym.retrieval import open_index
+    from agentgym.retrieval.config import ServeConfig
+    from agentgym.retrieval.server import serve
+
+    cfg = validate(ServeConfig, compose("serve", args.overrides, {}))
+    folder: str | Path | None = cfg.index
+    if folder is None:
+        from agentgym.data.world import World
+        from agentgym.data.world.site import world_index
+
+        methods = ("bm25", "dense") if cfg.method == "hybrid" else (cfg.method,)
+        with console.status(f"building the index of a {cfg.world_size}-page world (once)"):
+            folder = world_index(World(cfg.world_size, cfg.world_seed), methods)
+    retriever = open_index(folder, cfg.method)
+    console.print(
+        f"serving {len(retriever)} passages ({cfg.method}) on http://{cfg.host}:{cfg.port}"
+    )
+    serve(retriever, cfg.host, cfg.port)
+    return 0
+
+
+def _cmd_index(args: argparse.Namespace) -> int:
+    from agentgym.retrieval import build_index, read_jsonl_corpus
+    from agentgym.retrieval.config import IndexConfig
+
+    tree = compose("index", args.overrides, {})
+    for key in ("corpus", "out"):
+        if tree.get(key) is None:
+            raise ConfigError(key, "is required", f"pass {key}=<path>")
+    cfg = validate(IndexConfig, tree)
+    try:
+        from agentgym.data.loaders import load_passages
+
+        passages = load_passages(cfg.corpus)
+    except (KeyError, TypeError, ValueError):
+        passages = list(read_jsonl_corpus(cfg.corpus))
+    with console.status(f"indexing {len(passages)} passages ({', '.join(cfg.methods)})"):
+        build_index(cfg.out, passages, cfg.methods, cfg.faiss, cfg.encoder)
+    console.print(f"index: {cfg.out} ({len(passages)} passages)")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``agentgym`` command."""
     parser = argparse.ArgumentParser(prog="agentgym", description=__doc__.splitlines()[0])
@@ -290,6 +333,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     rp.add_argument("run", help="the run directory (its out=)")
     rp.set_defaults(fn=_cmd_report)
+    sv = sub.add_parser("serve", parents=[common], help="serve a component over HTTP")
+    sv.add_argument("component", choices=["retrieval"], help="what to serve")
+    sv.add_argument("overrides", nargs="*", help="key=value, e.g. index=DIR method=bm25 port=8000")
+    sv.set_defaults(fn=_cmd_serve)
+    ix = sub.add_parser("index", parents=[common], help="build a retrieval index folder")
+    ix.add_argument("overrides", nargs="*", help="corpus=FILE out=DIR methods=[bm25,dense]")
+    ix.set_defaults(fn=_cmd_index)
     args, extra = parser.parse_known_args(argv)
     if any(e.startswith("-") for e in extra) or (extra and args.command in ("envs", "report")):
         parser.error(f"unrecognized arguments: {' '.join(extra)}")

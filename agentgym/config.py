@@ -83,7 +83,8 @@ def compose(name: str, overrides: list[str], groups: dict[str, str]) -> dict[str
     for item in overrides:
         key, sep, raw = item.partition("=")
         if not sep or not key:
-            raise ConfigError(item, "expected key=value", f"write e.g. {next(iter(groups))}=<id>")
+            example = f"{next(iter(groups))}=<id>" if groups else "key=value"
+            raise ConfigError(item, "expected key=value", f"write e.g. {example}")
         value = yaml.safe_load(raw) if raw else ""
         if key in groups:
             selections[key] = str(value)

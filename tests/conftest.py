@@ -55,6 +55,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
                 item.add_marker(pytest.mark.skip(reason=reason))
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _index_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Indexes the tests build go to a fresh cache, not the user's ~/.cache/agentgym."""
+    os.environ["AGENTGYM_CACHE"] = str(tmp_path_factory.mktemp("agentgym-cache"))
+
+
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny random Qwen2 model + tokenizer saved with save_pretrained."""
@@ -74,6 +80,38 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def retrieval_server() -> Iterator[str]:
+    """A real `agentgym serve retrieval` process over a 1000-page world."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "agentgym.cli",
+            "serve",
+            "retrieval",
+            "world_size=1000",
+            f"port={port}",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(240):
+        try:
+            if httpx.get(f"{url}/health").status_code == 200:
+                break
+        except httpx.HTTPError:
+            time.sleep(0.25)
+    else:
+        proc.kill()
+        pytest.fail(proc.stdout.read().decode() if proc.stdout else "server did not start")
+    yield url
+    proc.terminate()
+    proc.wait(10)
 
 
 @pytest.fixture(scope="session")

@@ -56,7 +56,8 @@ class _Text(HTMLParser):
         super().__init__()
         self.parts: list[str] = []
         self.title, self.links = "", []  # type: ignore[var-annotated]
-        self._skip, self._in_title, self._href = 0, False, None
+        self._skip, self._in_title = 0, False
+        self._href: str | None = None
         self._label: list[str] = []
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:

@@ -1,0 +1,106 @@
+"""Loaders for public QA formats, from files a user has downloaded (nothing is fetched).
+
+* ``load_questions``: HotpotQA and 2WikiMultihopQA (a JSON list with ``_id``, ``question``,
+  ``answer``, ``supporting_facts``, ``context``), MuSiQue (JSONL with ``paragraphs`` and
+  ``answer_aliases``), NQ-style JSONL (``question`` with ``golden_answers`` as Search-R1 and
+  FlashRAG write it, or ``answer``/``answers``).
+* ``load_passages``: the context paragraphs of those files, for a corpus or distractors.
+* ``load_sessions``: conversational QA (TopiOCQA, QReCC: one record per turn with
+  ``Conversation_no``, ``Turn_no``, ``Question``, ``Answer``).
+
+Supporting documents are named by title (the public files have no other stable id).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from agentgym.data.world.questions import Question, Session, SessionTurn
+from agentgym.errors import ConfigError
+from agentgym.retrieval import Passage
+
+
+def _records(path: str | Path) -> list[dict[str, Any]]:
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError("dataset", f"no such file {str(path)!r}", "give the path of a local file")
+    text = path.read_text(encoding="utf-8").strip()
+    if text.startswith("["):
+        data = json.loads(text)
+        return list(data.get("data", data) if isinstance(data, dict) else data)
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def _answers(r: dict[str, Any]) -> list[str]:
+    for key in ("golden_answers", "answers", "answer"):
+        if key in r:
+            value = r[key]
+            values = value if isinstance(value, list) else [value]
+            return [str(v) for v in values] + [str(a) for a in r.get("answer_aliases", [])]
+    raise ConfigError(
+        "dataset",
+        f"a record has no answer field: {sorted(r)}",
+        "use HotpotQA, 2Wiki, MuSiQue or NQ-style JSONL (question + golden_answers)",
+    )
+
+
+def _question(n: int, r: dict[str, Any]) -> Question:
+    answers = _answers(r)
+    if "supporting_facts" in r:  # HotpotQA, 2WikiMultihopQA
+        titles = list(dict.fromkeys(str(f[0]) for f in r["supporting_facts"]))
+        kind = str(r.get("type", "bridge"))
+    elif "paragraphs" in r:  # MuSiQue
+        titles = [str(p["title"]) for p in r["paragraphs"] if p.get("is_supporting")]
+        kind = "bridge"
+    else:  # NQ-style
+        titles, kind = [], "single"
+    qid = str(r.get("_id", r.get("id", n)))
+    return Question(qid, str(r["question"]), answers[0], answers, titles, max(1, len(titles)), kind)
+
+
+def load_questions(path: str | Path) -> list[Question]:
+    """Questions of a HotpotQA, 2WikiMultihopQA, MuSiQue or NQ-style file."""
+    return [_question(n, r) for n, r in enumerate(_records(path))]
+
+
+def _paragraphs(r: dict[str, Any]) -> Iterator[tuple[str, str]]:
+    if "context" in r:
+        for title, sentences in r["context"]:
+            yield str(title), " ".join(str(s).strip() for s in sentences)
+    for p in r.get("paragraphs", []):
+        yield str(p["title"]), str(p["paragraph_text"])
+
+
+def load_passages(path: str | Path) -> list[Passage]:
+    """Every distinct context paragraph of a HotpotQA/2Wiki/MuSiQue file (id = title)."""
+    seen: dict[str, Passage] = {}
+    for r in _records(path):
+        for title, text in _paragraphs(r):
+            seen.setdefault(title, Passage(title, title, text))
+    return list(seen.values())
+
+
+def load_sessions(path: str | Path) -> list[Session]:
+    """Conversations of a TopiOCQA or QReCC file, turns in order. A turn's intent is ``new``
+    for the first, ``switch`` when TopiOCQA's ``Topic`` changes, ``follow_up`` otherwise."""
+    by_conv: dict[str, list[dict[str, Any]]] = {}
+    for r in _records(path):
+        by_conv.setdefault(str(r["Conversation_no"]), []).append(r)
+    sessions = []
+    for conv, records in by_conv.items():
+        records.sort(key=lambda r: int(r["Turn_no"]))
+        turns, topic = [], None
+        for i, r in enumerate(records):
+            intent = (
+                "new" if i == 0 else "switch" if r.get("Topic", topic) != topic else "follow_up"
+            )
+            topic = r.get("Topic")
+            gold = r.get("Gold_passage") or {}
+            evidence = [str(gold["title"])] if gold.get("title") else [str(r.get("Answer_URL", ""))]
+            answer = str(r["Answer"])
+            turns.append(SessionTurn(str(r["Question"]), intent, answer, [answer], evidence))
+        sessions.append(Session(f"conv{conv}", turns))
+    return sessions

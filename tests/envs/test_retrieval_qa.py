@@ -1,0 +1,43 @@
+"""retrieval_qa: conversational QA with the intent-aware turn reward."""
+
+import json
+
+import pytest
+
+import agentgym
+from agentgym.cli import main
+from agentgym.envs.retrieval_qa.baselines import call
+
+
+def test_oracle_scores_one_and_naive_clearly_less(tmp_path):
+    scores = {}
+    for script in ("oracle", "naive"):
+        out = tmp_path / script
+        args = ["eval", "env=retrieval_qa", "env.world_size=1000", "env.tasks=30"]
+        assert (
+            main([*args, "policy=scripted", f"policy.script={script}", "episodes=30", f"out={out}"])
+            == 0
+        )
+        scores[script] = json.loads((out / "summary.json").read_text())["mean_reward"]
+    assert scores["oracle"] == pytest.approx(1.0) and scores["naive"] < 0.3
+
+
+def test_intent_reward_by_hand():
+    env = agentgym.make("retrieval_qa", world_size=1000, tasks=50)
+    # find a session whose second turn asks a follow-up with a different answer
+    for seed in range(50):
+        _, info = env.reset(seed=seed)
+        turns = info["turns"]
+        if len(turns) > 2 and turns[1]["answer"] != turns[0]["answer"]:
+            break
+    n = len(turns)
+    _, reward, *_, info = env.step(call("retrieve", query=" ".join(turns[0]["evidence_titles"])))
+    assert reward == 0.0 and info["intent"] == turns[0]["intent"]
+    _, reward, *_, info = env.step(turns[0]["answer"])
+    assert info["reward_parts"] == {"answer_f1": 0.5 / n, "intent": 0.5 / n}
+    # answering the previous turn's question again: no F1, no retrieval, a stale penalty
+    obs, reward, *_, info = env.step(turns[0]["answer"])
+    assert info["intent_score"] == -0.5 and info["reward_parts"]["intent"] == pytest.approx(
+        -0.25 / n
+    )
+    assert info["intent"] == turns[1]["intent"] and obs.messages[0].role == "user"

@@ -1,0 +1,76 @@
+"""Real indexes over the fictional world: BM25 (bm25s), dense (faiss + MiniLM), hybrid."""
+
+import numpy as np
+import pytest
+
+from agentgym.data.world import World, make_questions
+from agentgym.data.world.site import passages, world_index
+from agentgym.errors import ConfigError
+from agentgym.retrieval import Hit, Passage, build_index, open_index, rrf
+
+WORLD = World(3000, seed=11)
+
+
+@pytest.fixture(scope="module")
+def folder():
+    return world_index(WORLD, ("bm25", "dense"))
+
+
+def recall_at_10(retriever, questions):
+    """Share of supporting documents among the top 10 for the question's text."""
+    found = total = 0
+    hits = retriever.search([q.question for q in questions], 10)
+    for q, h in zip(questions, hits, strict=True):
+        ids = {x.id for x in h}
+        found += sum(d in ids for d in q.supporting[:1])
+        total += 1
+    return found / total
+
+
+@pytest.mark.slow
+def test_recall_at_10_of_the_first_hop_document(folder):
+    """The first supporting document is named in the question: every method finds it."""
+    questions = make_questions(WORLD, 200, seed=3, kinds=("bridge", "comparison"))
+    scores = {
+        m: recall_at_10(open_index(folder, m), questions) for m in ("bm25", "dense", "hybrid")
+    }
+    assert scores["bm25"] >= 0.9, scores
+    assert scores["dense"] >= 0.6, scores
+    assert scores["hybrid"] >= scores["dense"] - 0.02, scores
+
+
+def test_index_reopens_memory_mapped_with_the_same_results(folder, tmp_path):
+    r1, r2 = open_index(folder, "bm25"), open_index(folder, "bm25")
+    assert r1.search(["painter born in"], 5) == r2.search(["painter born in"], 5)
+    assert isinstance(r1.bm25._index.scores["data"], np.memmap)
+
+
+def test_blank_queries_huge_k_and_unknown_words(folder):
+    r = open_index(folder, "bm25")
+    out = r.search(["", "   ", "zzqxj", WORLD.name(5)], 10**9)
+    assert out[0] == [] and out[1] == [] and out[2] == []
+    assert out[3][0].title == WORLD.name(5) and len(out[3]) <= len(r)
+
+
+def test_missing_method_and_folder_are_config_errors(tmp_path):
+    folder = build_index(tmp_path / "i", [Passage("a", "A", "alpha text")] * 3, methods=("bm25",))
+    with pytest.raises(ConfigError, match="dense"):
+        open_index(folder, "dense")
+    with pytest.raises(ConfigError, match="not an index folder"):
+        open_index(tmp_path / "nothing")
+
+
+def test_build_is_atomic_and_corpus_round_trips(tmp_path):
+    docs = list(passages(World(200, seed=1)))
+    folder = build_index(tmp_path / "idx", docs)
+    r = open_index(folder)
+    assert [r.corpus[i] for i in range(len(docs))] == docs
+    assert not (tmp_path / "idx.building").exists()
+
+
+def test_rrf_by_hand():
+    a = [Hit("x", "", "", 9), Hit("y", "", "", 8)]
+    b = [Hit("y", "", "", 0.9), Hit("z", "", "", 0.8)]
+    fused = rrf([a, b], 3)
+    assert [h.id for h in fused] == ["y", "x", "z"]
+    assert fused[0].score == pytest.approx(1 / 62 + 1 / 61)

@@ -1,0 +1,47 @@
+"""`agentgym serve retrieval` as a real process, queried with Search-R1's API and our client."""
+
+import asyncio
+
+import httpx
+
+from agentgym.retrieval import RemoteRetriever
+
+
+def test_search_r1_api(retrieval_server):
+    body = {"queries": ["composer", "founded by"], "topk": 3, "return_scores": True}
+    result = httpx.post(f"{retrieval_server}/retrieve", json=body).json()["result"]
+    assert len(result) == 2 and all(len(r) == 3 for r in result)
+    doc = result[0][0]
+    assert set(doc) == {"document", "score"} and "\n" in doc["document"]["contents"]
+    single = httpx.post(
+        f"{retrieval_server}/retrieve", json={"query": "composer", "topk": 1}
+    ).json()
+    assert single["result"][0][0]["document"] == doc["document"]
+    no_scores = httpx.post(
+        f"{retrieval_server}/retrieve", json={"queries": ["x"], "return_scores": False}
+    )
+    assert all("score" not in h for h in no_scores.json()["result"][0])
+
+
+def test_bad_requests_and_huge_k(retrieval_server):
+    assert (
+        httpx.post(f"{retrieval_server}/retrieve", json={"queries": "composer"}).status_code == 422
+    )
+    huge = httpx.post(
+        f"{retrieval_server}/retrieve", json={"queries": ["composer"], "topk": 10**6}
+    ).json()
+    assert len(huge["result"][0]) <= 100
+    empty = httpx.post(f"{retrieval_server}/retrieve", json={"queries": [""]}).json()
+    assert empty["result"] == [[]]
+
+
+def test_client_matches_the_server(retrieval_server):
+    async def go():
+        client = RemoteRetriever(retrieval_server)
+        try:
+            return await client.asearch("composer", 4)
+        finally:
+            await client.aclose()
+
+    hits = asyncio.run(go())
+    assert len(hits) == 4 and hits[0].score >= hits[-1].score and hits[0].title
