@@ -118,7 +118,7 @@ def test_plain_reply_is_a_format_penalty_not_the_end(env):
 def test_bad_config_names_the_key():
     with pytest.raises(ConfigError, match="searxng_url"):
         agentgym.make("deep_research", web="internet")
-    with pytest.raises(ConfigError, match="env.retrieval"):
+    with pytest.raises(ConfigError, match=r"env\.retrieval"):
         agentgym.make("deep_research", retrieval="tfidf")
 
 
