@@ -129,7 +129,7 @@ def run_eval(cfg: EvalConfig) -> dict[str, Any]:
     policy = build_policy(parse_policy(cfg.policy), getattr(env_cls, "baselines", {}))
     tasks = list(range(cfg.seed, cfg.seed + cfg.episodes // cfg.group_size))
     settings = RolloutSettings(
-        max_turns=cfg.rollout.max_turns or env_cls.max_turns,
+        max_turns=cfg.rollout.max_turns,
         max_tokens=cfg.rollout.max_tokens,
         concurrency=cfg.rollout.concurrency,
     )

@@ -69,6 +69,39 @@ def line_chart(
     return "".join(parts) + "</svg>"
 
 
+def heatmap(axes: list[str], cells: list[list[Any]]) -> str:
+    """An SVG heat map of success per (row, column) cell, the value written in each."""
+    rows = sorted({c[0] for c in cells})
+    cols = sorted({c[1] for c in cells})
+    value = {(c[0], c[1]): c[2] for c in cells}
+    w, h, left, top = 70, 28, 90, 40
+    parts = [
+        f'<text x="{left}" y="14" class="t">success by {escape(axes[0])} (rows) x '
+        f"{escape(axes[1])} (columns)</text>"
+    ]
+    for j, c in enumerate(cols):
+        parts.append(f'<text x="{left + j * w + w / 2}" y="{top - 6}" class="l">{c}</text>')
+    for i, r in enumerate(rows):
+        y = top + i * h
+        parts.append(f'<text x="{left - 6}" y="{y + h / 2 + 4}" class="r">{r}</text>')
+        for j, c in enumerate(cols):
+            v = value.get((r, c))
+            fill = "#eee" if v is None else f"hsl({120 * v:.0f},60%,{85 - 30 * v:.0f}%)"
+            label = "" if v is None else f"{v:.2f}"
+            parts.append(
+                f'<rect x="{left + j * w}" y="{y}" width="{w - 2}" height="{h - 2}" '
+                f'fill="{fill}"/><text x="{left + j * w + w / 2}" y="{y + h / 2 + 4}" '
+                f'class="l">{label}</text>'
+            )
+    width, height = left + len(cols) * w + 10, top + len(rows) * h + 10
+    return (
+        f'<svg class="heatmap" width="{width}" height="{height}" '
+        f'xmlns="http://www.w3.org/2000/svg"><style>.l{{text-anchor:middle;font:11px sans-serif}}'
+        f".r{{text-anchor:end;font:11px sans-serif}}.t{{font:12px sans-serif}}</style>"
+        f"{''.join(parts)}</svg>"
+    )
+
+
 def _table(rows: dict[str, Any]) -> str:
     cells = "".join(
         f"<tr><th>{escape(k)}</th><td>{escape(_fmt(v))}</td></tr>" for k, v in rows.items()
@@ -141,9 +174,11 @@ def write_report(run: str | Path, max_trajectories: int = 40) -> Path:
                 f"{_table(metrics[-1])}</details>"
             )
     if (run / "summary.json").exists():
-        sections.append(
-            "<h2>Evaluation</h2>" + _table(json.loads((run / "summary.json").read_text()))
-        )
+        summary = json.loads((run / "summary.json").read_text())
+        grid = summary.pop("grid", None)
+        sections.append("<h2>Evaluation</h2>" + _table(summary))
+        if grid:
+            sections.append(heatmap(grid["axes"], grid["cells"]))
     if (run / "config.json").exists():
         sections.append(f"<h2>Config</h2><pre>{escape((run / 'config.json').read_text())}</pre>")
     items = []

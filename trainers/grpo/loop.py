@@ -89,7 +89,7 @@ async def train(cfg: TrainConfig, on_step: StepCallback | None = None) -> list[d
     policy, weights_dir = _rollout_policy(cfg, learner, out)
     policy.version = start
     settings = RolloutSettings(
-        max_turns=cfg.rollout.max_turns or agentgym.spec(cfg.env.id).load().max_turns,
+        max_turns=cfg.rollout.max_turns,
         max_tokens=cfg.rollout.max_tokens,
         concurrency=cfg.rollout.concurrency,
     )

@@ -1,0 +1,117 @@
+"""Retrieval latency and quality on the fictional world, at growing corpus sizes.
+
+BM25 (bm25s) and faiss ANN indexes (HNSW, IVF) next to Search-R1's default approach, a flat
+inner-product index, measured in the same run: index build time, single-query latency
+(p50/p99, k=10), recall@10 of the question's first supporting page, and for ANN indexes the
+share of the flat index's top 10 they return (ANN recall). Query embedding time (MiniLM on
+this CPU) is reported apart from index search time.
+
+MiniLM embeds ~135 pages/s on 2 cores, so pages beyond ``--dense-real`` get vectors made from
+the real ones (a real page's embedding plus noise, re-normalised; labelled "synthetic") to
+measure faiss at 1M. Usage: python bench/retrieval.py [--sizes 10000 100000 1000000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+
+import numpy as np
+
+from agentgym.data.world import World, make_questions
+from agentgym.data.world.site import passages
+from agentgym.retrieval import build_index, open_index
+from agentgym.retrieval.dense import encode, make_faiss_index, tune
+
+
+def pct(xs: list[float], q: float) -> float:
+    return float(np.percentile(np.asarray(xs) * 1000, q))
+
+
+def timed(fn, items) -> tuple[list, list[float]]:
+    out, times = [], []
+    for x in items:
+        t = time.perf_counter()
+        out.append(fn(x))
+        times.append(time.perf_counter() - t)
+    return out, times
+
+
+def bm25_row(world: World, questions, tmp: str) -> None:
+    t = time.perf_counter()
+    folder = build_index(f"{tmp}/bm25-{world.size}", passages(world), methods=("bm25",))
+    build = time.perf_counter() - t
+    r = open_index(folder, "bm25")
+    hits, times = timed(lambda q: r.search([q.question], 10)[0], questions)
+    recall = np.mean(
+        [q.supporting[0] in {h.id for h in hs} for q, hs in zip(questions, hits, strict=True)]
+    )
+    print(
+        f"{world.size:>9} bm25        build {build:7.1f}s  p50 {pct(times, 50):6.2f} ms  "
+        f"p99 {pct(times, 99):6.2f} ms  recall@10 {recall:.3f}"
+    )
+
+
+def vectors_for(world: World, real: int) -> tuple[np.ndarray, str]:
+    n = min(real, world.size)
+    base = encode(
+        [p.contents for p in passages(World(n, world.seed))]
+        if n == world.size
+        else [world.document(i).title + "\n" + world.document(i).text for i in range(n)]
+    )
+    if n == world.size:
+        return base, "real"
+    rng = np.random.default_rng(0)
+    extra = base[rng.integers(0, n, world.size - n)] + rng.normal(
+        0, 0.05, (world.size - n, base.shape[1])
+    )
+    vecs = np.vstack([base, extra]).astype(np.float32)
+    return vecs / np.linalg.norm(vecs, axis=1, keepdims=True), "synthetic"
+
+
+def dense_rows(world: World, questions, real: int, kinds: list[str]) -> None:
+    t = time.perf_counter()
+    qvecs = encode([q.question for q in questions])
+    embed_ms = (time.perf_counter() - t) / len(questions) * 1000
+    vecs, origin = vectors_for(world, real)
+    flat_top = None
+    for kind in ["flat", *kinds]:
+        t = time.perf_counter()
+        index = tune(make_faiss_index(vecs, kind))
+        build = time.perf_counter() - t
+        tops, times = timed(lambda v, ix=index: ix.search(v[None], 10)[1][0], qvecs)
+        recall = np.mean(
+            [int(q.supporting[0][1:]) in set(top) for q, top in zip(questions, tops, strict=True)]
+        )
+        if kind == "flat":
+            flat_top, ann = tops, 1.0
+        else:
+            ann = np.mean(
+                [len(set(a) & set(b)) / 10 for a, b in zip(tops, flat_top or [], strict=True)]
+            )
+        print(
+            f"{world.size:>9} {kind:<11} build {build:7.1f}s  p50 {pct(times, 50):6.2f} ms  "
+            f"p99 {pct(times, 99):6.2f} ms  recall@10 {recall:.3f}  ANN recall {ann:.3f}  "
+            f"({origin} vectors; +{embed_ms:.1f} ms to embed a query)"
+        )
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
+    ap.add_argument("--dense-real", type=int, default=10_000)
+    ap.add_argument("--queries", type=int, default=200)
+    ap.add_argument("--hnsw-max", type=int, default=200_000, help="largest size to build HNSW at")
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        for size in args.sizes:
+            world = World(size, seed=0)
+            questions = make_questions(world, args.queries, seed=1, kinds=("bridge", "comparison"))
+            bm25_row(world, questions, tmp)
+            kinds = ["hnsw", "ivf"] if size <= args.hnsw_max else ["ivf"]
+            dense_rows(world, questions, args.dense_real, kinds)
+
+
+if __name__ == "__main__":
+    main()

