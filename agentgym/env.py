@@ -115,6 +115,10 @@ class AgentEnv(gym.Env[Observation, Message | str]):
         self.end()
         return []
 
+    async def aon_reply(self, content: str) -> list[Message]:
+        """Async twin of ``on_reply``; override where answering needs I/O."""
+        return self.on_reply(content)
+
     # ---- what a subclass calls --------------------------------------------------------------
 
     def add_reward(self, name: str, value: float) -> None:
@@ -200,7 +204,7 @@ class AgentEnv(gym.Env[Observation, Message | str]):
             tool_errors += failed
             new.append(Message(role="tool", content=reply, tool_call_id=call.id, name=call.name))
         if not calls and not errors:
-            new.extend(self.on_reply(content))
+            new.extend(await self.aon_reply(content))
         if format_error:
             self.add_reward("format", -self.format_penalty)
         self.messages.extend(new)
@@ -253,6 +257,10 @@ class AgentEnv(gym.Env[Observation, Message | str]):
         if self._loop is None or self._loop.is_closed():
             self._loop = asyncio.new_event_loop()
         return self._loop.run_until_complete(coro)
+
+    async def aclose(self) -> None:
+        """Async ``close``, for environments that release resources with I/O."""
+        self.close()
 
     def close(self) -> None:
         if self._loop is not None and not self._loop.is_closed():

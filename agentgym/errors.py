@@ -9,6 +9,7 @@ The tree::
     ├── MissingDependencyError an optional backend is not installed (names the extra)
     ├── EnvError               an infrastructure fault inside an environment (names env, turn, tool)
     ├── ToolError              a tool refused its input; becomes an observation for the model
+    ├── SandboxError           a sandbox could not be started or used (docker missing, image gone)
     └── PolicyError            a policy backend failed (server down, bad response)
 
 A model's mistakes (malformed tool calls, unknown tools, bad arguments) are never exceptions
@@ -59,6 +60,10 @@ class EnvError(AgentGymError):
 
 class ToolError(AgentGymError):
     """Raised by a tool to report a problem with its input back to the model."""
+
+
+class SandboxError(AgentGymError):
+    """A sandbox failed for a reason outside the model's code (no engine, no image, gone)."""
 
 
 class PolicyError(AgentGymError):

@@ -40,6 +40,8 @@ class EpisodeEnv(Protocol):
 
     def close(self) -> None: ...
 
+    async def aclose(self) -> None: ...
+
 
 _STEP_KEYS = {"turn", "reward_parts", "format_error", "tool_calls", "tool_errors"}
 
@@ -169,7 +171,7 @@ async def rollout(
                 if on_episode is not None:
                     on_episode(traj)
         finally:
-            env.close()
+            await env.aclose()
 
     n_workers = max(1, min(settings.concurrency, len(todo)))
     try:

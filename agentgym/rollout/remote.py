@@ -72,5 +72,8 @@ class RayEnv:
         obs, reward, terminated, truncated, info = result
         return obs, reward, terminated, truncated, info
 
+    async def aclose(self) -> None:
+        self.close()
+
     def close(self) -> None:
         self._ray.kill(self._actor)

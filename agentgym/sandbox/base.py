@@ -1,0 +1,100 @@
+"""The sandbox interface: where code a model wrote runs.
+
+A ``Sandbox`` is started once per episode (or taken warm from a ``SandboxPool``), then used
+through a handful of async calls: ``exec`` a shell command with a timeout, ``read``/``write``
+files, ``copy_in`` a directory, and ``close``. Every call is bounded: the command's wall time
+(killed at the limit), its output (cut at ``output_bytes``), and for the docker backend the
+container's memory, CPUs, processes and lifetime, with no network.
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Limits(BaseModel):
+    """Bounds of a sandbox (``sandbox.*`` in configs)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    memory_mb: int = Field(1024, ge=64, description="RAM (and swap) of the whole sandbox")
+    cpus: float = Field(1.0, gt=0)
+    pids: int = Field(256, ge=16, description="most processes and threads at once")
+    timeout_s: float = Field(30.0, gt=0, description="default wall time of one exec")
+    lifetime_s: int = Field(3600, ge=60, description="a container removes itself after this")
+    output_bytes: int = Field(64_000, ge=1024, description="stdout/stderr kept per exec")
+    workspace_mb: int = Field(256, ge=16, description="size of the writable /workspace")
+
+
+@dataclass(frozen=True)
+class ExecResult:
+    """What a command did. ``exit_code`` is 124/137 when it was killed at the time limit."""
+
+    exit_code: int
+    stdout: str
+    stderr: str
+    timed_out: bool = False
+    truncated: bool = False
+
+    @property
+    def output(self) -> str:
+        """stdout then stderr, as a terminal would show them."""
+        return self.stdout + (("\n" if self.stdout else "") + self.stderr if self.stderr else "")
+
+
+WORKSPACE = "/workspace"
+
+
+class Sandbox(abc.ABC):
+    """One isolated workspace. Paths are relative to the workspace unless absolute."""
+
+    limits: Limits
+
+    @abc.abstractmethod
+    async def start(self) -> None:
+        """Create the sandbox (idempotent)."""
+
+    @abc.abstractmethod
+    async def exec(
+        self, command: str, timeout: float | None = None, stdin: bytes | None = None
+    ) -> ExecResult:
+        """Run ``command`` with ``bash -c`` in the workspace, as the unprivileged user."""
+
+    @abc.abstractmethod
+    async def copy_in(self, src: Path) -> None:
+        """Copy the contents of the local directory ``src`` into the workspace."""
+
+    @abc.abstractmethod
+    async def close(self) -> None:
+        """Destroy the sandbox and everything in it (idempotent)."""
+
+    async def read(self, path: str, max_bytes: int = 1_000_000) -> bytes:
+        """The first ``max_bytes`` of a file (``FileNotFoundError`` if there is none)."""
+        r = await self.exec(f"test -f {_q(path)} && head -c {max_bytes} -- {_q(path)}")
+        if r.exit_code != 0:
+            raise FileNotFoundError(path)
+        return r.stdout.encode("utf-8", "surrogateescape")
+
+    async def write(self, path: str, data: bytes) -> None:
+        """Create or replace a file (parents created)."""
+        r = await self.exec(f'mkdir -p "$(dirname {_q(path)})" && cat > {_q(path)}', stdin=data)
+        if r.exit_code != 0:
+            raise PermissionError(f"cannot write {path}: {r.stderr.strip()}")
+
+    async def __aenter__(self) -> Sandbox:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+
+def _q(path: str) -> str:
+    return "'" + path.replace("'", "'\\''") + "'"

@@ -1,0 +1,184 @@
+"""The docker backend: a container per episode, isolated and bounded.
+
+``docker run`` with ``--network none``, ``--memory``/``--memory-swap`` (no swap beyond the
+limit), ``--cpus``, ``--pids-limit``, a non-root user, ``--read-only`` root, ``--cap-drop
+ALL``, ``no-new-privileges``, tmpfs for ``/workspace`` and ``/tmp``, and ``--init`` (zombies
+reaped). The container's own command is ``sleep <lifetime>`` with ``--rm``: even if the
+process that started it is killed with SIGKILL, it removes itself when its lifetime ends, and
+``agentgym sandbox gc`` removes it at once (every container carries the labels
+``agentgym.sandbox`` and ``agentgym.owner=<host>:<pid>``; gc removes those of this host
+whose owner is dead, or all with ``all=true``).
+
+Commands run through the docker CLI as asyncio subprocesses, wrapped in ``timeout -s KILL``
+inside the container so that a runaway command dies at its limit even if the client does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import io
+import os
+import shutil
+import socket
+import subprocess
+import tarfile
+from pathlib import Path
+
+from agentgym.errors import SandboxError
+from agentgym.sandbox.base import WORKSPACE, ExecResult, Limits, Sandbox
+
+LABEL = "agentgym.sandbox"
+_LIVE: set[str] = set()
+"""Containers this process started and has not removed yet (removed at exit)."""
+
+
+@atexit.register
+def _remove_live() -> None:
+    if _LIVE and shutil.which("docker"):
+        subprocess.run(["docker", "rm", "-f", *_LIVE], capture_output=True, check=False)
+        _LIVE.clear()
+
+
+DEFAULT_IMAGE = "agentgym/swe:latest"
+
+
+def owner() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+async def docker(
+    *args: str, stdin: bytes | None = None, timeout: float = 60
+) -> tuple[int, bytes, bytes]:
+    """Run the docker CLI; (exit code, stdout, stderr)."""
+    if shutil.which("docker") is None:
+        raise SandboxError("the docker CLI is not installed; run the README's setup command")
+    proc = await asyncio.create_subprocess_exec(
+        "docker",
+        *args,
+        stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        out, err = await asyncio.wait_for(proc.communicate(stdin), timeout)
+    except TimeoutError:
+        proc.kill()
+        await proc.wait()
+        raise
+    return proc.returncode or 0, out, err
+
+
+class DockerSandbox(Sandbox):
+    """A container from ``image`` (built by ``containers/build.sh``)."""
+
+    def __init__(
+        self,
+        image: str = DEFAULT_IMAGE,
+        limits: Limits | None = None,
+        workdir: str = WORKSPACE,
+        read_only: bool = True,
+    ) -> None:
+        """``workdir``/``read_only``: SWE-bench images keep their repository in ``/testbed``
+        and need a writable root; ours use a tmpfs ``/workspace`` on a read-only root."""
+        self.image, self.limits = image, limits or Limits()
+        self.workdir, self.read_only = workdir, read_only
+        self.id: str | None = None
+
+    async def start(self) -> None:
+        if self.id is not None:
+            return
+        lim = self.limits
+        fs = (
+            ["--user", "1000:1000", "--read-only",
+             "--tmpfs", f"{WORKSPACE}:rw,exec,size={lim.workspace_mb}m,uid=1000,gid=1000,mode=755",
+             "-e", f"HOME={WORKSPACE}/.home"]
+            if self.read_only else []
+        )  # fmt: skip
+        code, out, err = await docker(
+            "run", "-d", "--rm", "--init",
+            "--network", "none",
+            "--memory", f"{lim.memory_mb}m", "--memory-swap", f"{lim.memory_mb}m",
+            "--cpus", str(lim.cpus), "--pids-limit", str(lim.pids),
+            "--cap-drop", "ALL", "--security-opt", "no-new-privileges",
+            *fs,
+            "--tmpfs", "/tmp:rw,exec,size=64m,mode=1777",
+            "--label", f"{LABEL}=1", "--label", f"agentgym.owner={owner()}",
+            "-w", self.workdir,
+            self.image, "sleep", str(lim.lifetime_s),
+        )  # fmt: skip
+        if code != 0:
+            raise SandboxError(f"docker run {self.image} failed: {err.decode().strip()}")
+        self.id = out.decode().strip()
+        _LIVE.add(self.id)
+
+    async def exec(
+        self, command: str, timeout: float | None = None, stdin: bytes | None = None
+    ) -> ExecResult:
+        if self.id is None:
+            await self.start()
+        assert self.id is not None
+        limit = timeout or self.limits.timeout_s
+        keep = self.limits.output_bytes
+        args = ["exec", "-i"] if stdin is not None else ["exec"]
+        wrapped = f"timeout -s KILL {limit:g} bash -c {_q(command)}"
+        try:
+            code, out, err = await docker(
+                *args, self.id, "bash", "-c", wrapped, stdin=stdin, timeout=limit + 30
+            )
+        except TimeoutError:
+            return ExecResult(137, "", f"killed after {limit:g} s", timed_out=True)
+        if code == 125 or (code == 1 and b"No such container" in err):
+            raise SandboxError(f"container {self.id[:12]} is gone: {err.decode().strip()}")
+        return ExecResult(
+            code,
+            out[:keep].decode("utf-8", "replace"),
+            err[:keep].decode("utf-8", "replace"),
+            timed_out=code == 137 and limit > 0,
+            truncated=len(out) > keep or len(err) > keep,
+        )
+
+    async def copy_in(self, src: Path) -> None:
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w") as tar:
+            for path in sorted(Path(src).rglob("*")):
+                tar.add(path, arcname=str(path.relative_to(src)), recursive=False)
+        r = await self.exec(f"tar -x -C {self.workdir} -f -", stdin=buf.getvalue())
+        if r.exit_code != 0:
+            raise SandboxError(f"copying {src} into the sandbox failed: {r.stderr.strip()}")
+
+    async def close(self) -> None:
+        if self.id is not None:
+            cid, self.id = self.id, None
+            await docker("rm", "-f", cid)
+            _LIVE.discard(cid)
+
+
+def _q(s: str) -> str:
+    return "'" + s.replace("'", "'\\''") + "'"
+
+
+async def gc(all_owners: bool = False) -> list[str]:
+    """Remove agentgym containers whose owner process is dead (or all of them)."""
+    _, out, _ = await docker(
+        "ps", "-a", "--filter", f"label={LABEL}", "--format", '{{.ID}} {{.Label "agentgym.owner"}}'
+    )
+    host, doomed = socket.gethostname(), []
+    for line in out.decode().splitlines():
+        cid, _, who = line.partition(" ")
+        h, _, pid = who.rpartition(":")
+        if all_owners or (h == host and not (pid.isdigit() and _alive(int(pid)))):
+            doomed.append(cid)
+    if doomed:
+        await docker("rm", "-f", *doomed)
+    return doomed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -1,0 +1,275 @@
+"""``swe``: fix a repository so that its tests pass (SWE-Gym / R2E-Gym tools and execution
+reward; SWE-RL's similarity reward and single-turn patch mode).
+
+The repository lives in a sandbox (docker by default: no network, bounded memory, CPU,
+processes and time). Tools: ``view``, ``search``, ``edit``, ``create``, ``bash``,
+``run_tests`` and ``submit``. At ``submit`` (or at the turn limit: auto-submit) the final
+diff is taken with git and scored:
+
+* ``reward=execution``: 1 when every FAIL_TO_PASS test passes and every PASS_TO_PASS test
+  still passes (``partial_credit``: the share of FAIL_TO_PASS passing, when PASS_TO_PASS hold).
+* ``reward=similarity`` (SWE-RL): ``difflib.SequenceMatcher(None, diff, oracle).ratio()``,
+  and -1 when the output is malformed (patch mode: no diff, or one that does not apply).
+
+``mode=patch`` is single-turn: the model sees the issue and the files and answers with the
+whole patch in a ```diff block. ``info`` at the end: ``diff``, ``fail_to_pass`` and
+``pass_to_pass`` results, ``similarity``. Per turn, ``run_tests`` gives the signal
+``tests_passed`` (share of the tests it ran that passed).
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from agentgym import AgentEnv, Message, ToolError, tool
+from agentgym.envs.swe.baselines import BASELINES
+from agentgym.envs.swe.config import SWEConfig
+from agentgym.envs.swe.tasks import SWETask, load_tasks, make_sandbox, test_results
+
+DIFF = re.compile(r"```(?:diff|patch)?\n(.*?)```", re.S)
+PROMPT = (
+    "Fix the issue below in the repository at {root}. Explore with view/search/bash, change "
+    "files with edit/create, check with run_tests, and call submit when done.\n\n{issue}"
+)
+PATCH_PROMPT = (
+    "Fix the issue below. Answer with the whole fix as a unified diff (paths a/... b/...) in "
+    "one ```diff block.\n\n{issue}\n\n{files}"
+)
+
+
+class SWEEnv(AgentEnv):
+    """See the module docstring."""
+
+    max_turns = 30
+    baselines = BASELINES
+    config_model = SWEConfig
+
+    def __init__(self, **config: Any) -> None:
+        from agentgym.config import validate
+
+        cfg = validate(SWEConfig, config, prefix="env")
+        super().__init__(max_turns=1 if cfg.mode == "patch" else cfg.max_turns)
+        self.cfg, self.tasks = cfg, load_tasks(cfg)
+        self.sandbox: Any = None
+        self._pools: dict[int, Any] = {}
+        self.t: SWETask = self.tasks[0]
+
+    # ---- episode ------------------------------------------------------------------------
+
+    async def atask(self, options: dict[str, Any]) -> tuple[list[Message], dict[str, Any]]:
+        n = len(self.tasks)
+        index = (
+            self.task_seed % n if self.task_seed is not None else int(self.np_random.integers(n))
+        )
+        self.t = t = self.tasks[options.get("index", index)]
+        await self._release()
+        self.sandbox = await make_sandbox(self.cfg, t, self._pools)
+        with tempfile.TemporaryDirectory() as tmp:
+            if t.files:
+                t.write(Path(tmp))
+                await self.sandbox.copy_in(Path(tmp))
+        setup = await self.sandbox.exec(t.setup_command, timeout=120)
+        if setup.exit_code != 0:
+            raise ToolError(f"task setup failed: {setup.output[-500:]}")
+        if self.cfg.mode == "patch":
+            files = "\n\n".join(f"--- {p}\n{c}" for p, c in sorted(t.files.items()))
+            text = PATCH_PROMPT.format(issue=t.issue, files=files)
+        else:
+            text = PROMPT.format(root=self.sandbox.workdir, issue=t.issue)
+        info = {"task_id": t.id, "patch": t.patch, "fail_to_pass": t.fail_to_pass}
+        return [Message(role="user", content=text)], info
+
+    async def astep(self, action: Any) -> tuple[Any, float, bool, bool, dict[str, Any]]:
+        obs, reward, terminated, truncated, info = await super().astep(action)
+        if truncated and self.cfg.mode == "tools":  # out of turns: score what is there
+            await self._score(malformed=False)
+            info["reward_parts"] = {**info["reward_parts"], **self._rewards}
+            reward = float(sum(info["reward_parts"].values()))
+            info.update(self._end_info)
+        return obs, reward, terminated, truncated, info
+
+    async def _release(self) -> None:
+        if self.sandbox is not None:
+            sandbox, self.sandbox = self.sandbox, None
+            await sandbox.close()
+
+    async def aclose(self) -> None:
+        await self._release()
+        for pool in self._pools.values():
+            await pool.close()
+        self._pools.clear()
+        self.close()
+
+    # ---- scoring ------------------------------------------------------------------------
+
+    async def diff(self) -> str:
+        r = await self.sandbox.exec("git add -A >/dev/null && git diff --cached", timeout=30)
+        return r.stdout
+
+    async def _score(self, malformed: bool) -> None:
+        t, cfg = self.t, self.cfg
+        diff = "" if malformed else await self.diff()
+        similarity = difflib.SequenceMatcher(None, diff, t.patch).ratio()
+        results = await test_results(self.sandbox, t, t.fail_to_pass + t.pass_to_pass, cfg)
+        f2p = [results.get(x, False) for x in t.fail_to_pass]
+        p2p = [results.get(x, False) for x in t.pass_to_pass]
+        solved = all(f2p) and all(p2p)
+        if cfg.reward == "similarity":
+            self.add_reward("similarity", -1.0 if malformed else similarity)
+        elif cfg.partial_credit:
+            self.add_reward("tests", (sum(f2p) / max(1, len(f2p))) * all(p2p))
+        else:
+            self.add_reward("tests", float(solved))
+        self.end(
+            success=solved,
+            diff=diff,
+            similarity=similarity,
+            fail_to_pass=dict(zip(t.fail_to_pass, f2p, strict=True)),
+            pass_to_pass_ok=all(p2p),
+        )
+
+    async def aon_reply(self, content: str) -> list[Message]:
+        if self.cfg.mode == "patch":
+            await self._apply_reply(content)
+            return []
+        self.add_reward("format", -self.format_penalty)
+        return [Message(role="user", content="Use the tools; call submit() when you are done.")]
+
+    # ---- tools --------------------------------------------------------------------------
+
+    async def _text(self, path: str) -> str:
+        try:
+            data = await self.sandbox.read(path)
+        except FileNotFoundError:
+            raise ToolError(f"no file {path!r}; use search or bash ls to find files") from None
+        if b"\0" in data[:8192]:
+            raise ToolError(f"{path!r} is a binary file; it cannot be viewed or edited as text")
+        return data.decode("utf-8", "replace")
+
+    def _cap(self, text: str) -> str:
+        limit = self.cfg.output_chars
+        return (
+            text
+            if len(text) <= limit
+            else text[:limit] + f"\n[... {len(text) - limit} more characters cut]"
+        )
+
+    @tool
+    async def view(self, path: str, start: int = 1, end: int = 0) -> str:
+        """Show a file with line numbers.
+
+        Args:
+            path: The file, relative to the repository root.
+            start: First line to show (1-based).
+            end: Last line to show (0: to the end).
+        """
+        lines = (await self._text(path)).splitlines()
+        stop = len(lines) if end <= 0 else min(end, len(lines))
+        shown = [f"{i:>5} {lines[i - 1]}" for i in range(max(1, start), stop + 1)]
+        return self._cap(
+            "\n".join(shown) or f"(no lines in {start}..{stop}; the file has {len(lines)})"
+        )
+
+    @tool
+    async def search(self, pattern: str, path: str = ".") -> str:
+        """Find lines matching a regular expression.
+
+        Args:
+            pattern: An extended regular expression (grep -E).
+            path: A file or folder to search in.
+        """
+        if not pattern:
+            raise ToolError("the pattern is empty")
+        q = pattern.replace("'", "'\\''")
+        r = await self.sandbox.exec(
+            f"grep -rnIE --exclude-dir=.git -- '{q}' '{path}' | head -200", timeout=30
+        )
+        return self._cap(r.stdout or f"no match for {pattern!r} in {path}")
+
+    @tool
+    async def edit(self, path: str, old: str, new: str) -> str:
+        """Replace one exact occurrence of old with new in a file.
+
+        Args:
+            path: The file.
+            old: The exact text to replace (include enough lines to be unique).
+            new: The replacement.
+        """
+        text = await self._text(path)
+        count = text.count(old) if old else 0
+        if count == 0:
+            raise ToolError(
+                f"the text to replace was not found in {path}; view the file and copy it exactly"
+            )
+        if count > 1:
+            raise ToolError(
+                f"the text to replace occurs {count} times in {path}; include more lines"
+            )
+        await self.sandbox.write(path, text.replace(old, new, 1).encode())
+        return f"edited {path}"
+
+    @tool
+    async def create(self, path: str, content: str) -> str:
+        """Create a file (or overwrite one).
+
+        Args:
+            path: The new file, relative to the repository root.
+            content: Its whole text.
+        """
+        try:
+            await self.sandbox.write(path, content.encode())
+        except PermissionError as exc:
+            raise ToolError(str(exc)) from None
+        return f"wrote {path} ({len(content)} characters)"
+
+    @tool
+    async def bash(self, command: str) -> str:
+        """Run a shell command in the repository (no network; time-limited).
+
+        Args:
+            command: The command line.
+        """
+        r = await self.sandbox.exec(command, timeout=self.cfg.command_timeout)
+        note = f"\n[killed after {self.cfg.command_timeout:g} s]" if r.timed_out else ""
+        cut = "\n[output cut]" if r.truncated else ""
+        return self._cap(f"{r.output}{cut}{note}\n[exit code {r.exit_code}]")
+
+    @tool
+    async def run_tests(self, ids: list[str] | None = None) -> str:
+        """Run tests with pytest.
+
+        Args:
+            ids: Test ids (file::name) or files; empty runs the whole suite.
+        """
+        results = await test_results(self.sandbox, self.t, list(ids or []), self.cfg)
+        if not results:
+            return "no tests ran (check the ids)"
+        passed = sum(results.values())
+        self.add_signal("tests_passed", passed / len(results))
+        lines = [f"{'PASSED' if ok else 'FAILED'} {name}" for name, ok in sorted(results.items())]
+        return self._cap(f"{passed}/{len(results)} passed\n" + "\n".join(lines))
+
+    @tool
+    async def submit(self) -> str:
+        """Submit the repository as it is now; this ends the episode."""
+        await self._score(malformed=False)
+        return "submitted"
+
+    async def _apply_reply(self, content: str) -> None:
+        """Patch mode: apply the diff in the reply, then score (malformed: -1 / format)."""
+        found = DIFF.findall(content)
+        patch = found[-1] if found else ""
+        ok = False
+        if patch.strip():
+            await self.sandbox.write(".git/agentgym-reply.patch", patch.encode())
+            r = await self.sandbox.exec(
+                "git apply --whitespace=nowarn .git/agentgym-reply.patch", timeout=30
+            )
+            ok = r.exit_code == 0
+        if not ok:
+            self.add_reward("format", -self.format_penalty)
+        await self._score(malformed=not ok)

@@ -1,0 +1,133 @@
+"""Tasks of ``swe`` (generated repositories or SWE-bench/SWE-Gym instances), their sandboxes
+and their test runs."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from agentgym.data.repos import make_repo_tasks
+from agentgym.envs.swe.config import SWEConfig
+from agentgym.errors import ConfigError
+from agentgym.sandbox import DockerSandbox, LocalSandbox, Sandbox, SandboxPool
+from agentgym.sandbox.base import WORKSPACE
+
+COMMIT = "git -c user.name=agentgym -c user.email=agentgym@localhost commit -qm"
+SETUP = f"git init -q && git add -A && {COMMIT} base"
+RESULT = re.compile(r"^(PASSED|FAILED|ERROR) (\S+)", re.M)
+
+
+@dataclass
+class SWETask:
+    id: str
+    issue: str
+    patch: str
+    fail_to_pass: list[str]
+    pass_to_pass: list[str]
+    files: dict[str, str] = field(default_factory=dict)
+    """Generated tasks: the repository's files (copied into the sandbox)."""
+    image: str | None = None
+    """SWE-bench tasks: the instance's image, with the repository in ``workdir``."""
+    workdir: str = WORKSPACE
+    setup_command: str = SETUP
+
+    def write(self, root: Path) -> None:
+        for path, text in self.files.items():
+            (root / path).parent.mkdir(parents=True, exist_ok=True)
+            (root / path).write_text(text)
+
+
+def load_tasks(cfg: SWEConfig) -> list[SWETask]:
+    if cfg.dataset:
+        return load_swebench(cfg.dataset)[: cfg.tasks]
+    return [
+        SWETask(t.id, t.issue, t.patch, t.fail_to_pass, t.pass_to_pass, files=t.files)
+        for t in make_repo_tasks(cfg.tasks, cfg.task_seed, cfg.difficulty)
+    ]
+
+
+def _ids(value: Any) -> list[str]:
+    return list(json.loads(value) if isinstance(value, str) else value)
+
+
+def load_swebench(path: str | Path) -> list[SWETask]:
+    """SWE-bench / SWE-Gym instances (JSONL or a JSON list): ``instance_id``,
+    ``problem_statement``, ``patch``, ``test_patch``, ``FAIL_TO_PASS``, ``PASS_TO_PASS``
+    (lists or JSON strings) and ``image_name`` (default: SWE-bench's
+    ``swebench/sweb.eval.x86_64.<id>``). The repository is expected in ``/testbed`` of
+    the image, at ``base_commit``; the test patch is applied at reset."""
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError("env.dataset", f"no such file {str(path)!r}", "give a local JSONL file")
+    text = path.read_text().strip()
+    rows = (
+        json.loads(text)
+        if text.startswith("[")
+        else [json.loads(x) for x in text.splitlines() if x.strip()]
+    )
+    tasks = []
+    for r in rows:
+        missing = {"instance_id", "problem_statement", "patch", "FAIL_TO_PASS"} - set(r)
+        if missing:
+            raise ConfigError(
+                "env.dataset",
+                f"an instance lacks {sorted(missing)}",
+                "use SWE-bench's JSONL fields",
+            )
+        iid = str(r["instance_id"])
+        test_patch = str(r.get("test_patch", ""))
+        setup = f"git checkout -q {r['base_commit']} 2>/dev/null; " if r.get("base_commit") else ""
+        if test_patch:
+            quoted = test_patch.replace("'", "'\\''")
+            setup += f"printf '%s' '{quoted}' | git apply - && git add -A && {COMMIT} tests"
+        tasks.append(
+            SWETask(
+                id=iid,
+                issue=str(r["problem_statement"]),
+                patch=str(r["patch"]),
+                fail_to_pass=_ids(r["FAIL_TO_PASS"]),
+                pass_to_pass=_ids(r.get("PASS_TO_PASS", [])),
+                image=str(
+                    r.get("image_name")
+                    or f"swebench/sweb.eval.x86_64.{iid.replace('__', '_1776_')}"
+                ),
+                workdir="/testbed",
+                setup_command=setup or "true",
+            )
+        )
+    return tasks
+
+
+async def make_sandbox(cfg: SWEConfig, task: SWETask, pools: dict[int, Any]) -> Sandbox:
+    """A started sandbox for ``task`` (from the warm pool where the image is the default)."""
+    if cfg.backend == "local":
+        sandbox: Sandbox = LocalSandbox(cfg.limits)
+        await sandbox.start()
+        sandbox.workdir = str(sandbox.root)  # type: ignore[attr-defined]
+        return sandbox
+    if task.image is not None:
+        sandbox = DockerSandbox(task.image, cfg.limits, workdir=task.workdir, read_only=False)
+        await sandbox.start()
+        return sandbox
+    if cfg.pool == 0:
+        sandbox = DockerSandbox(cfg.image, cfg.limits)
+        await sandbox.start()
+        return sandbox
+    if 0 not in pools:
+        pools[0] = SandboxPool(lambda: DockerSandbox(cfg.image, cfg.limits), size=cfg.pool)
+    return await pools[0].acquire()
+
+
+async def test_results(
+    sandbox: Sandbox, task: SWETask, ids: list[str], cfg: SWEConfig
+) -> dict[str, bool]:
+    """Run pytest on ``ids`` (all tests when empty); test id -> passed."""
+    quoted = " ".join("'" + i.replace("'", "'\\''") + "'" for i in ids)
+    r = await sandbox.exec(
+        f"python3 -m pytest -q -rA -p no:cacheprovider --no-header {quoted}",
+        timeout=cfg.command_timeout * 3,
+    )
+    return {name: status == "PASSED" for status, name in RESULT.findall(r.stdout)}
