@@ -307,6 +307,19 @@ def _cmd_index(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_sandbox(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from agentgym.sandbox import gc
+
+    removed = asyncio.run(gc(all_owners=args.all))
+    console.print(
+        f"removed {len(removed)} sandbox container(s)"
+        + (f": {' '.join(removed)}" if removed else "")
+    )
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``agentgym`` command."""
     parser = argparse.ArgumentParser(prog="agentgym", description=__doc__.splitlines()[0])
@@ -340,8 +353,14 @@ def main(argv: list[str] | None = None) -> int:
     ix = sub.add_parser("index", parents=[common], help="build a retrieval index folder")
     ix.add_argument("overrides", nargs="*", help="corpus=FILE out=DIR methods=[bm25,dense]")
     ix.set_defaults(fn=_cmd_index)
+    sb = sub.add_parser("sandbox", parents=[common], help="manage sandbox containers")
+    sb.add_argument("action", choices=["gc"], help="gc: remove containers whose owner died")
+    sb.add_argument("--all", action="store_true", help="remove every agentgym container")
+    sb.set_defaults(fn=_cmd_sandbox)
     args, extra = parser.parse_known_args(argv)
-    if any(e.startswith("-") for e in extra) or (extra and args.command in ("envs", "report")):
+    if any(e.startswith("-") for e in extra) or (
+        extra and args.command in ("envs", "report", "sandbox")
+    ):
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     args.overrides = getattr(args, "overrides", []) + extra
     try:

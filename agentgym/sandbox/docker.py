@@ -121,14 +121,19 @@ class DockerSandbox(Sandbox):
         limit = timeout or self.limits.timeout_s
         keep = self.limits.output_bytes
         args = ["exec", "-i"] if stdin is not None else ["exec"]
-        wrapped = f"timeout -s KILL {limit:g} bash -c {_q(command)}"
+        # timeout runs the command in a process group of its own; whatever is left in that
+        # group when it ends (background jobs, a fork bomb) is killed with it
+        wrapped = (
+            f"timeout -s KILL {limit:g} bash -c {_q(command)} <&0 & p=$!; wait $p; rc=$?; "
+            "kill -9 -- -$p 2>/dev/null; exit $rc"
+        )
         try:
             code, out, err = await docker(
                 *args, self.id, "bash", "-c", wrapped, stdin=stdin, timeout=limit + 30
             )
         except TimeoutError:
             return ExecResult(137, "", f"killed after {limit:g} s", timed_out=True)
-        if code == 125 or (code == 1 and b"No such container" in err):
+        if b"No such container" in err or b"is not running" in err:
             raise SandboxError(f"container {self.id[:12]} is gone: {err.decode().strip()}")
         return ExecResult(
             code,

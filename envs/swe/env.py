@@ -8,7 +8,8 @@ diff is taken with git and scored:
 
 * ``reward=execution``: 1 when every FAIL_TO_PASS test passes and every PASS_TO_PASS test
   still passes (``partial_credit``: the share of FAIL_TO_PASS passing, when PASS_TO_PASS hold).
-* ``reward=similarity`` (SWE-RL): ``difflib.SequenceMatcher(None, diff, oracle).ratio()``,
+* ``reward=similarity`` (SWE-RL): ``difflib.SequenceMatcher(None, diff, oracle).ratio()``
+  over the hunks (git's header lines dropped),
   and -1 when the output is malformed (patch mode: no diff, or one that does not apply).
 
 ``mode=patch`` is single-turn: the model sees the issue and the files and answers with the
@@ -113,7 +114,7 @@ class SWEEnv(AgentEnv):
     async def _score(self, malformed: bool) -> None:
         t, cfg = self.t, self.cfg
         diff = "" if malformed else await self.diff()
-        similarity = difflib.SequenceMatcher(None, diff, t.patch).ratio()
+        similarity = difflib.SequenceMatcher(None, _hunks(diff), _hunks(t.patch)).ratio()
         results = await test_results(self.sandbox, t, t.fail_to_pass + t.pass_to_pass, cfg)
         f2p = [results.get(x, False) for x in t.fail_to_pass]
         p2p = [results.get(x, False) for x in t.pass_to_pass]
@@ -270,6 +271,13 @@ class SWEEnv(AgentEnv):
                 "git apply --whitespace=nowarn .git/agentgym-reply.patch", timeout=30
             )
             ok = r.exit_code == 0
-        if not ok:
+        if not ok and self.cfg.reward == "execution":  # similarity's -1 is its format penalty
             self.add_reward("format", -self.format_penalty)
         await self._score(malformed=not ok)
+
+
+def _hunks(diff: str) -> str:
+    """A diff without git's header lines (``diff --git``, ``index``, modes), so that a
+    ``git diff`` and a plain unified diff of the same change compare equal."""
+    keep = ("--- ", "+++ ", "@@", "+", "-", " ")
+    return "".join(line for line in diff.splitlines(keepends=True) if line.startswith(keep))

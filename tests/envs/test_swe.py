@@ -1,0 +1,99 @@
+"""swe: every generated task is solved by its gold patch and not by doing nothing, in a real
+container; tools turn bad input into observations; patch mode and SWE-RL similarity."""
+
+import json
+
+import pytest
+
+import agentgym
+from agentgym.cli import main
+from agentgym.data.repos import make_repo_tasks
+from agentgym.envs.swe.baselines import call
+from agentgym.envs.swe.tasks import load_swebench
+
+pytestmark = pytest.mark.docker
+
+
+def summary(tmp_path, *overrides):
+    out = tmp_path / "run"
+    assert main(["eval", "env=swe", "policy=scripted", f"out={out}", *overrides]) == 0
+    return json.loads((out / "summary.json").read_text()), out
+
+
+@pytest.mark.parametrize("difficulty", [1, 2, 3])
+def test_gold_patch_scores_one_and_no_patch_zero_on_every_task(tmp_path, difficulty):
+    args = [f"env.difficulty={difficulty}", "env.tasks=10", "episodes=10"]
+    oracle, out = summary(tmp_path / "o", *args, "policy.script=oracle")
+    noop, _ = summary(tmp_path / "n", *args, "policy.script=noop")
+    assert oracle["mean_reward"] == 1.0 and noop["mean_reward"] == 0.0
+    first = json.loads((out / "trajectories.jsonl").read_text().splitlines()[0])
+    assert first["info"]["diff"].startswith("diff --git")  # the final diff is recorded
+
+
+def test_patch_mode_with_similarity_reward(tmp_path):
+    args = ["env.mode=patch", "env.reward=similarity", "env.tasks=4", "episodes=4"]
+    assert summary(tmp_path / "o", *args, "policy.script=oracle")[0]["mean_reward"] == 1.0
+    assert summary(tmp_path / "n", *args, "policy.script=noop")[0]["mean_reward"] == -1.0
+
+
+def test_tool_errors_are_observations():
+    env = agentgym.make("swe", tasks=2)
+    try:
+        env.reset(seed=0)
+        pkg = env.t.files and next(
+            p for p in env.t.files if p.endswith(".py") and "/" in p and "tests" not in p
+        )
+
+        def say(name, **kw):
+            obs, reward, term, trunc, info = env.step(call(name, **kw))
+            return obs.messages[0].content, info
+
+        text, info = say("view", path="nope.py")
+        assert "no file 'nope.py'" in text and info["tool_errors"] == 1
+        say("create", path="dup.py", content="x = 1\nx = 1\n")
+        text, _ = say("edit", path="dup.py", old="x = 1", new="y")
+        assert "occurs 2 times" in text
+        text, _ = say("edit", path="dup.py", old="zzz", new="y")
+        assert "not found" in text
+        say("bash", command="head -c 100 /dev/urandom > blob.bin; printf '\\0' >> blob.bin")
+        text, _ = say("view", path="blob.bin")
+        assert "binary file" in text
+        text, _ = say("bash", command="yes | head -c 1000000")
+        assert "more characters cut" in text and len(text) < 5000
+        text, _ = say("bash", command="sleep 60")
+        assert "killed after" in text
+        text, info = say("run_tests")
+        assert "passed" in text and 0 < info["signals"]["tests_passed"] < 1
+        text, _ = say("view", path=pkg, start=1, end=2)
+        assert text.lstrip().startswith("1 ")
+    finally:
+        env.close()
+        import asyncio
+
+        asyncio.run(env.aclose())
+
+
+def test_tasks_are_deterministic_and_honest():
+    a, b = make_repo_tasks(5, seed=3, difficulty=2), make_repo_tasks(5, seed=3, difficulty=2)
+    assert a == b
+    for t in a:
+        assert t.fail_to_pass and t.pass_to_pass and not set(t.fail_to_pass) & set(t.pass_to_pass)
+        assert "returns" in t.issue and "bug" not in "".join(t.files).lower()
+
+
+def test_swebench_loader(tmp_path):
+    row = {
+        "instance_id": "astropy__astropy-12907",
+        "repo": "astropy/astropy",
+        "base_commit": "abc123",
+        "problem_statement": "Modeling's separability_matrix ...",
+        "patch": "diff --git a/x.py b/x.py\n",
+        "test_patch": "diff --git a/t.py b/t.py\n",
+        "FAIL_TO_PASS": json.dumps(["t.py::test_a"]),
+        "PASS_TO_PASS": ["t.py::test_b"],
+    }
+    (tmp_path / "swe.jsonl").write_text(json.dumps(row) + "\n")
+    [t] = load_swebench(tmp_path / "swe.jsonl")
+    assert t.fail_to_pass == ["t.py::test_a"] and t.pass_to_pass == ["t.py::test_b"]
+    assert t.image == "swebench/sweb.eval.x86_64.astropy_1776_astropy-12907"
+    assert t.workdir == "/testbed" and "git apply" in t.setup_command

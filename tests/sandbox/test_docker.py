@@ -1,0 +1,141 @@
+"""The docker sandbox holds model-written code: each bound is tested against a real container."""
+
+import asyncio
+import subprocess
+import sys
+import time
+
+import pytest
+
+from agentgym.cli import main
+from agentgym.sandbox import DockerSandbox, Limits, SandboxPool, gc
+
+pytestmark = pytest.mark.docker
+LIMITS = Limits(memory_mb=256, pids=64, timeout_s=5)
+
+
+def ours() -> list[str]:
+    out = subprocess.run(
+        ["docker", "ps", "-aq", "--filter", "label=agentgym.sandbox"],
+        capture_output=True,
+        text=True,
+    )
+    return out.stdout.split()
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+async def in_box(*commands, limits=LIMITS, **kw):
+    async with DockerSandbox(limits=limits) as box:
+        return [await box.exec(c, **kw) for c in commands]
+
+
+def test_no_network():
+    [r] = run(in_box("python3 -c \"import socket; socket.create_connection(('1.1.1.1', 53), 3)\""))
+    assert r.exit_code != 0 and "unreachable" in r.stderr.lower()
+
+
+def test_memory_bound_kills_inside_and_host_is_fine():
+    [r, after] = run(in_box('python3 -c "x = bytearray(10 * 1024**3)"; echo "rc=$?"', "echo alive"))
+    assert "rc=137" in r.stdout or "MemoryError" in r.stderr
+    assert after.stdout.strip() == "alive"
+
+
+def test_fork_bomb_is_contained():
+    bomb = "bomb() { bomb | bomb & }; bomb; sleep 2; echo done"
+    [r, after] = run(in_box(bomb, "echo alive", timeout=4))
+    assert after.stdout.strip() == "alive"
+    assert "fork" in r.stderr.lower() or r.timed_out
+
+
+def test_infinite_loop_killed_at_the_time_limit():
+    t = time.perf_counter()
+    [r] = run(in_box("while true; do :; done", timeout=1.5))
+    assert r.timed_out and r.exit_code == 137 and time.perf_counter() - t < 10
+
+
+def test_writes_outside_the_workspace_fail():
+    [r, ok] = run(
+        in_box("touch /etc/x /usr/x /home/x 2>&1; echo $?", "touch /workspace/x && echo ok")
+    )
+    assert "Read-only file system" in r.stdout and ok.stdout.strip() == "ok"
+
+
+def test_rm_rf_root_leaves_host_and_next_episode_intact(tmp_path):
+    marker = tmp_path / "host-file"
+    marker.write_text("still here")
+    [r] = run(in_box("rm -rf --no-preserve-root / 2>/dev/null; ls /usr/bin | wc -l"))
+    assert int(r.stdout.strip()) > 50  # read-only root: nothing of the image went
+    assert marker.read_text() == "still here"
+    [r] = run(in_box("python3 -c 'print(1 + 1)'"))
+    assert r.stdout.strip() == "2"
+
+
+def test_output_is_capped():
+    [r] = run(in_box("yes x | head -c 5000000", limits=Limits(output_bytes=10_000)))
+    assert r.truncated and len(r.stdout) == 10_000
+
+
+def test_read_write_and_copy_in(tmp_path):
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "a.py").write_text("print('hi')\n")
+
+    async def go():
+        async with DockerSandbox(limits=LIMITS) as box:
+            await box.copy_in(tmp_path)
+            await box.write("deep/dir/b.txt", b"bytes\n")
+            return await box.exec("python3 pkg/a.py"), await box.read("deep/dir/b.txt")
+
+    r, data = run(go())
+    assert r.stdout == "hi\n" and data == b"bytes\n"
+
+
+def test_two_hundred_episodes_with_kills_leave_no_container():
+    async def episode(pool, i):
+        box = await pool.acquire()
+        try:
+            if i % 4 == 0:  # killed mid-command
+                await asyncio.wait_for(box.exec("sleep 30"), 0.2)
+            else:
+                await box.exec("echo ok")
+        except TimeoutError:
+            pass
+        finally:
+            await pool.release(box)
+
+    async def go():
+        pool = SandboxPool(lambda: DockerSandbox(limits=LIMITS), size=4)
+        sem = asyncio.Semaphore(8)
+
+        async def bounded(i):
+            async with sem:
+                await episode(pool, i)
+
+        try:
+            await asyncio.gather(*(bounded(i) for i in range(200)))
+        finally:
+            await pool.close()
+
+    run(go())
+    assert ours() == []
+
+
+def test_gc_removes_containers_of_a_killed_parent(capsys):
+    code = (
+        "import asyncio, os, sys\n"
+        "from agentgym.sandbox import DockerSandbox\n"
+        "async def go():\n"
+        "    box = DockerSandbox(); await box.start(); print(box.id, flush=True)\n"
+        "    await asyncio.sleep(60)\n"
+        "asyncio.run(go())\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    cid = proc.stdout.readline().strip()
+    proc.kill()  # SIGKILL: no cleanup can run
+    proc.wait()
+    assert any(cid.startswith(c) for c in ours())
+    assert main(["sandbox", "gc"]) == 0
+    assert not any(cid.startswith(c) for c in ours())
+    assert run(gc()) == []

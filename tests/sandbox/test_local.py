@@ -1,0 +1,27 @@
+"""The local (development) sandbox: bounds by rlimits and a wall-time limit."""
+
+import asyncio
+
+import pytest
+
+from agentgym.sandbox import Limits, LocalSandbox
+
+
+async def in_box(*commands, **kw):
+    async with LocalSandbox(Limits(memory_mb=256, timeout_s=5)) as box:
+        return [await box.exec(c, **kw) for c in commands]
+
+
+def test_warns_loudly_and_runs():
+    with pytest.warns(UserWarning, match="development only"):
+        [r] = asyncio.run(in_box("echo hi > f && cat f"))
+    assert r.stdout == "hi\n"
+
+
+@pytest.mark.filterwarnings("ignore:LocalSandbox")
+def test_memory_and_time_bounds():
+    [mem, loop] = asyncio.run(
+        in_box('python3 -c "x = bytearray(2 * 1024**3)"', "sleep 30", timeout=1)
+    )
+    assert mem.exit_code != 0 and "MemoryError" in mem.stderr
+    assert loop.timed_out
