@@ -39,10 +39,17 @@ class Message(BaseModel):
     tool_calls: list[ToolCall] = Field(default_factory=list)
     tool_call_id: str | None = None
     name: str | None = None
+    images: list[str] = Field(default_factory=list)
+    """Images as data URLs (``data:image/png;base64,...``), for vision-language policies."""
 
     def to_openai(self) -> dict[str, Any]:
         """The message as the OpenAI chat API (and HF chat templates) expect it."""
-        out: dict[str, Any] = {"role": self.role, "content": self.content}
+        content: Any = self.content
+        if self.images:
+            content = [{"type": "text", "text": self.content}] + [
+                {"type": "image_url", "image_url": {"url": url}} for url in self.images
+            ]
+        out: dict[str, Any] = {"role": self.role, "content": content}
         if self.tool_calls:
             out["tool_calls"] = [c.to_openai() for c in self.tool_calls]
         if self.tool_call_id is not None:

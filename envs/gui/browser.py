@@ -1,0 +1,108 @@
+"""Chromium under Playwright: one browser per event loop, shared by every environment on it
+(fresh context per episode), closed when the last environment lets go. Every request that is
+not for the local app server is aborted.
+
+The accessibility tree: interactive elements get a stable ``data-agid`` (kept while the
+element lives, new ones numbered on), listed as ``[id] role "name" value=...`` in DOM order,
+with the text of headings, list items, rows and paragraphs as ``- text`` lines for context.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from typing import Any
+
+from agentgym._imports import require
+from agentgym.errors import EnvError
+
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run"]  # fmt: skip
+
+TREE_JS = r"""
+() => {
+  const W = window; W.__agid = W.__agid || 0;
+  const interactive = 'a[href],button,input,select,textarea,[role=button],[onclick]';
+  const roleOf = e => e.getAttribute('role') || ({A: 'link', BUTTON: 'button', SELECT: 'combobox',
+      TEXTAREA: 'textbox'})[e.tagName] || (e.tagName == 'INPUT' ? ({checkbox: 'checkbox',
+      radio: 'radio', number: 'spinbutton', button: 'button', submit: 'button'})[e.type] || 'textbox' : 'generic');
+  const visible = e => { const r = e.getBoundingClientRect(); return r.width > 0 && r.height > 0; };
+  const nameOf = e => (e.getAttribute('aria-label') || (e.labels && e.labels[0] && e.labels[0].innerText)
+      || e.innerText || e.value || '').trim().replace(/\s+/g, ' ').slice(0, 80);
+  const lines = [];
+  const own = e => [...e.childNodes].filter(n => n.nodeType == 3).map(n => n.textContent).join(' ').trim().replace(/\s+/g, ' ');
+  for (const e of document.body.querySelectorAll('*')) {
+    if (!visible(e)) continue;
+    if (e.matches(interactive)) {
+      if (!e.dataset.agid) e.dataset.agid = ++W.__agid;
+      const role = roleOf(e);
+      let extra = '';
+      if (role == 'checkbox' || role == 'radio') extra = e.checked ? ' checked' : ' unchecked';
+      else if (role == 'combobox') extra = ` value="${e.value}" options=[${[...e.options].map(o => o.value).join(', ')}]`;
+      else if (role == 'textbox' || role == 'spinbutton') extra = ` value="${e.value}"`;
+      lines.push(`[${e.dataset.agid}] ${role} "${nameOf(e)}"${extra}`);
+    } else if (/^(H1|H2|H3|LI|TD|P|LABEL|SECTION)$/.test(e.tagName)) {
+      const t = own(e); if (t) lines.push(`- ${t.slice(0, 120)}`);
+    }
+  }
+  return lines.join('\n');
+}
+"""
+
+
+class Browsers:
+    """The browser of one event loop, with a count of the environments using it."""
+
+    def __init__(self) -> None:
+        self.pw: Any = None
+        self.browser: Any = None
+        self.users = 0
+        self.lock = asyncio.Lock()
+
+    async def acquire(self) -> Any:
+        async with self.lock:
+            if self.browser is None:
+                chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+                if chromium is None:
+                    raise EnvError(
+                        "gui", 0, None, "chromium is not installed; run the README's setup"
+                    )
+                api = require("playwright.async_api", "browser")
+                self.pw = await api.async_playwright().start()
+                self.browser = await self.pw.chromium.launch(executable_path=chromium, args=ARGS)
+            self.users += 1
+            return self.browser
+
+    async def release(self) -> None:
+        async with self.lock:
+            self.users -= 1
+            if self.users == 0 and self.browser is not None:
+                browser, pw, self.browser, self.pw = self.browser, self.pw, None, None
+                await browser.close()
+                await pw.stop()
+                for key, value in list(_BY_LOOP.items()):
+                    if value is self:
+                        del _BY_LOOP[key]
+
+
+_BY_LOOP: dict[int, Browsers] = {}
+
+
+def browsers() -> Browsers:
+    """The ``Browsers`` of the running event loop."""
+    loop = asyncio.get_running_loop()
+    return _BY_LOOP.setdefault(id(loop), Browsers())
+
+
+async def new_page(browser: Any, origin: str, viewport: tuple[int, int]) -> tuple[Any, Any]:
+    """A fresh context and page that may reach only ``origin``."""
+    context = await browser.new_context(viewport={"width": viewport[0], "height": viewport[1]})
+
+    async def guard(route: Any) -> None:
+        if route.request.url.startswith(origin + "/") or route.request.url == origin:
+            await route.continue_()
+        else:
+            await route.abort("blockedbyclient")
+
+    await context.route("**/*", guard)
+    return context, await context.new_page()

@@ -1,0 +1,274 @@
+"""``gui``: tasks in local web apps, in a real Chromium driven by Playwright (BrowserGym /
+WebArena style).
+
+Observation: the URL, the page's accessibility tree (a stable id per interactive element),
+the last action's error if any, and with ``screenshot=true`` a PNG of the page. Actions are
+tools: ``click(id)``, ``type(id, text)``, ``select(id, option)``, ``scroll(direction)``,
+``press(key)``, ``navigate_back()``, ``finish(answer)``, and ``click_at(x, y)`` in coordinate
+mode. The browser reaches only the local app; invalid or detached ids, navigation away and
+page crashes come back as observations.
+
+Reward: ``success`` (1 when the task's checker accepts the app's final state and answer, at
+``finish`` or at the turn limit). Signals per turn: ``valid_action`` (the action ran) and
+``progress`` (the change in the share of the task's subgoals met).
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+from agentgym import AgentEnv, Message, ToolError, tool
+from agentgym.envs.gui.apps import server
+from agentgym.envs.gui.baselines import BASELINES
+from agentgym.envs.gui.browser import TREE_JS, browsers, new_page
+from agentgym.envs.gui.config import GUIConfig
+from agentgym.envs.gui.tasks import TEMPLATES, GUITask, make_task
+
+
+class GUIEnv(AgentEnv):
+    """See the module docstring."""
+
+    max_turns = 20
+    baselines = BASELINES
+    config_model = GUIConfig
+
+    def __init__(self, **config: Any) -> None:
+        from agentgym.config import validate
+
+        cfg = validate(GUIConfig, config, prefix="env")
+        super().__init__(max_turns=cfg.max_turns)
+        self.cfg = cfg
+        self.indices = [
+            i for i, (app, _) in enumerate(TEMPLATES) if not cfg.apps or app in cfg.apps
+        ]
+        self.server = server()
+        self.browsers: Any = None
+        self.context: Any = None
+        self.page: Any = None
+        self.task_: GUITask | None = None
+        self._progress = 0.0
+        self._images: list[str] = []
+
+    # ---- episode ------------------------------------------------------------------------
+
+    async def atask(self, options: dict[str, Any]) -> tuple[list[Message], dict[str, Any]]:
+        n = len(self.indices)
+        k = self.task_seed if self.task_seed is not None else int(self.np_random.integers(1 << 30))
+        self.task_ = t = make_task(
+            self.indices[k % n] + len(TEMPLATES) * (k // n), self.cfg.task_seed
+        )
+        if self.browsers is None:
+            self.browsers = browsers()
+            browser = await self.browsers.acquire()
+        else:
+            browser = self.browsers.browser
+        if self.context is not None:
+            await self.context.close()
+        self.context, self.page = await new_page(browser, self.server.origin, self.cfg.viewport)
+        self.page.set_default_timeout(self.cfg.action_timeout_ms)
+        self.page.set_default_navigation_timeout(30_000)
+        await self.page.goto(self.server.url(t.app, t.seed))
+        self._progress = 0.0
+        obs = await self.observe()
+        first = Message(
+            role="user", content=f"Task: {t.instruction}\n\n{obs.content}", images=obs.images
+        )
+        return [first], {"template": t.template, "plan": [list(s) for s in t.plan]}
+
+    async def observe(self, error: str | None = None) -> Message:
+        """The observation message: URL, tree, error, screenshot."""
+        page = self.page
+        try:
+            tree = await page.evaluate(TREE_JS)
+        except Exception as exc:  # a crashed or closed page
+            return Message(
+                role="tool",
+                content=f"Error: the page is unusable ({type(exc).__name__}); it was reopened.\n"
+                + (await self._reopen()),
+            )
+        text = f"URL: {page.url}\n{tree}" + (f"\nLast action failed: {error}" if error else "")
+        images = []
+        if self.cfg.screenshot or self.cfg.coordinates:
+            png = await page.screenshot(type="png")
+            images.append("data:image/png;base64," + base64.b64encode(png).decode())
+        return Message(role="tool", content=text, images=images)
+
+    async def _reopen(self) -> str:
+        assert self.task_ is not None
+        self.page = await self.context.new_page()
+        await self.page.goto(self.server.url(self.task_.app, self.task_.seed))
+        return f"URL: {self.page.url}\n" + await self.page.evaluate(TREE_JS)
+
+    async def _state(self) -> dict[str, Any]:
+        try:
+            return dict(await self.page.evaluate("window.appState || {}"))
+        except Exception:
+            return {}
+
+    async def _act(self, action: Any) -> str:
+        """Run ``action`` (an async callable), then observe; errors become observations."""
+        error = None
+        try:
+            await action()
+        except ToolError as exc:
+            error = str(exc)
+        except Exception as exc:  # Playwright: timeouts, detached nodes, closed pages
+            error = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
+        self.add_signal("valid_action", float(error is None))
+        await self._track_progress()
+        obs = await self.observe(error)
+        self._images = obs.images
+        return obs.content
+
+    async def _track_progress(self) -> None:
+        assert self.task_ is not None
+        goals = self.task_.subgoals
+        if goals:
+            state = await self._state()
+            done = sum(bool(_safe(g, state)) for g in goals) / len(goals)
+            self.add_signal("progress", done - self._progress)
+            self._progress = done
+
+    def _el(self, id: int) -> Any:
+        return self.page.locator(f'[data-agid="{id}"]')
+
+    async def _one(self, id: int) -> Any:
+        el = self._el(id)
+        if await el.count() == 0:
+            raise ToolError(
+                f"there is no element [{id}] on the page now; use an id from the latest tree"
+            )
+        return el
+
+    async def astep(self, action: Any) -> tuple[Any, float, bool, bool, dict[str, Any]]:
+        self._images = []
+        obs, reward, terminated, truncated, info = await super().astep(action)
+        if self._images and obs.messages and obs.messages[-1].role == "tool":
+            # tools return text; the screenshot of the page after the action rides along
+            last = obs.messages[-1].model_copy(update={"images": self._images})
+            obs.messages[-1] = self.messages[-1] = last
+        if truncated and self.task_ is not None:  # out of turns: judge the state as it is
+            ok = _safe(lambda s: self.task_.check(s, ""), await self._state())
+            info.update(success=bool(ok))
+            info["reward_parts"] = {**info["reward_parts"], "success": float(bool(ok))}
+            reward += float(bool(ok))
+        return obs, reward, terminated, truncated, info
+
+    async def _release(self) -> None:
+        if self.context is not None:
+            await self.context.close()
+            self.context = None
+        if self.browsers is not None:
+            await self.browsers.release()
+            self.browsers = None
+
+    async def aclose(self) -> None:
+        await self._release()
+        super().close()
+
+    def close(self) -> None:
+        """Sync close: release the browser on the loop it was opened on (the private one)."""
+        if self.browsers is not None and self._loop is not None and not self._loop.is_closed():
+            self._loop.run_until_complete(self._release())
+        super().close()
+
+    @property
+    def tool_specs(self):  # type: ignore[no-untyped-def]
+        hide = {"click_at"} if not self.cfg.coordinates else set()
+        return [s for s in super().tool_specs if s.name not in hide]
+
+    # ---- tools --------------------------------------------------------------------------
+
+    @tool
+    async def click(self, id: int) -> str:
+        """Click an element.
+
+        Args:
+            id: The element's id in the tree.
+        """
+        return await self._act(lambda: self._do(id, "click"))
+
+    @tool
+    async def type(self, id: int, text: str) -> str:
+        """Replace the text of a text field.
+
+        Args:
+            id: The field's id.
+            text: The text to type.
+        """
+        return await self._act(lambda: self._do(id, "fill", text))
+
+    @tool
+    async def select(self, id: int, option: str) -> str:
+        """Choose an option of a drop-down.
+
+        Args:
+            id: The drop-down's id.
+            option: The option's value.
+        """
+        return await self._act(lambda: self._do(id, "select_option", option))
+
+    async def _do(self, id: int, method: str, *args: Any) -> None:
+        el = await self._one(id)
+        await getattr(el.first, method)(*args)
+
+    @tool
+    async def scroll(self, direction: str) -> str:
+        """Scroll the page.
+
+        Args:
+            direction: "up" or "down".
+        """
+        if direction not in ("up", "down"):
+            raise ToolError(f"direction must be 'up' or 'down', got {direction!r}")
+        dy = 600 if direction == "down" else -600
+        return await self._act(lambda: self.page.mouse.wheel(0, dy))
+
+    @tool
+    async def press(self, key: str) -> str:
+        """Press a key (e.g. Enter, Tab, Escape).
+
+        Args:
+            key: The key's name.
+        """
+        return await self._act(lambda: self.page.keyboard.press(key))
+
+    @tool
+    async def navigate_back(self) -> str:
+        """Go back to the previous page."""
+        return await self._act(lambda: self.page.go_back())
+
+    @tool
+    async def click_at(self, x: int, y: int) -> str:
+        """Click at a point of the screenshot (coordinate mode).
+
+        Args:
+            x: Pixels from the left.
+            y: Pixels from the top.
+        """
+        w, h = self.cfg.viewport
+        if not (0 <= x < w and 0 <= y < h):
+            raise ToolError(f"({x}, {y}) is outside the {w}x{h} screen")
+        return await self._act(lambda: self.page.mouse.click(x, y))
+
+    @tool
+    async def finish(self, answer: str = "") -> str:
+        """Finish the task; give an answer when the task asks a question.
+
+        Args:
+            answer: The answer, or empty.
+        """
+        assert self.task_ is not None
+        ok = bool(_safe(lambda s: self.task_.check(s, answer), await self._state()))
+        self.add_reward("success", float(ok))
+        self.end(success=ok, answer=answer, template=self.task_.template)
+        return "finished"
+
+
+def _safe(fn: Any, state: dict[str, Any]) -> Any:
+    """A checker on a state that may lack keys (a crashed page) is simply not satisfied."""
+    try:
+        return fn(state)
+    except (KeyError, TypeError, IndexError, StopIteration, AttributeError):
+        return False

@@ -1,0 +1,106 @@
+"""gui in a real Chromium: every template solved by the oracle, the random clicker fails,
+the browser reaches only the app, bad actions and crashes are observations, screenshots."""
+
+import base64
+import json
+import struct
+import subprocess
+
+import pytest
+
+import agentgym
+from agentgym.cli import main
+from agentgym.envs.gui.baselines import call, find
+from agentgym.envs.gui.tasks import TEMPLATES
+
+pytestmark = pytest.mark.browser
+
+
+def summary(tmp_path, *overrides):
+    out = tmp_path / "run"
+    assert main(["eval", "env=gui", "policy=scripted", f"out={out}", *overrides]) == 0
+    return json.loads((out / "summary.json").read_text())
+
+
+def test_oracle_solves_every_template_and_random_does_not(tmp_path):
+    assert len(TEMPLATES) >= 100
+    n = f"episodes={len(TEMPLATES)}"
+    oracle = summary(tmp_path / "o", n, "rollout.concurrency=4", "policy.script=oracle")
+    assert oracle["success_rate"] == 1.0
+    rand = summary(tmp_path / "r", "episodes=40", "rollout.concurrency=4", "policy.script=random")
+    assert rand["success_rate"] < 0.15
+
+
+@pytest.fixture
+def shop():
+    env = agentgym.make("gui", apps=["shop"], screenshot=True)
+    obs, info = env.reset(seed=0)
+    yield env, obs
+    env.close()
+
+
+def text(obs):
+    return obs.messages[0].content
+
+
+def test_only_the_app_is_reachable(shop):
+    env, _ = shop
+    result = env._run(
+        env.page.evaluate(
+            """async () => { const out = [];
+               for (const u of ['http://example.com/', 'http://127.0.0.1:9/x', location.origin + '/shop?seed=1']) {
+                 try { await fetch(u); out.push('ok'); } catch (e) { out.push('blocked'); } }
+               return out; }"""
+        )
+    )
+    assert result == ["blocked", "blocked", "ok"]
+
+
+def test_bad_ids_detached_elements_navigation_and_crash_are_observations(shop):
+    env, obs = shop
+    o, *_, info = env.step(call("click", id=99999))
+    assert "no element [99999]" in text(o) and info["signals"]["valid_action"] == 0.0
+    name = next(
+        p["name"]
+        for p in __import__("agentgym.envs.gui.apps", fromlist=["x"]).app_data(
+            "shop", env.task_.seed
+        )["products"]
+    )
+    o, *_ = env.step(call("click", id=find(text(obs), "button", f"Add {name} to cart")))
+    remove = find(text(o), "button", f"Remove {name}")
+    o, *_ = env.step(call("click", id=remove))  # the cart re-renders: that button is gone
+    o, *_ = env.step(call("click", id=remove))
+    assert f"no element [{remove}]" in text(o)
+    env._run(env.page.goto(env.server.origin + "/elsewhere"))
+    o, *_ = env.step(call("scroll", direction="down"))
+    assert "/elsewhere" in text(o) and "Not found" in text(o)
+    o, *_ = env.step(call("navigate_back"))
+    assert "/shop?seed=" in text(o)
+    env._run(env.page.close())  # a crashed / closed page
+    o, *_ = env.step(call("press", key="Tab"))
+    assert "reopened" in text(o) and "Add " in text(o)
+
+
+def png_size(url):
+    data = base64.b64decode(url.split(",", 1)[1])
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    return struct.unpack(">II", data[16:24]), data
+
+
+def test_screenshots_are_real_pngs_that_change(shop):
+    env, obs = shop
+    (w, h), before = png_size(obs.messages[0].images[0])
+    assert (w, h) == (1024, 768)
+    o, *_ = env.step(call("type", id=find(text(obs), "textbox", "Search products"), text="zzz"))
+    _, after = png_size(o.messages[0].images[0])
+    assert after != before
+
+
+def test_no_browser_process_is_left():
+    env = agentgym.make("gui", apps=["files"])
+    env.reset(seed=1)
+    env.close()
+    left = subprocess.run(
+        ["pgrep", "-f", "chromium.*--disable-sync"], capture_output=True, text=True
+    )
+    assert left.stdout.strip() == ""
