@@ -46,3 +46,21 @@ def random_clicker(messages: list[Message], info: dict[str, Any], rng: np.random
 
 
 BASELINES = {"oracle": oracle, "random": random_clicker}
+
+
+def action_oracle(messages: list[Message], info: dict[str, Any], rng: np.random.Generator) -> str:
+    """gui_action: the gold type at the centre of the gold box."""
+    box = info["box"] or [0, 0, 0, 0]
+    x, y = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+    action = {"action_type": info["action_type"], "x": x, "y": y, "text": info["text"]}
+    return f"<action>{json.dumps(action)}</action>"
+
+
+def action_random(messages: list[Message], info: dict[str, Any], rng: np.random.Generator) -> str:
+    """gui_action: a random type at a random point."""
+    kind = str(rng.choice(["click", "input_text", "select", "scroll", "finish"]))
+    action = {"action_type": kind, "x": int(rng.integers(1024)), "y": int(rng.integers(768))}
+    return f"<action>{json.dumps(action)}</action>"
+
+
+ACTION_BASELINES = {"oracle": action_oracle, "random": action_random}

@@ -106,3 +106,47 @@ def test_no_browser_process_is_left():
         ["pgrep", "-f", "chromium.*--disable-sync"], capture_output=True, text=True
     )
     assert left.stdout.strip() == ""
+
+
+def test_gui_action_ui_r1_reward(tmp_path):
+    oracle = summary_action(tmp_path / "o", "policy.script=oracle")
+    rand = summary_action(tmp_path / "r", "policy.script=random")
+    assert oracle["mean_reward"] == 3.0 and rand["mean_reward"] < 1.6
+
+
+def summary_action(out, *overrides):
+    args = ["eval", "env=gui_action", "env.samples=30", "episodes=30", "policy=scripted"]
+    assert main([*args, f"out={out}", *overrides]) == 0
+    return json.loads((out / "summary.json").read_text())
+
+
+def test_ui_r1_score_by_hand_and_public_format_loader(tmp_path):
+    from agentgym.envs.gui.action_env import score
+    from agentgym.envs.gui.actions import ActionSample, load_samples, make_samples
+
+    gold = ActionSample("i", "", "click", [10, 10, 50, 30])
+    act = lambda d: f"<action>{json.dumps(d)}</action>"  # noqa: E731
+    assert score(act({"action_type": "click", "x": 20, "y": 20}), gold) == {
+        "format": 1.0,
+        "action_type": 1.0,
+        "coordinate": 1.0,
+    }
+    assert score(act({"action_type": "click", "x": 60, "y": 20}), gold)["coordinate"] == 0.0
+    assert score(act({"action_type": "scroll"}), gold) == {
+        "format": 1.0,
+        "action_type": 0.0,
+        "coordinate": 0.0,
+    }
+    assert score("<action>{not json</action>", gold)["format"] == 0.0
+    assert score(act({"action_type": "fly"}), gold)["format"] == 0.0
+
+    png = base64.b64decode(make_samples(30)[0].image.split(",", 1)[1])  # cached by the test above
+    (tmp_path / "shot.png").write_bytes(png)
+    rows = [{"img_filename": "shot.png", "instruction": "click ok", "bbox": [10, 20, 30, 40]}]
+    (tmp_path / "screenspot.json").write_text(json.dumps(rows))
+    [s] = load_samples(tmp_path / "screenspot.json", box_format="xywh")
+    assert (
+        s.box == [10, 20, 40, 60]
+        and s.action_type == "click"
+        and s.image.startswith("data:image/png")
+    )

@@ -1,0 +1,100 @@
+"""``gui_action``: UI-R1's single-step GUI action prediction.
+
+The user message carries the instruction, the screenshot (and with ``tree=true`` the
+accessibility tree); the policy answers ``<action>{"action_type": ..., "x": ..., "y": ...,
+"text": ...}</action>`` with ``action_type`` in click, input_text, select, scroll, finish.
+Reward (UI-R1's rule-based reward, the sum of three parts, each 0 or 1): ``format`` (one
+well-formed action), ``action_type`` (it matches the gold type) and ``coordinate`` (the point
+is inside the target's box, and the text or option matches where the action has one;
+actions without a target score it when the type matches).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from agentgym import AgentEnv, Message
+from agentgym.envs.gui.actions import TYPES, ActionSample, load_samples, make_samples
+from agentgym.envs.gui.baselines import ACTION_BASELINES
+
+ACTION = re.compile(r"<action>(.*?)</action>", re.S)
+PROMPT = (
+    "Instruction: {instruction}\nLook at the screenshot and give the next action as "
+    '<action>{{"action_type": "click|input_text|select|scroll|finish", "x": X, "y": Y, '
+    '"text": "..."}}</action> (x, y in screenshot pixels; text for input_text, select and '
+    "finish).{tree}"
+)
+
+
+class GUIActionConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    samples: int = Field(200, ge=1, description="generated samples (rendered once, cached)")
+    seed: int = 0
+    dataset: str | None = Field(None, description="a ScreenSpot/AndroidControl-style file")
+    box_format: str = Field("xyxy", pattern="^(xyxy|xywh)$")
+    tree: bool = Field(False, description="add the accessibility tree to the prompt")
+
+
+def score(reply: str, gold: ActionSample) -> dict[str, float]:
+    """UI-R1's reward parts for ``reply`` against ``gold``."""
+    found = ACTION.findall(reply)
+    try:
+        action = json.loads(found[-1]) if len(found) == 1 else None
+    except json.JSONDecodeError:
+        action = None
+    if not isinstance(action, dict) or action.get("action_type") not in TYPES:
+        return {"format": 0.0, "action_type": 0.0, "coordinate": 0.0}
+    same = action["action_type"] == gold.action_type
+    hit = same
+    if same and gold.box:
+        try:
+            x, y = float(action["x"]), float(action["y"])
+        except (KeyError, TypeError, ValueError):
+            x = y = -1.0
+        x1, y1, x2, y2 = gold.box
+        hit = x1 <= x <= x2 and y1 <= y <= y2
+    if same and gold.text:
+        hit = hit and str(action.get("text", "")).strip() == gold.text
+    return {"format": 1.0, "action_type": float(same), "coordinate": float(hit)}
+
+
+class GUIActionEnv(AgentEnv):
+    """See the module docstring."""
+
+    max_turns = 1
+    config_model = GUIActionConfig
+    baselines = ACTION_BASELINES
+
+    def __init__(self, **config: Any) -> None:
+        from agentgym.config import validate
+
+        cfg = validate(GUIActionConfig, config, prefix="env")
+        super().__init__()
+        self.cfg = cfg
+        self.samples = (
+            load_samples(cfg.dataset, cfg.box_format)
+            if cfg.dataset
+            else make_samples(cfg.samples, cfg.seed)
+        )
+        self.sample = self.samples[0]
+
+    def task(self, options: dict[str, Any]) -> tuple[list[Message], dict[str, Any]]:
+        n = len(self.samples)
+        k = self.task_seed if self.task_seed is not None else int(self.np_random.integers(n))
+        self.sample = s = self.samples[k % n]
+        tree = f"\nAccessibility tree:\n{s.tree}" if self.cfg.tree and s.tree else ""
+        text = PROMPT.format(instruction=s.instruction, tree=tree)
+        info = {"action_type": s.action_type, "box": s.box, "text": s.text}
+        return [Message(role="user", content=text, images=[s.image])], info
+
+    def on_reply(self, content: str) -> list[Message]:
+        parts = score(content, self.sample)
+        for name, value in parts.items():
+            self.add_reward(name, value)
+        self.end(success=parts["action_type"] == 1.0 and parts["coordinate"] == 1.0)
+        return []

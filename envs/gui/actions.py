@@ -1,0 +1,115 @@
+"""UI-R1's offline task: predict the next GUI action from a screenshot and an instruction.
+
+``make_samples`` renders the local apps at seeded states (a task's page after some of its
+oracle steps), and records the next step's action type, the target element's box (CSS
+pixels of the screenshot) and its text or option. ``load_samples`` reads the public
+action-prediction format (ScreenSpot / AndroidControl style JSON: image file, instruction,
+action type, box). Samples are cached as JSONL (images inline as data URLs).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from agentgym.data.world.site import cache_dir
+from agentgym.envs.gui.apps import server
+from agentgym.envs.gui.baselines import find
+from agentgym.envs.gui.browser import TREE_JS, browsers, new_page
+from agentgym.envs.gui.tasks import TEMPLATES, make_task
+
+TYPES = ("click", "input_text", "select", "scroll", "finish")
+_KIND = {"click": "click", "type": "input_text", "select": "select", "finish": "finish"}
+
+
+@dataclass(frozen=True)
+class ActionSample:
+    instruction: str
+    image: str
+    """A data URL (PNG)."""
+    action_type: str
+    box: list[float]
+    """[x1, y1, x2, y2] of the target element; empty for actions without one."""
+    text: str = ""
+    tree: str = ""
+
+
+async def _render(index: int, seed: int, page: Any, rng: np.random.Generator) -> ActionSample:
+    task = make_task(index, seed)
+    await page.goto(server().url(task.app, task.seed))
+    steps = [s for s in task.plan if s[0] != "finish"]
+    k = int(rng.integers(0, len(steps) + 1))
+    for step in steps[:k]:
+        el = page.locator(f'[data-agid="{find(await page.evaluate(TREE_JS), step[1], step[2])}"]')
+        if step[0] == "click":
+            await el.click()
+        elif step[0] == "type":
+            await el.fill(step[3])
+        else:
+            await el.select_option(step[3])
+    tree = await page.evaluate(TREE_JS)
+    nxt = [*steps, task.plan[-1]][k]
+    box: list[float] = []
+    if nxt[0] != "finish":
+        b = await page.locator(f'[data-agid="{find(tree, nxt[1], nxt[2])}"]').bounding_box()
+        box = [b["x"], b["y"], b["x"] + b["width"], b["y"] + b["height"]]
+    png = await page.screenshot(type="png")
+    text = nxt[3] if nxt[0] in ("type", "select") else (nxt[1] if nxt[0] == "finish" else "")
+    return ActionSample(
+        task.instruction, "data:image/png;base64," + base64.b64encode(png).decode(),
+        _KIND[nxt[0]], box, text, tree,
+    )  # fmt: skip
+
+
+async def _make(n: int, seed: int) -> list[ActionSample]:
+    pool = browsers()
+    browser = await pool.acquire()
+    try:
+        context, page = await new_page(browser, server().origin, (1024, 768))
+        rng = np.random.default_rng(seed)
+        out = [await _render(i % len(TEMPLATES), seed, page, rng) for i in range(n)]
+        await context.close()
+        return out
+    finally:
+        await pool.release()
+
+
+def make_samples(n: int, seed: int = 0) -> list[ActionSample]:
+    """``n`` samples (rendered once in Chromium, then read from the cache)."""
+    path = cache_dir() / "gui_actions" / f"samples-{n}-{seed}.jsonl"
+    if not path.exists():
+        # rendered on a thread of its own: the caller may be inside a running event loop
+        with ThreadPoolExecutor(1) as pool:
+            samples = pool.submit(asyncio.run, _make(n, seed)).result()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text("".join(json.dumps(asdict(s)) + "\n" for s in samples))
+        tmp.rename(path)
+    return [ActionSample(**json.loads(line)) for line in path.read_text().splitlines()]
+
+
+def load_samples(path: str | Path, box_format: str = "xyxy") -> list[ActionSample]:
+    """Samples from a ScreenSpot / AndroidControl-style JSON list (or JSONL): ``img_filename``
+    or ``image`` (relative to the file), ``instruction``, ``bbox`` (``xyxy`` or ``xywh``),
+    ``action_type`` (default click) and ``text``."""
+    path = Path(path)
+    raw = path.read_text().strip()
+    rows = json.loads(raw) if raw.startswith("[") else [json.loads(x) for x in raw.splitlines()]
+    out = []
+    for r in rows:
+        image = path.parent / str(r.get("img_filename") or r["image"])
+        x1, y1, a, b = (float(v) for v in r["bbox"])
+        box = [x1, y1, x1 + a, y1 + b] if box_format == "xywh" else [x1, y1, a, b]
+        url = "data:image/png;base64," + base64.b64encode(image.read_bytes()).decode()
+        kind = {"type": "input_text", "tap": "click"}.get(
+            str(r.get("action_type", "click")), str(r.get("action_type", "click"))
+        )
+        out.append(ActionSample(str(r["instruction"]), url, kind, box, str(r.get("text", ""))))
+    return out
