@@ -10,6 +10,9 @@ container's memory, CPUs, processes and lifetime, with no network.
 from __future__ import annotations
 
 import abc
+import base64
+import io
+import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -68,6 +71,19 @@ class Sandbox(abc.ABC):
     @abc.abstractmethod
     async def copy_in(self, src: Path) -> None:
         """Copy the contents of the local directory ``src`` into the workspace."""
+
+    async def copy_out(self, src: str, dst: Path) -> None:
+        """Copy ``src`` (a file or folder of the workspace) into the local folder ``dst``."""
+        r = await self.exec(f"tar -c -- {_q(src)} | base64 -w0", timeout=120)
+        if r.exit_code != 0 or not r.stdout:
+            raise FileNotFoundError(f"{src}: {r.stderr.strip()}")
+        dst.mkdir(parents=True, exist_ok=True)
+        with tarfile.open(fileobj=io.BytesIO(base64.b64decode(r.stdout)), mode="r") as tar:
+            tar.extractall(dst, filter="data")
+
+    async def reset(self) -> None:
+        """Empty the workspace and end every process a command left behind."""
+        await self.exec("find . -mindepth 1 -delete 2>/dev/null; true", timeout=60)
 
     @abc.abstractmethod
     async def close(self) -> None:

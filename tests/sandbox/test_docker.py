@@ -139,3 +139,16 @@ def test_gc_removes_containers_of_a_killed_parent(capsys):
     assert main(["sandbox", "gc"]) == 0
     assert not any(cid.startswith(c) for c in ours())
     assert run(gc()) == []
+
+
+def test_copy_out_and_reset(tmp_path):
+    async def go():
+        async with DockerSandbox(limits=LIMITS) as box:
+            await box.write("out/a.txt", b"A")
+            await box.copy_out("out", tmp_path)
+            await box.exec("(sleep 100 &); touch b")
+            await box.reset()
+            return await box.exec("ls -A | wc -l")
+
+    r = run(go())
+    assert (tmp_path / "out" / "a.txt").read_bytes() == b"A" and r.stdout.strip() == "0"

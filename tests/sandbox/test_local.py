@@ -25,3 +25,16 @@ def test_memory_and_time_bounds():
     )
     assert mem.exit_code != 0 and "MemoryError" in mem.stderr
     assert loop.timed_out
+
+
+@pytest.mark.filterwarnings("ignore:LocalSandbox")
+def test_copy_out_and_reset(tmp_path):
+    async def go():
+        async with LocalSandbox() as box:
+            await box.write("out/a.txt", b"A")
+            await box.copy_out("out", tmp_path)
+            await box.reset()
+            return await box.exec("ls -A | wc -l")
+
+    r = asyncio.run(go())
+    assert (tmp_path / "out" / "a.txt").read_bytes() == b"A" and r.stdout.strip() == "0"
