@@ -81,6 +81,9 @@ class AgentEnv(gym.Env[Observation, Message | str]):
     metadata: dict[str, Any] = {"render_modes": []}
     max_turns: int = 10
     format_penalty: float = 0.1
+    config_model: Any = None
+    """A pydantic model of the constructor's keyword arguments, if the env has one (the CLI
+    checks ``env.*`` against it before any work starts)."""
 
     def __init__(self, max_turns: int | None = None, format_penalty: float | None = None) -> None:
         if max_turns is not None:
@@ -120,6 +123,20 @@ class AgentEnv(gym.Env[Observation, Message | str]):
         return self.on_reply(content)
 
     # ---- what a subclass calls --------------------------------------------------------------
+
+    @classmethod
+    def parse_config(cls, config: dict[str, Any]) -> Any:
+        """``config`` validated against ``cls.config_model`` (errors name ``env.<key>``)."""
+        from agentgym.config import validate
+
+        return validate(cls.config_model, config, prefix="env")
+
+    def task_index(self, n: int) -> int:
+        """Which of ``n`` tasks this episode plays: ``seed % n`` when reset got a seed (task
+        ``t`` of a run is task ``t``), else a draw from ``np_random``."""
+        if self.task_seed is not None:
+            return self.task_seed % n
+        return int(self.np_random.integers(n))
 
     def add_reward(self, name: str, value: float) -> None:
         """Add ``value`` to the reward part ``name`` of the current turn."""

@@ -4,11 +4,10 @@ and the shared, per-process resources they name (world, questions, index, local 
 from __future__ import annotations
 
 from functools import cache
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from agentgym.config import validate
 from agentgym.data.world import Question, Session, World, make_questions, make_sessions
 from agentgym.data.world.site import shared_site, world_index
 from agentgym.retrieval import RemoteRetriever, Retriever, open_index
@@ -57,10 +56,6 @@ class DeepResearchConfig(SearchConfig):
                 "questions from a dataset need web=internet (the local web is the world's)"
             )
         return self
-
-
-def parse(model: type[SearchConfig], kwargs: dict[str, Any]) -> Any:
-    return validate(model, kwargs, prefix="env")
 
 
 @cache

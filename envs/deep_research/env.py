@@ -41,7 +41,7 @@ class DeepResearchEnv(AgentEnv):
     config_model = C.DeepResearchConfig
 
     def __init__(self, **config: Any) -> None:
-        cfg: C.DeepResearchConfig = C.parse(C.DeepResearchConfig, config)
+        cfg: C.DeepResearchConfig = self.parse_config(config)
         super().__init__(max_turns=cfg.max_turns)
         self.cfg, self.questions = cfg, C.questions(cfg)
         self.web: Web = (
@@ -55,10 +55,7 @@ class DeepResearchEnv(AgentEnv):
         self._last_found: set[str] = set()
 
     def task(self, options: dict[str, Any]) -> tuple[list[Message], dict[str, Any]]:
-        n = len(self.questions)
-        index = (
-            self.task_seed % n if self.task_seed is not None else int(self.np_random.integers(n))
-        )
+        index = self.task_index(len(self.questions))
         self.question = q = self.questions[options.get("index", index)]
         self.seen, self._last_found = set(), set()
         info = {

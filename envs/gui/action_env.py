@@ -71,9 +71,7 @@ class GUIActionEnv(AgentEnv):
     baselines = ACTION_BASELINES
 
     def __init__(self, **config: Any) -> None:
-        from agentgym.config import validate
-
-        cfg = validate(GUIActionConfig, config, prefix="env")
+        cfg = self.parse_config(config)
         super().__init__()
         self.cfg = cfg
         self.samples = (
@@ -84,9 +82,7 @@ class GUIActionEnv(AgentEnv):
         self.sample = self.samples[0]
 
     def task(self, options: dict[str, Any]) -> tuple[list[Message], dict[str, Any]]:
-        n = len(self.samples)
-        k = self.task_seed if self.task_seed is not None else int(self.np_random.integers(n))
-        self.sample = s = self.samples[k % n]
+        self.sample = s = self.samples[self.task_index(len(self.samples))]
         tree = f"\nAccessibility tree:\n{s.tree}" if self.cfg.tree and s.tree else ""
         text = PROMPT.format(instruction=s.instruction, tree=tree)
         info = {"action_type": s.action_type, "box": s.box, "text": s.text}

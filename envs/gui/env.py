@@ -34,9 +34,7 @@ class GUIEnv(AgentEnv):
     config_model = GUIConfig
 
     def __init__(self, **config: Any) -> None:
-        from agentgym.config import validate
-
-        cfg = validate(GUIConfig, config, prefix="env")
+        cfg = self.parse_config(config)
         super().__init__(max_turns=cfg.max_turns)
         self.cfg = cfg
         self.indices = [

@@ -57,9 +57,3 @@ def data(cfg: KeyChainConfig) -> tuple[list[Question], dict[str, str], Pool]:
     gold = {d for q in questions for d in q.supporting}
     pool = Pool([t for d, t in texts.items() if d not in gold], counter(cfg.tokenizer))
     return questions, texts, pool
-
-
-def parse(kwargs: dict[str, object]) -> KeyChainConfig:
-    from agentgym.config import validate
-
-    return validate(KeyChainConfig, dict(kwargs), prefix="env")

@@ -38,7 +38,7 @@ class KeyChainEnv(AgentEnv):
     config_model = C.KeyChainConfig
 
     def __init__(self, **config: Any) -> None:
-        cfg: C.KeyChainConfig = C.parse(config)
+        cfg: C.KeyChainConfig = self.parse_config(config)
         super().__init__(max_turns=1 if cfg.mode == "single" else 12)
         self.cfg = cfg
         self.questions, self.texts, self.pool = C.data(cfg)

@@ -43,7 +43,7 @@ class RetrievalQAEnv(AgentEnv):
     config_model = C.SearchConfig
 
     def __init__(self, **config: Any) -> None:
-        cfg: C.SearchConfig = C.parse(C.SearchConfig, config)
+        cfg: C.SearchConfig = self.parse_config(config)
         super().__init__(max_turns=cfg.max_turns)
         self.cfg, self.sessions, self.max_k = cfg, C.sessions(cfg), cfg.max_k
         self.searcher = C.searcher(cfg)
@@ -51,10 +51,7 @@ class RetrievalQAEnv(AgentEnv):
         self.current, self.retrieved, self.scores = 0, set(), []  # type: ignore[var-annotated]
 
     def task(self, options: dict[str, Any]) -> tuple[list[Message], dict[str, Any]]:
-        n = len(self.sessions)
-        index = (
-            self.task_seed % n if self.task_seed is not None else int(self.np_random.integers(n))
-        )
+        index = self.task_index(len(self.sessions))
         self.session = self.sessions[options.get("index", index)]
         self.current, self.retrieved, self.scores = 0, set(), []
         turns = [

@@ -50,9 +50,7 @@ class SWEEnv(AgentEnv):
     config_model = SWEConfig
 
     def __init__(self, **config: Any) -> None:
-        from agentgym.config import validate
-
-        cfg = validate(SWEConfig, config, prefix="env")
+        cfg = self.parse_config(config)
         super().__init__(max_turns=1 if cfg.mode == "patch" else cfg.max_turns)
         self.cfg, self.tasks = cfg, load_tasks(cfg)
         self.sandbox: Any = None
@@ -62,10 +60,7 @@ class SWEEnv(AgentEnv):
     # ---- episode ------------------------------------------------------------------------
 
     async def atask(self, options: dict[str, Any]) -> tuple[list[Message], dict[str, Any]]:
-        n = len(self.tasks)
-        index = (
-            self.task_seed % n if self.task_seed is not None else int(self.np_random.integers(n))
-        )
+        index = self.task_index(len(self.tasks))
         self.t = t = self.tasks[options.get("index", index)]
         await self._release()
         self.sandbox = await make_sandbox(self.cfg, t, self._pools)
