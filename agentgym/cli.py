@@ -230,7 +230,15 @@ def _cmd_train(args: argparse.Namespace) -> int:
         def on_step(record: dict[str, Any]) -> None:
             progress.update(bar, completed=record["step"] + 1, reward=record["reward_mean"])
 
-        history = asyncio.run(train(cfg, on_step))
+        def on_plan(plan: dict[str, Any]) -> None:
+            rows = ", ".join(
+                f"{k} {v:.1f}" for k, v in plan.items() if k not in ("total", "device")
+            )
+            console.print(
+                f"GPU memory plan (GiB): {rows}; total {plan['total']:.1f} of {plan['device']:.1f}"
+            )
+
+        history = asyncio.run(train(cfg, on_step, on_plan))
     if history:
         first, last = history[0], history[-1]
         console.print(

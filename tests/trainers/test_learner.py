@@ -67,3 +67,17 @@ def test_probe_catches_a_sampler_that_missed_the_update(tiny_model):
     assert asyncio.run(probe(shared, learner, prompt, tol=1e-3)) < 1e-3
     with pytest.raises(SyncError, match="not running the learner's weights"):
         asyncio.run(probe(stale, learner, prompt, tol=1e-3))
+
+
+def test_memory_plan_by_hand(hf_model):
+    from agentgym.trainers.grpo.memory import GiB, memory_plan
+
+    n = sum(p.numel() for p in hf_model.parameters())
+    c = hf_model.config
+    plan = memory_plan(hf_model, 1000, False, 0.5, 8 * GiB)
+    assert plan["weights"] == pytest.approx(n * 4 / GiB)
+    assert plan["optimizer"] == pytest.approx(2 * plan["gradients"])
+    per_token = c.hidden_size * c.num_hidden_layers * 34 * 4 / 2 + c.vocab_size * 8
+    assert plan["activations"] == pytest.approx(1000 * per_token / GiB)
+    assert plan["vllm"] == 4.0 and plan["device"] == 8.0
+    assert memory_plan(hf_model, 1000, True, 0.5, 8 * GiB)["activations"] < plan["activations"]

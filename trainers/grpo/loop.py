@@ -27,6 +27,7 @@ from agentgym.trainers.grpo import checkpoint
 from agentgym.trainers.grpo.batch import build_batch
 from agentgym.trainers.grpo.config import TrainConfig
 from agentgym.trainers.grpo.learner import Learner
+from agentgym.trainers.grpo.memory import memory_plan
 from agentgym.trainers.grpo.sync import probe, push_weights
 
 StepCallback = Callable[[dict[str, Any]], None]
@@ -73,14 +74,32 @@ def _truncate_history(out: Path, start: int) -> None:
             path.unlink()
 
 
-async def train(cfg: TrainConfig, on_step: StepCallback | None = None) -> list[dict[str, Any]]:
-    """Train with GRPO as ``cfg`` says; return the metrics of the steps run now."""
+async def train(
+    cfg: TrainConfig,
+    on_step: StepCallback | None = None,
+    on_plan: StepCallback | None = None,
+) -> list[dict[str, Any]]:
+    """Train with GRPO as ``cfg`` says; return the metrics of the steps run now.
+
+    ``on_step`` gets each step's metrics; ``on_plan`` the GPU memory plan (on a GPU only)."""
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.json").write_text(cfg.model_dump_json(indent=2))
     _seed_everything(cfg.seed)
     tc = cfg.trainer
     learner = Learner(cfg.model, tc, cfg.device)
+    if learner.device.type == "cuda" and on_plan is not None:
+        import torch
+
+        share = (
+            float(cfg.engine.get("gpu_memory_utilization", 0.9)) if cfg.backend == "vllm" else 0.0
+        )
+        total = torch.cuda.get_device_properties(learner.device).total_memory
+        on_plan(
+            memory_plan(
+                learner.model, tc.micro_batch_tokens, tc.gradient_checkpointing, share, total
+            )
+        )
     start = 0
     last = checkpoint.latest(out / "checkpoints") if tc.resume else None
     if last is not None:
