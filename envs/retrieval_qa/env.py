@@ -75,6 +75,14 @@ class RetrievalQAEnv(AgentEnv):
         w = C.world(self.cfg.world_size, self.cfg.world_seed)
         return [w.name(int(d[1:])) for d in turn.evidence if d[1:].isdigit()]
 
+    async def astep(self, action: Any) -> tuple[Any, float, bool, bool, dict[str, Any]]:
+        """Every step is labelled with the intent of the user turn it answers (malformed
+        steps too), for GRPO's turn-level credit."""
+        intent = self.turn_gold.intent
+        obs, reward, terminated, truncated, info = await super().astep(action)
+        info["intent"] = intent
+        return obs, reward, terminated, truncated, info
+
     @property
     def turn_gold(self) -> SessionTurn:
         return self.session.turns[self.current]
@@ -87,7 +95,6 @@ class RetrievalQAEnv(AgentEnv):
             query: What to look for; make it stand alone (name the entity, not "they").
             k: How many passages to return (1-10).
         """
-        self.label(intent=self.turn_gold.intent)
         if not query.strip():
             raise ToolError("the query is empty; write what you are looking for")
         hits = await self.searcher.asearch(query.strip(), max(1, min(k, self.max_k)))
@@ -98,7 +105,6 @@ class RetrievalQAEnv(AgentEnv):
 
     def on_reply(self, content: str) -> list[Message]:
         gold = self.turn_gold
-        self.label(intent=gold.intent)
         f1 = best_f1(content, gold.aliases or [gold.answer])
         on_evidence = bool(self.retrieved & set(gold.evidence))
         stale = (

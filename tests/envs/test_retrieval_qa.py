@@ -41,3 +41,38 @@ def test_intent_reward_by_hand():
         -0.25 / n
     )
     assert info["intent"] == turns[1]["intent"] and obs.messages[0].role == "user"
+
+
+def run_eval(tmp_path, *overrides):
+    out = tmp_path / "run"
+    args = ["eval", "env=retrieval_qa", "env.world_size=1000", "env.tasks=30", f"out={out}"]
+    assert main([*args, *overrides]) == 0
+    return json.loads((out / "summary.json").read_text()), out
+
+
+def test_through_a_real_retrieval_server(tmp_path, retrieval_server):
+    summary, _ = run_eval(
+        tmp_path, "policy=scripted", "episodes=6", f"env.retrieval_url={retrieval_server}"
+    )
+    assert summary["mean_reward"] == pytest.approx(1.0)
+
+
+@pytest.mark.slow
+def test_tiny_model_runs_with_valid_trajectories(tmp_path, tiny_model, hf_model):
+    from agentgym.rollout import read_trajectories
+    from tests.conftest import check_token_trajectory
+
+    _, out = run_eval(
+        tmp_path,
+        "policy=hf",
+        f"policy.model={tiny_model}",
+        "policy.max_new_tokens=32",
+        "episodes=4",
+        "group_size=2",
+        "rollout.max_turns=3",
+    )
+    trajs = list(read_trajectories(out / "trajectories.jsonl"))
+    assert len(trajs) == 4
+    for t in trajs:
+        check_token_trajectory(t, hf_model, tol=1e-3)
+        assert all(turn.info.get("intent") for turn in t.turns)
