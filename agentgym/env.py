@@ -118,6 +118,10 @@ class AgentEnv(gym.Env[Observation, Message | str]):
         self.end()
         return []
 
+    async def aon_turn_limit(self) -> None:
+        """Called when a turn ends at the turn limit without the episode having ended; may add
+        rewards and ``end(...)`` info that score the final state (default: nothing)."""
+
     async def aon_reply(self, content: str) -> list[Message]:
         """Async twin of ``on_reply``; override where answering needs I/O."""
         return self.on_reply(content)
@@ -227,6 +231,8 @@ class AgentEnv(gym.Env[Observation, Message | str]):
         self.messages.extend(new)
         terminated = self._ended
         truncated = not terminated and self.turn >= self.max_turns
+        if truncated:
+            await self.aon_turn_limit()
         info: dict[str, Any] = {
             "turn": self.turn,
             "reward_parts": dict(self._rewards),
@@ -235,7 +241,7 @@ class AgentEnv(gym.Env[Observation, Message | str]):
             "tool_errors": tool_errors,
             **({"signals": dict(self._signals)} if self._signals else {}),
             **self._turn_info,
-            **(self._end_info if terminated else {}),
+            **(self._end_info if terminated or truncated else {}),
         }
         reward = float(sum(self._rewards.values()))
         return Observation(messages=new, tools=self.tool_specs), reward, terminated, truncated, info

@@ -146,12 +146,14 @@ class GUIEnv(AgentEnv):
             # tools return text; the screenshot of the page after the action rides along
             last = obs.messages[-1].model_copy(update={"images": self._images})
             obs.messages[-1] = self.messages[-1] = last
-        if truncated and self.task_ is not None:  # out of turns: judge the state as it is
-            ok = _safe(lambda s: self.task_.check(s, ""), await self._state())
-            info.update(success=bool(ok))
-            info["reward_parts"] = {**info["reward_parts"], "success": float(bool(ok))}
-            reward += float(bool(ok))
         return obs, reward, terminated, truncated, info
+
+    async def aon_turn_limit(self) -> None:
+        """Out of turns: judge the state as it is (no answer)."""
+        assert self.task_ is not None
+        ok = bool(_safe(lambda s: self.task_.check(s, ""), await self._state()))
+        self.add_reward("success", float(ok))
+        self.end(success=ok)
 
     async def _release(self) -> None:
         if self.context is not None:

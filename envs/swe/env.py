@@ -79,14 +79,9 @@ class SWEEnv(AgentEnv):
         info = {"task_id": t.id, "patch": t.patch, "fail_to_pass": t.fail_to_pass}
         return [Message(role="user", content=text)], info
 
-    async def astep(self, action: Any) -> tuple[Any, float, bool, bool, dict[str, Any]]:
-        obs, reward, terminated, truncated, info = await super().astep(action)
-        if truncated and self.cfg.mode == "tools":  # out of turns: score what is there
+    async def aon_turn_limit(self) -> None:
+        if self.cfg.mode == "tools":  # out of turns: score what is there (auto-submit)
             await self._score(malformed=False)
-            info["reward_parts"] = {**info["reward_parts"], **self._rewards}
-            reward = float(sum(info["reward_parts"].values()))
-            info.update(self._end_info)
-        return obs, reward, terminated, truncated, info
 
     async def _release(self) -> None:
         if self.sandbox is not None:

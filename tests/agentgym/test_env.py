@@ -106,6 +106,22 @@ def test_turn_limit_truncates_and_text_reply_ends():
     assert env.step("just text")[2] is True
 
 
+def test_turn_limit_hook_scores_the_final_state():
+    class Scored(Echo):
+        async def aon_turn_limit(self):
+            self.add_reward("final", 0.5)
+            self.end(success=False, graded=True)
+
+    env = Scored()
+    env.reset(seed=0)
+    results = [env.step(call("echo", text="x")) for _ in range(3)]
+    assert [r[1] for r in results] == [0.0, 0.0, 0.5]
+    _, _, terminated, truncated, info = results[-1]
+    assert (
+        truncated and not terminated and info["graded"] and info["reward_parts"] == {"final": 0.5}
+    )
+
+
 def test_async_api_and_sync_inside_loop_is_refused():
     async def main():
         env = Echo()
