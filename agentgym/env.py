@@ -223,7 +223,12 @@ class AgentEnv(gym.Env[Observation, Message | str]):
             reply, bad_call, failed = await self._call(call)
             format_error |= bad_call
             tool_errors += failed
-            new.append(Message(role="tool", content=reply, tool_call_id=call.id, name=call.name))
+            message = reply if isinstance(reply, Message) else Message(role="tool", content=reply)
+            new.append(
+                message.model_copy(
+                    update={"role": "tool", "tool_call_id": call.id, "name": call.name}
+                )
+            )
         if not calls and not errors:
             new.extend(await self.aon_reply(content))
         if format_error:
@@ -246,7 +251,7 @@ class AgentEnv(gym.Env[Observation, Message | str]):
         reward = float(sum(self._rewards.values()))
         return Observation(messages=new, tools=self.tool_specs), reward, terminated, truncated, info
 
-    async def _call(self, call: ToolCall) -> tuple[str, bool, bool]:
+    async def _call(self, call: ToolCall) -> tuple[str | Message, bool, bool]:
         """Run one call. Returns (text for the model, malformed call?, tool refused?)."""
         tool = self.tools.get(call.name)
         if tool is None:

@@ -27,7 +27,7 @@ from typing import Any, get_type_hints
 from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 
 from agentgym.errors import ToolError
-from agentgym.types import ToolSpec
+from agentgym.types import Message, ToolSpec
 
 _ARG_LINE = re.compile(r"^ {2,4}(\w+)(?:\s*\([^)]*\))?:\s*(.*)$")
 
@@ -101,13 +101,16 @@ class Tool:
             raise ToolError(f"invalid arguments for '{self.name}': {problems}") from None
         return {k: getattr(model, k) for k in type(model).model_fields}
 
-    async def run(self, owner: object | None, kwargs: dict[str, Any]) -> str:
-        """Run on validated ``kwargs`` (awaiting if async); return the result as text."""
+    async def run(self, owner: object | None, kwargs: dict[str, Any]) -> str | Message:
+        """Run on validated ``kwargs`` (awaiting if async); return the result as text, or as
+        a ``Message`` when the tool returns one (text with images, e.g. a screenshot)."""
         args = (owner,) if self._takes_self else ()
         result = self.fn(*args, **kwargs)
         if inspect.isawaitable(result):
             result = await result
-        return result if isinstance(result, str) else json.dumps(result, default=str)
+        if isinstance(result, str | Message):
+            return result
+        return json.dumps(result, default=str)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self.fn(*args, **kwargs)

@@ -46,7 +46,6 @@ class GUIEnv(AgentEnv):
         self.page: Any = None
         self.task_: GUITask | None = None
         self._progress = 0.0
-        self._images: list[str] = []
 
     # ---- episode ------------------------------------------------------------------------
 
@@ -104,7 +103,7 @@ class GUIEnv(AgentEnv):
         except Exception:
             return {}
 
-    async def _act(self, action: Any) -> str:
+    async def _act(self, action: Any) -> Message:
         """Run ``action`` (an async callable), then observe; errors become observations."""
         error = None
         try:
@@ -115,9 +114,7 @@ class GUIEnv(AgentEnv):
             error = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
         self.add_signal("valid_action", float(error is None))
         await self._track_progress()
-        obs = await self.observe(error)
-        self._images = obs.images
-        return obs.content
+        return await self.observe(error)
 
     async def _track_progress(self) -> None:
         assert self.task_ is not None
@@ -138,15 +135,6 @@ class GUIEnv(AgentEnv):
                 f"there is no element [{id}] on the page now; use an id from the latest tree"
             )
         return el
-
-    async def astep(self, action: Any) -> tuple[Any, float, bool, bool, dict[str, Any]]:
-        self._images = []
-        obs, reward, terminated, truncated, info = await super().astep(action)
-        if self._images and obs.messages and obs.messages[-1].role == "tool":
-            # tools return text; the screenshot of the page after the action rides along
-            last = obs.messages[-1].model_copy(update={"images": self._images})
-            obs.messages[-1] = self.messages[-1] = last
-        return obs, reward, terminated, truncated, info
 
     async def aon_turn_limit(self) -> None:
         """Out of turns: judge the state as it is (no answer)."""
@@ -181,7 +169,7 @@ class GUIEnv(AgentEnv):
     # ---- tools --------------------------------------------------------------------------
 
     @tool
-    async def click(self, id: int) -> str:
+    async def click(self, id: int) -> Message:
         """Click an element.
 
         Args:
@@ -190,7 +178,7 @@ class GUIEnv(AgentEnv):
         return await self._act(lambda: self._do(id, "click"))
 
     @tool
-    async def type(self, id: int, text: str) -> str:
+    async def type(self, id: int, text: str) -> Message:
         """Replace the text of a text field.
 
         Args:
@@ -200,7 +188,7 @@ class GUIEnv(AgentEnv):
         return await self._act(lambda: self._do(id, "fill", text))
 
     @tool
-    async def select(self, id: int, option: str) -> str:
+    async def select(self, id: int, option: str) -> Message:
         """Choose an option of a drop-down.
 
         Args:
@@ -214,7 +202,7 @@ class GUIEnv(AgentEnv):
         await getattr(el.first, method)(*args)
 
     @tool
-    async def scroll(self, direction: str) -> str:
+    async def scroll(self, direction: str) -> Message:
         """Scroll the page.
 
         Args:
@@ -226,7 +214,7 @@ class GUIEnv(AgentEnv):
         return await self._act(lambda: self.page.mouse.wheel(0, dy))
 
     @tool
-    async def press(self, key: str) -> str:
+    async def press(self, key: str) -> Message:
         """Press a key (e.g. Enter, Tab, Escape).
 
         Args:
@@ -235,12 +223,12 @@ class GUIEnv(AgentEnv):
         return await self._act(lambda: self.page.keyboard.press(key))
 
     @tool
-    async def navigate_back(self) -> str:
+    async def navigate_back(self) -> Message:
         """Go back to the previous page."""
         return await self._act(lambda: self.page.go_back())
 
     @tool
-    async def click_at(self, x: int, y: int) -> str:
+    async def click_at(self, x: int, y: int) -> Message:
         """Click at a point of the screenshot (coordinate mode).
 
         Args:
