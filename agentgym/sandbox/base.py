@@ -57,6 +57,8 @@ class Sandbox(abc.ABC):
     """One isolated workspace. Paths are relative to the workspace unless absolute."""
 
     limits: Limits
+    workdir: str
+    """The workspace: where commands run and relative paths point."""
 
     @abc.abstractmethod
     async def start(self) -> None:

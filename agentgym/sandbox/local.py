@@ -31,6 +31,10 @@ class LocalSandbox(Sandbox):
         self.limits = limits or Limits()
         self.root: Path | None = None
 
+    @property
+    def workdir(self) -> str:  # type: ignore[override]
+        return str(self.root or "")
+
     async def start(self) -> None:
         if self.root is None:
             warnings.warn(WARNING, stacklevel=2)

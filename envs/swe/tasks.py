@@ -106,7 +106,6 @@ async def make_sandbox(cfg: SWEConfig, task: SWETask, pools: dict[int, Any]) -> 
     if cfg.backend == "local":
         sandbox: Sandbox = LocalSandbox(cfg.limits)
         await sandbox.start()
-        sandbox.workdir = str(sandbox.root)  # type: ignore[attr-defined]
         return sandbox
     if task.image is not None:
         sandbox = DockerSandbox(task.image, cfg.limits, workdir=task.workdir, read_only=False)
