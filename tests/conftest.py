@@ -218,3 +218,15 @@ def check_token_trajectory(traj: Trajectory, model: Any, tol: float) -> None:
     got = torch.tensor([traj.logprobs[i] for i in sampled])
     want = recomputed[torch.tensor(sampled) - 1]
     assert torch.allclose(got, want, atol=tol), (got - want).abs().max()
+
+
+def eval_run(out: Path, *args: str) -> tuple[dict[str, Any], list[Trajectory]]:
+    """Run ``agentgym eval out=OUT ARGS...``, check it succeeded; (summary, trajectories)."""
+    import json
+
+    from agentgym.cli import main
+    from agentgym.rollout import read_trajectories
+
+    assert main(["eval", f"out={out}", *args]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    return summary, list(read_trajectories(out / "trajectories.jsonl"))

@@ -9,22 +9,16 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 import agentgym
-from agentgym.cli import main
 from agentgym.envs.deep_research.baselines import call
 from agentgym.envs.deep_research.web import Fetcher, InternetWeb
 from agentgym.errors import ConfigError, ToolError
-from agentgym.rollout import read_trajectories
-from tests.conftest import check_token_trajectory
+from tests.conftest import check_token_trajectory, eval_run
 
 SMALL = ["env.world_size=1000", "env.tasks=60"]
 
 
 def run_eval(tmp_path, *overrides):
-    out = tmp_path / "run"
-    assert main(["eval", "env=deep_research", f"out={out}", *SMALL, *overrides]) == 0
-    return json.loads((out / "summary.json").read_text()), list(
-        read_trajectories(out / "trajectories.jsonl")
-    )
+    return eval_run(tmp_path / "run", "env=deep_research", *SMALL, *overrides)
 
 
 def test_oracle_scores_one_and_naive_clearly_less(tmp_path):

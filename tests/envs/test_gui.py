@@ -9,17 +9,15 @@ import subprocess
 import pytest
 
 import agentgym
-from agentgym.cli import main
 from agentgym.envs.gui.baselines import call, find
 from agentgym.envs.gui.tasks import TEMPLATES
+from tests.conftest import eval_run
 
 pytestmark = pytest.mark.browser
 
 
 def summary(tmp_path, *overrides):
-    out = tmp_path / "run"
-    assert main(["eval", "env=gui", "policy=scripted", f"out={out}", *overrides]) == 0
-    return json.loads((out / "summary.json").read_text())
+    return eval_run(tmp_path / "run", "env=gui", "policy=scripted", *overrides)[0]
 
 
 def test_oracle_solves_every_template_and_random_does_not(tmp_path):
@@ -115,9 +113,8 @@ def test_gui_action_ui_r1_reward(tmp_path):
 
 
 def summary_action(out, *overrides):
-    args = ["eval", "env=gui_action", "env.samples=30", "episodes=30", "policy=scripted"]
-    assert main([*args, f"out={out}", *overrides]) == 0
-    return json.loads((out / "summary.json").read_text())
+    args = ["env=gui_action", "env.samples=30", "episodes=30", "policy=scripted"]
+    return eval_run(out, *args, *overrides)[0]
 
 
 def test_ui_r1_score_by_hand_and_public_format_loader(tmp_path):

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 
 import agentgym
-from agentgym.cli import main
 from agentgym.data.keychain import Pool, resolve, synthesize
 from agentgym.data.world import World, make_questions
 from agentgym.envs.keychain.config import counter
+from tests.conftest import eval_run
 from tests.data.test_loaders import HOTPOT
 
 WORLD = World(20_000, seed=0)
@@ -70,9 +70,7 @@ def test_same_seed_same_context_and_depth_is_honoured(pool):
 
 
 def eval_summary(tmp_path, *overrides):
-    out = tmp_path / "run"
-    assert main(["eval", "env=keychain", "policy=scripted", f"out={out}", *overrides]) == 0
-    return json.loads((out / "summary.json").read_text())
+    return eval_run(tmp_path / "run", "env=keychain", "policy=scripted", *overrides)[0]
 
 
 @pytest.mark.parametrize("mode", ["single", "tools"])

@@ -1,24 +1,19 @@
 """retrieval_qa: conversational QA with the intent-aware turn reward."""
 
-import json
-
 import pytest
 
 import agentgym
-from agentgym.cli import main
 from agentgym.envs.retrieval_qa.baselines import call
+from tests.conftest import check_token_trajectory, eval_run
 
 
 def test_oracle_scores_one_and_naive_clearly_less(tmp_path):
     scores = {}
     for script in ("oracle", "naive"):
-        out = tmp_path / script
-        args = ["eval", "env=retrieval_qa", "env.world_size=1000", "env.tasks=30"]
-        assert (
-            main([*args, "policy=scripted", f"policy.script={script}", "episodes=30", f"out={out}"])
-            == 0
+        summary, _ = run_eval(
+            tmp_path / script, "policy=scripted", f"policy.script={script}", "episodes=30"
         )
-        scores[script] = json.loads((out / "summary.json").read_text())["mean_reward"]
+        scores[script] = summary["mean_reward"]
     assert scores["oracle"] == pytest.approx(1.0) and scores["naive"] < 0.3
 
 
@@ -44,10 +39,8 @@ def test_intent_reward_by_hand():
 
 
 def run_eval(tmp_path, *overrides):
-    out = tmp_path / "run"
-    args = ["eval", "env=retrieval_qa", "env.world_size=1000", "env.tasks=30", f"out={out}"]
-    assert main([*args, *overrides]) == 0
-    return json.loads((out / "summary.json").read_text()), out
+    args = ["env=retrieval_qa", "env.world_size=1000", "env.tasks=30"]
+    return eval_run(tmp_path / "run", *args, *overrides)
 
 
 def test_through_a_real_retrieval_server(tmp_path, retrieval_server):
@@ -59,10 +52,7 @@ def test_through_a_real_retrieval_server(tmp_path, retrieval_server):
 
 @pytest.mark.slow
 def test_tiny_model_runs_with_valid_trajectories(tmp_path, tiny_model, hf_model):
-    from agentgym.rollout import read_trajectories
-    from tests.conftest import check_token_trajectory
-
-    _, out = run_eval(
+    _, trajs = run_eval(
         tmp_path,
         "policy=hf",
         f"policy.model={tiny_model}",
@@ -71,7 +61,6 @@ def test_tiny_model_runs_with_valid_trajectories(tmp_path, tiny_model, hf_model)
         "group_size=2",
         "rollout.max_turns=3",
     )
-    trajs = list(read_trajectories(out / "trajectories.jsonl"))
     assert len(trajs) == 4
     for t in trajs:
         check_token_trajectory(t, hf_model, tol=1e-3)

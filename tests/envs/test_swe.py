@@ -6,28 +6,25 @@ import json
 import pytest
 
 import agentgym
-from agentgym.cli import main
 from agentgym.data.repos import make_repo_tasks
 from agentgym.envs.swe.baselines import call
 from agentgym.envs.swe.tasks import load_swebench
+from tests.conftest import eval_run
 
 pytestmark = pytest.mark.docker
 
 
 def summary(tmp_path, *overrides):
-    out = tmp_path / "run"
-    assert main(["eval", "env=swe", "policy=scripted", f"out={out}", *overrides]) == 0
-    return json.loads((out / "summary.json").read_text()), out
+    return eval_run(tmp_path / "run", "env=swe", "policy=scripted", *overrides)
 
 
 @pytest.mark.parametrize("difficulty", [1, 2, 3])
 def test_gold_patch_scores_one_and_no_patch_zero_on_every_task(tmp_path, difficulty):
     args = [f"env.difficulty={difficulty}", "env.tasks=10", "episodes=10"]
-    oracle, out = summary(tmp_path / "o", *args, "policy.script=oracle")
+    oracle, trajectories = summary(tmp_path / "o", *args, "policy.script=oracle")
     noop, _ = summary(tmp_path / "n", *args, "policy.script=noop")
     assert oracle["mean_reward"] == 1.0 and noop["mean_reward"] == 0.0
-    first = json.loads((out / "trajectories.jsonl").read_text().splitlines()[0])
-    assert first["info"]["diff"].startswith("diff --git")  # the final diff is recorded
+    assert trajectories[0].info["diff"].startswith("diff --git")  # the final diff is recorded
 
 
 def test_patch_mode_with_similarity_reward(tmp_path):
