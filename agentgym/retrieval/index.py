@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 from agentgym.errors import ConfigError
@@ -42,10 +42,14 @@ def build_index(
     folder = Path(folder)
     tmp = folder.with_name(folder.name + ".building")
     shutil.rmtree(tmp, ignore_errors=True)
-    n = Corpus.write(tmp, passages)
-    corpus = Corpus(tmp)
-    texts = [corpus[i].contents for i in range(n)]
-    corpus.close()
+    texts: list[str] = []
+
+    def keep_text(ps: Iterable[Passage]) -> Iterator[Passage]:  # the corpus is written once
+        for p in ps:
+            texts.append(p.contents)
+            yield p
+
+    n = Corpus.write(tmp, keep_text(passages))
     if "bm25" in methods:
         (tmp / "bm25").mkdir()
         build_bm25(tmp / "bm25", texts)

@@ -43,6 +43,7 @@ class KeyChainEnv(AgentEnv):
         self.cfg = cfg
         self.questions, self.texts, self.pool = C.data(cfg)
         self.kc: KeyChain | None = None
+        self.parts: list[str] = []
 
     def _cell(self, task: int) -> tuple[int, float | None, int]:
         cfg = self.cfg
@@ -72,6 +73,7 @@ class KeyChainEnv(AgentEnv):
             depth,
         )
         self.kc, self.q, self.decoys = kc, q, decoys
+        self.parts = self._split(kc, self.cfg.part_tokens) if self.cfg.mode == "tools" else []
         self._length, self._depth = length, round(kc.evidence_depth, 2)
         info = {
             "answer": q.answer,
@@ -86,15 +88,16 @@ class KeyChainEnv(AgentEnv):
         else:
             text = (
                 f"{kc.instruction.replace(' Give the answer as <answer>...</answer>.', '')} The "
-                f"context has {len(self._parts())} parts: read(part) shows one, lookup(key) finds "
+                f"context has {len(self.parts)} parts: read(part) shows one, lookup(key) finds "
                 "a key's value, answer(text) gives your answer."
             )
         return [Message(role="user", content=text)], info
 
-    def _parts(self) -> list[str]:
-        assert self.kc is not None
-        words = self.kc.context.split(" ")
-        size = max(1, int(self.cfg.part_tokens * len(words) / max(1, self.kc.tokens)))
+    @staticmethod
+    def _split(kc: KeyChain, part_tokens: int) -> list[str]:
+        """The context in parts of about ``part_tokens`` tokens (tools mode's ``read``)."""
+        words = kc.context.split(" ")
+        size = max(1, int(part_tokens * len(words) / max(1, kc.tokens)))
         return [" ".join(words[i : i + size]) for i in range(0, len(words), size)]
 
     def _score(self, reply: str, prediction: str) -> None:
@@ -141,7 +144,7 @@ class KeyChainEnv(AgentEnv):
         Args:
             part: Which part (1 is the first).
         """
-        parts = self._parts()
+        parts = self.parts
         if not 1 <= part <= len(parts):
             raise ToolError(f"part {part} does not exist; parts are 1-{len(parts)}")
         return parts[part - 1]
