@@ -295,7 +295,8 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
 
 def _cmd_index(args: argparse.Namespace) -> int:
-    from agentgym.retrieval import build_index, read_jsonl_corpus
+    from agentgym.data.loaders import load_corpus
+    from agentgym.retrieval import build_index
     from agentgym.retrieval.config import IndexConfig
 
     tree = compose("index", args.overrides, {})
@@ -303,12 +304,7 @@ def _cmd_index(args: argparse.Namespace) -> int:
         if tree.get(key) is None:
             raise ConfigError(key, "is required", f"pass {key}=<path>")
     cfg = validate(IndexConfig, tree)
-    try:
-        from agentgym.data.loaders import load_passages
-
-        passages = load_passages(cfg.corpus)
-    except (KeyError, TypeError, ValueError):
-        passages = list(read_jsonl_corpus(cfg.corpus))
+    passages = load_corpus(cfg.corpus)
     with console.status(f"indexing {len(passages)} passages ({', '.join(cfg.methods)})"):
         build_index(cfg.out, passages, cfg.methods, cfg.faiss, cfg.encoder)
     console.print(f"index: {cfg.out} ({len(passages)} passages)")

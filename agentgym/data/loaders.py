@@ -4,7 +4,8 @@
   ``answer``, ``supporting_facts``, ``context``), MuSiQue (JSONL with ``paragraphs`` and
   ``answer_aliases``), NQ-style JSONL (``question`` with ``golden_answers`` as Search-R1 and
   FlashRAG write it, or ``answer``/``answers``).
-* ``load_passages``: the context paragraphs of those files, for a corpus or distractors.
+* ``load_passages``: the context paragraphs of those files, for a corpus or distractors;
+  ``load_corpus``: those, or a corpus JSONL, for ``agentgym index``.
 * ``load_sessions``: conversational QA (TopiOCQA, QReCC: one record per turn with
   ``Conversation_no``, ``Turn_no``, ``Question``, ``Answer``).
 
@@ -20,7 +21,7 @@ from typing import Any
 
 from agentgym.data.world.questions import Question, Session, SessionTurn
 from agentgym.errors import ConfigError
-from agentgym.retrieval import Passage
+from agentgym.retrieval import Passage, read_jsonl_corpus
 
 
 def _records(path: str | Path) -> list[dict[str, Any]]:
@@ -81,6 +82,19 @@ def load_passages(path: str | Path) -> list[Passage]:
         for title, text in _paragraphs(r):
             seen.setdefault(title, Passage(title, title, text))
     return list(seen.values())
+
+
+def load_corpus(path: str | Path) -> list[Passage]:
+    """Passages to index: the paragraphs of a HotpotQA/2Wiki/MuSiQue file, or the records of
+    a corpus JSONL (``{"id", "title", "text"}`` or Search-R1's ``{"id", "contents"}``)."""
+    records = _records(path)
+    if any("context" in r or "paragraphs" in r for r in records[:100]):
+        passages = load_passages(path)
+    else:
+        passages = list(read_jsonl_corpus(path))
+    if not passages:
+        raise ConfigError("corpus", f"no passages in {str(path)!r}", "give a non-empty corpus file")
+    return passages
 
 
 def load_sessions(path: str | Path) -> list[Session]:

@@ -74,3 +74,22 @@ def test_rrf_by_hand():
     fused = rrf([a, b], 3)
     assert [h.id for h in fused] == ["y", "x", "z"]
     assert fused[0].score == pytest.approx(1 / 62 + 1 / 61)
+
+
+def test_agentgym_index_reads_search_r1_and_hotpotqa_corpora(tmp_path):
+    import json
+
+    from agentgym.cli import main
+    from tests.data.test_loaders import HOTPOT
+
+    rows = [{"id": "1", "contents": '"Velmora Press"\nVelmora Press is a publisher.'},
+            {"id": "2", "contents": '"Other"\nSomething else.'}]  # fmt: skip
+    (tmp_path / "wiki.jsonl").write_text("\n".join(json.dumps(r) for r in rows))
+    assert main(["index", f"corpus={tmp_path / 'wiki.jsonl'}", f"out={tmp_path / 'a'}"]) == 0
+    [hit] = open_index(tmp_path / "a").search(["publisher"], 5)[0][:1]
+    assert (hit.id, hit.title) == ("1", "Velmora Press")
+    (tmp_path / "hotpot.json").write_text(json.dumps(HOTPOT))
+    assert main(["index", f"corpus={tmp_path / 'hotpot.json'}", f"out={tmp_path / 'b'}"]) == 0
+    assert len(open_index(tmp_path / "b")) == 3
+    (tmp_path / "empty.jsonl").write_text("")
+    assert main(["index", f"corpus={tmp_path / 'empty.jsonl'}", f"out={tmp_path / 'c'}"]) == 2
