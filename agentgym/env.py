@@ -286,11 +286,22 @@ class AgentEnv(gym.Env[Observation, Message | str]):
             self._loop = asyncio.new_event_loop()
         return self._loop.run_until_complete(coro)
 
+    async def arelease(self) -> None:
+        """Release what the environment holds through I/O (browsers, containers, HTTP
+        clients). Override it (idempotently); ``aclose`` and ``close`` call it."""
+
     async def aclose(self) -> None:
-        """Async ``close``, for environments that release resources with I/O."""
-        self.close()
+        """Async ``close``: release on the running loop (where the async API made them)."""
+        await self.arelease()
+        self._close_loop()
 
     def close(self) -> None:
+        """Sync ``close``: release on the private loop (where the sync API made them)."""
+        if self._loop is not None and not self._loop.is_closed():
+            self._loop.run_until_complete(self.arelease())
+        self._close_loop()
+
+    def _close_loop(self) -> None:
         if self._loop is not None and not self._loop.is_closed():
             self._loop.close()
         super().close()

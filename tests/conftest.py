@@ -230,3 +230,13 @@ def eval_run(out: Path, *args: str) -> tuple[dict[str, Any], list[Trajectory]]:
     assert main(["eval", f"out={out}", *args]) == 0
     summary = json.loads((out / "summary.json").read_text())
     return summary, list(read_trajectories(out / "trajectories.jsonl"))
+
+
+def sandbox_containers() -> list[str]:
+    """Ids of every agentgym sandbox container on the Docker engine."""
+    out = subprocess.run(
+        ["docker", "ps", "-aq", "--filter", "label=agentgym.sandbox"],
+        capture_output=True,
+        text=True,
+    )
+    return out.stdout.split()

@@ -54,6 +54,9 @@ class DeepResearchEnv(AgentEnv):
         self.seen: set[str] = set()
         self._last_found: set[str] = set()
 
+    async def arelease(self) -> None:
+        await self.web.aclose()
+
     def task(self, options: dict[str, Any]) -> tuple[list[Message], dict[str, Any]]:
         index = self.task_index(len(self.questions))
         self.question = q = self.questions[options.get("index", index)]

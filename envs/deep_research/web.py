@@ -20,6 +20,7 @@ from urllib.parse import urljoin, urlsplit
 import httpx
 
 from agentgym.errors import ToolError
+from agentgym.retrieval import RemoteRetriever
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,8 @@ class Web(Protocol):
     async def fetch(self, url: str) -> Page: ...
 
     def doc_id(self, url: str) -> str | None: ...
+
+    async def aclose(self) -> None: ...
 
 
 class _Text(HTMLParser):
@@ -190,6 +193,11 @@ class LocalWeb:
         path = urlsplit(urljoin(self.site_url + "/", url)).path
         return path.removeprefix("/wiki/") if path.startswith("/wiki/") else None
 
+    async def aclose(self) -> None:
+        await self.fetcher.aclose()
+        if isinstance(self.searcher, RemoteRetriever):  # a client per env; local ones are shared
+            await self.searcher.aclose()
+
 
 class InternetWeb:
     """The real web: SearXNG's JSON API for search, httpx for pages (private IPs blocked)."""
@@ -223,6 +231,10 @@ class InternetWeb:
 
     def doc_id(self, url: str) -> str | None:
         return None
+
+    async def aclose(self) -> None:
+        await self.fetcher.aclose()
+        await self._client.aclose()
 
 
 def _snippet(text: str, words: int) -> str:

@@ -143,23 +143,13 @@ class GUIEnv(AgentEnv):
         self.add_reward("success", float(ok))
         self.end(success=ok)
 
-    async def _release(self) -> None:
+    async def arelease(self) -> None:
         if self.context is not None:
             await self.context.close()
             self.context = None
         if self.browsers is not None:
             await self.browsers.release()
             self.browsers = None
-
-    async def aclose(self) -> None:
-        await self._release()
-        super().close()
-
-    def close(self) -> None:
-        """Sync close: release the browser on the loop it was opened on (the private one)."""
-        if self.browsers is not None and self._loop is not None and not self._loop.is_closed():
-            self._loop.run_until_complete(self._release())
-        super().close()
 
     @property
     def tool_specs(self):  # type: ignore[no-untyped-def]

@@ -26,6 +26,7 @@ from agentgym import AgentEnv, Message, ToolError, tool
 from agentgym.data.world import Session, SessionTurn
 from agentgym.envs.deep_research import config as C
 from agentgym.envs.retrieval_qa.baselines import BASELINES
+from agentgym.retrieval import RemoteRetriever
 from agentgym.rewards import best_f1
 
 SYSTEM = (
@@ -49,6 +50,10 @@ class RetrievalQAEnv(AgentEnv):
         self.searcher = C.searcher(cfg)
         self.session: Session = self.sessions[0]
         self.current, self.retrieved, self.scores = 0, set(), []  # type: ignore[var-annotated]
+
+    async def arelease(self) -> None:
+        if isinstance(self.searcher, RemoteRetriever):  # a client per env; local ones are shared
+            await self.searcher.aclose()
 
     def task(self, options: dict[str, Any]) -> tuple[list[Message], dict[str, Any]]:
         index = self.task_index(len(self.sessions))

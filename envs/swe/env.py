@@ -62,7 +62,7 @@ class SWEEnv(AgentEnv):
     async def atask(self, options: dict[str, Any]) -> tuple[list[Message], dict[str, Any]]:
         index = self.task_index(len(self.tasks))
         self.t = t = self.tasks[options.get("index", index)]
-        await self._release()
+        await self._release_sandbox()
         self.sandbox = await make_sandbox(self.cfg, t, self._pools)
         with tempfile.TemporaryDirectory() as tmp:
             if t.files:
@@ -83,17 +83,16 @@ class SWEEnv(AgentEnv):
         if self.cfg.mode == "tools":  # out of turns: score what is there (auto-submit)
             await self._score(malformed=False)
 
-    async def _release(self) -> None:
+    async def _release_sandbox(self) -> None:
         if self.sandbox is not None:
             sandbox, self.sandbox = self.sandbox, None
             await sandbox.close()
 
-    async def aclose(self) -> None:
-        await self._release()
+    async def arelease(self) -> None:
+        await self._release_sandbox()
         for pool in self._pools.values():
             await pool.close()
         self._pools.clear()
-        self.close()
 
     # ---- scoring ------------------------------------------------------------------------
 

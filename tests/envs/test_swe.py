@@ -9,7 +9,7 @@ import agentgym
 from agentgym.data.repos import make_repo_tasks
 from agentgym.envs.swe.baselines import call
 from agentgym.envs.swe.tasks import load_swebench
-from tests.conftest import eval_run
+from tests.conftest import eval_run, sandbox_containers
 
 pytestmark = pytest.mark.docker
 
@@ -64,10 +64,19 @@ def test_tool_errors_are_observations():
         text, _ = say("view", path=pkg, start=1, end=2)
         assert text.lstrip().startswith("1 ")
     finally:
-        env.close()
-        import asyncio
+        env.close()  # releases the container on the loop that made it
+    assert sandbox_containers() == []
 
-        asyncio.run(env.aclose())
+
+def ours_left():
+    import subprocess
+
+    out = subprocess.run(
+        ["docker", "ps", "-aq", "--filter", "label=agentgym.sandbox"],
+        capture_output=True,
+        text=True,
+    )
+    return out.stdout.split()
 
 
 def test_tasks_are_deterministic_and_honest():

@@ -9,18 +9,10 @@ import pytest
 
 from agentgym.cli import main
 from agentgym.sandbox import DockerSandbox, Limits, SandboxPool, gc
+from tests.conftest import sandbox_containers
 
 pytestmark = pytest.mark.docker
 LIMITS = Limits(memory_mb=256, pids=64, timeout_s=5)
-
-
-def ours() -> list[str]:
-    out = subprocess.run(
-        ["docker", "ps", "-aq", "--filter", "label=agentgym.sandbox"],
-        capture_output=True,
-        text=True,
-    )
-    return out.stdout.split()
 
 
 def run(coro):
@@ -119,7 +111,7 @@ def test_two_hundred_episodes_with_kills_leave_no_container():
             await pool.close()
 
     run(go())
-    assert ours() == []
+    assert sandbox_containers() == []
 
 
 def test_gc_removes_containers_of_a_killed_parent(capsys):
@@ -135,9 +127,9 @@ def test_gc_removes_containers_of_a_killed_parent(capsys):
     cid = proc.stdout.readline().strip()
     proc.kill()  # SIGKILL: no cleanup can run
     proc.wait()
-    assert any(cid.startswith(c) for c in ours())
+    assert any(cid.startswith(c) for c in sandbox_containers())
     assert main(["sandbox", "gc"]) == 0
-    assert not any(cid.startswith(c) for c in ours())
+    assert not any(cid.startswith(c) for c in sandbox_containers())
     assert run(gc()) == []
 
 
