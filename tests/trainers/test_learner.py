@@ -19,6 +19,17 @@ def test_pack_respects_the_token_budget():
         assert len(b) * max(lengths[i] for i in b) <= 200 or len(b) == 1
 
 
+def test_logprobs_from_a_start_match_the_full_forward(tiny_model):
+    learner = Learner(str(tiny_model), GRPOConfig(), device="cpu")
+    ids = [[5, 6, 7, 8, 9, 10, 11, 12], [5, 6, 7, 30, 31, 32]]
+    full = learner.logprobs(ids)
+    part = learner.logprobs(ids, starts=[4, 5])  # one micro-batch: computed from token 4
+    for f, p in zip(full, part, strict=True):
+        assert p[:4] == [0.0] * 4
+        assert p[4:] == pytest.approx(f[4:], abs=1e-5)
+    assert full[0][0] == 0.0 and all(x < 0 for x in full[0][1:])
+
+
 def seq(learner, ids, adv):
     mask = [0] * 4 + [1] * (len(ids) - 4)
     old = learner.logprobs([ids])[0]

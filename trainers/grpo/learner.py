@@ -38,6 +38,11 @@ class Sequence:
     ref_logprobs: list[float] = field(default_factory=list)
 
 
+def first_trained(loss_mask: list[int]) -> int:
+    """Index of the first token the loss covers (the length when none is)."""
+    return next((i for i, m in enumerate(loss_mask) if m), len(loss_mask))
+
+
 def pack(lengths: list[int], budget: int) -> list[list[int]]:
     """Group indices into micro-batches whose padded size (n x longest) fits ``budget``.
 
@@ -102,33 +107,45 @@ class Learner:
     def trainable_parameters(self) -> int:
         return sum(p.numel() for p in self.model.parameters() if p.requires_grad)
 
-    def _forward(self, model: Any, ids: list[list[int]]) -> tuple[Any, Any]:
-        """Padded forward; returns (token log-probs aligned with ids, logits)."""
+    def _forward(self, model: Any, ids: list[list[int]], start: int = 1) -> tuple[Any, Any]:
+        """Padded forward from which the log-probs of tokens ``start..`` are read.
+
+        Returns ``(logp, logits)``: ``logp[:, t]`` is token t's log-prob (0.0 for t < start),
+        ``logits[:, j]`` the logits that predicted token ``start + j``. Logits are computed
+        only from position ``start - 1`` on (``logits_to_keep``, as TRL does), so a long
+        prompt costs no vocabulary projection.
+        """
         torch = self.torch
         width = max(len(x) for x in ids)
+        start = max(1, min(start, width - 1))
         batch = torch.zeros((len(ids), width), dtype=torch.long, device=self.device)
         attn = torch.zeros_like(batch)
         for row, x in enumerate(ids):
             batch[row, : len(x)] = torch.tensor(x, device=self.device)
             attn[row, : len(x)] = 1
-        logits = model(input_ids=batch, attention_mask=attn).logits.float()
-        logp = torch.log_softmax(logits[:, :-1], dim=-1).gather(2, batch[:, 1:, None])[..., 0]
-        logp = torch.nn.functional.pad(logp, (1, 0))  # token 0 has no prediction
-        return logp, logits
+        out = model(input_ids=batch, attention_mask=attn, logits_to_keep=width - start + 1)
+        logits = out.logits[:, :-1].float()  # right padding: the kept columns are the last ones
+        logp = torch.log_softmax(logits, dim=-1).gather(2, batch[:, start:, None])[..., 0]
+        return torch.nn.functional.pad(logp, (start, 0)), logits
 
-    def logprobs(self, ids: list[list[int]], reference: bool = False) -> list[list[float]]:
-        """Log-probs of every token given the ones before (0.0 for the first token)."""
+    def logprobs(
+        self, ids: list[list[int]], reference: bool = False, starts: list[int] | None = None
+    ) -> list[list[float]]:
+        """Log-probs of every token given the ones before; 0.0 for the first token and for
+        tokens before ``starts[i]`` (the first one the caller needs), which are not computed."""
         torch = self.torch
         out: list[list[float]] = [[] for _ in ids]
+        starts = starts or [1] * len(ids)
         self.model.eval()
         with torch.no_grad():
             for micro in pack([len(x) for x in ids], self.cfg.micro_batch_tokens):
+                part, start = [ids[i] for i in micro], min(starts[i] for i in micro)
                 if reference and self.reference is None:  # LoRA: the base is the reference
                     with self.model.disable_adapter():
-                        logp, _ = self._forward(self.model, [ids[i] for i in micro])
+                        logp, _ = self._forward(self.model, part, start)
                 else:
                     model = self.reference if reference else self.model
-                    logp, _ = self._forward(model, [ids[i] for i in micro])
+                    logp, _ = self._forward(model, part, start)
                 for row, i in enumerate(micro):
                     out[i] = logp[row, : len(ids[i])].tolist()
         return out
@@ -143,11 +160,11 @@ class Learner:
         )
         for micro in pack([len(s.token_ids) for s in seqs], cfg.micro_batch_tokens):
             part = [seqs[i] for i in micro]
-            logp, logits = self._forward(self.model, [s.token_ids for s in part])
+            start = min(first_trained(s.loss_mask) for s in part)
+            logp, logits = self._forward(self.model, [s.token_ids for s in part], start)
             t = self._tensors(part, logp.shape[1])
             mask = t["mask"]
-            entropy = entropy_from_logits(logits.detach()[:, :-1])
-            entropy = torch.nn.functional.pad(entropy, (1, 0))
+            entropy = torch.nn.functional.pad(entropy_from_logits(logits.detach()), (start, 0))
             train_mask = mask
             if cfg.entropy_top_fraction is not None:
                 train_mask = high_entropy_mask(entropy, mask, cfg.entropy_top_fraction)

@@ -20,13 +20,14 @@ from typing import Any
 import numpy as np
 
 import agentgym
+from agentgym._compute import run_torch
 from agentgym._imports import require
 from agentgym.policies.base import SamplingConfig, TokenPolicy
 from agentgym.rollout import RolloutSettings, TrajectoryWriter, env_factory, rollout, summarize
 from agentgym.trainers.grpo import checkpoint
 from agentgym.trainers.grpo.batch import build_batch
 from agentgym.trainers.grpo.config import TrainConfig
-from agentgym.trainers.grpo.learner import Learner
+from agentgym.trainers.grpo.learner import Learner, first_trained
 from agentgym.trainers.grpo.memory import memory_plan
 from agentgym.trainers.grpo.sync import probe, push_weights
 
@@ -143,15 +144,19 @@ async def train(
             # 3. the learner's own log-probs at the sampling weights, needed when a batch is
             # split into several updates (and the reference's, for KL)
             ids = [s.token_ids for s in seqs]
+            starts = [first_trained(s.loss_mask) for s in seqs]
+            # (torch work runs on one thread, the HF sampler's: see agentgym/_compute.py)
             if tc.minibatches > 1:
-                for s, old in zip(seqs, learner.logprobs(ids), strict=True):
+                olds = await run_torch(learner.logprobs, ids, starts=starts)
+                for s, old in zip(seqs, olds, strict=True):
                     s.old_logprobs = old
             if tc.kl_coef > 0:
-                for s, ref in zip(seqs, learner.logprobs(ids, reference=True), strict=True):
+                refs = await run_torch(learner.logprobs, ids, reference=True, starts=starts)
+                for s, ref in zip(seqs, refs, strict=True):
                     s.ref_logprobs = ref
             # 4. updates: one optimiser step per minibatch
             updates = [
-                learner.update(seqs[i :: tc.minibatches])
+                await run_torch(learner.update, seqs[i :: tc.minibatches])
                 for i in range(tc.minibatches)
                 if seqs[i :: tc.minibatches]
             ]

@@ -16,6 +16,7 @@ from pathlib import Path
 from statistics import fmean
 from typing import Any
 
+from agentgym._compute import run_torch
 from agentgym.errors import AgentGymError
 from agentgym.policies.base import TokenPolicy
 from agentgym.trainers.grpo.learner import Learner
@@ -29,7 +30,7 @@ async def push_weights(policy: TokenPolicy, learner: Learner, weights_dir: Path 
     """Make ``policy`` sample from the learner's current weights."""
     if weights_dir is None:  # hf: the policy holds the learner's own model
         return
-    learner.export(weights_dir)
+    await run_torch(learner.export, weights_dir)
     engine: Any = getattr(policy, "engine")  # noqa: B009 - only the vllm policy has one
     await engine.collective_rpc("reload_weights")
     await engine.reset_prefix_cache()
@@ -43,7 +44,8 @@ async def probe(
     if not sample.token_ids:
         return 0.0
     full = list(prompt_ids) + sample.token_ids
-    mine = learner.logprobs([full])[0][len(prompt_ids) :]
+    mine = (await run_torch(learner.logprobs, [full], starts=[len(prompt_ids)]))[0]
+    mine = mine[len(prompt_ids) :]
     gap = fmean(abs(a - b) for a, b in zip(sample.logprobs, mine, strict=True))
     if gap > tol:
         raise SyncError(
