@@ -16,6 +16,38 @@ from agentgym._imports import require
 from agentgym.policies.base import SamplingConfig, TokenPolicy
 from agentgym.types import Sample
 
+# Sampling must draw from the policy itself (temperature and top-p only): a model's own
+# generation_config (Qwen2.5-Instruct ships repetition_penalty 1.05, top_k 20) would otherwise
+# fill these in and reshape the distribution the log-probs claim to come from.
+_NEUTRAL = {"repetition_penalty": 1.0, "no_repeat_ngram_size": 0, "min_p": None}
+
+
+class _ChosenLogprobs:
+    """A logits processor that keeps each sampled token's log-prob under the raw logits.
+
+    Called once per generated column, it sees the previous column's chosen tokens at the end
+    of ``input_ids``; so it holds one column of log-softmax (batch x vocab) at a time instead
+    of every step's logits (``output_logits``: steps x batch x vocab, 40 GB in fp32 for 64
+    rollouts of 1K tokens with a 151K vocabulary).
+    """
+
+    def __init__(self, torch: Any) -> None:
+        self.torch = torch
+        self.columns: list[Any] = []
+        self._last: Any = None
+
+    def __call__(self, input_ids: Any, scores: Any) -> Any:
+        if self._last is not None:
+            self.columns.append(self._last.gather(1, input_ids[:, -1:])[:, 0])
+        self._last = self.torch.log_softmax(scores.float(), dim=-1)
+        return scores
+
+    def finish(self, new_ids: Any) -> Any:
+        """The (batch x new tokens) log-probs, given the generated ids."""
+        if self._last is not None:
+            self.columns.append(self._last.gather(1, new_ids[:, -1:])[:, 0])
+        return self.torch.stack(self.columns, dim=1)
+
 
 @dataclass
 class _Request:
@@ -92,15 +124,10 @@ class HFPolicy(TokenPolicy):
             ids[row, width - len(r.prompt) :] = torch.tensor(r.prompt, device=self.device)
             attn[row, width - len(r.prompt) :] = 1
         greedy = self.sampling.temperature <= 0
-        kwargs: dict[str, Any] = (
-            {}
-            if greedy
-            else {
-                "temperature": self.sampling.temperature,
-                "top_p": self.sampling.top_p,
-                "top_k": 0,
-            }
-        )
+        kwargs: dict[str, Any] = dict(_NEUTRAL)
+        if not greedy:
+            kwargs.update(temperature=self.sampling.temperature, top_p=self.sampling.top_p, top_k=0)
+        chosen = _ChosenLogprobs(torch)
         with torch.no_grad():
             out = self.model.generate(
                 ids,
@@ -109,13 +136,11 @@ class HFPolicy(TokenPolicy):
                 max_new_tokens=max(r.max_tokens for r in batch),
                 eos_token_id=self.renderer.eos_id,
                 pad_token_id=pad,
-                output_logits=True,
-                return_dict_in_generate=True,
+                logits_processor=[chosen],
                 **kwargs,
             )
-        new = out.sequences[:, width:]
-        logprobs = torch.log_softmax(torch.stack(out.logits, dim=1).float(), dim=-1)
-        logprobs = logprobs.gather(2, new[..., None])[..., 0]
+        new = out[:, width:]
+        logprobs = chosen.finish(new)
         return [
             self._sample(new[row].tolist(), logprobs[row].tolist(), r.max_tokens)
             for row, r in enumerate(batch)

@@ -1,9 +1,14 @@
+import asyncio
 import json
 
 import pytest
+import torch
 
 from agentgym.cli import main
+from agentgym.policies.base import SamplingConfig
+from agentgym.policies.hf import HFPolicy
 from agentgym.rollout import read_trajectories
+from agentgym.types import Sample
 from tests.conftest import check_token_trajectory
 
 
@@ -28,3 +33,26 @@ def test_eval_with_hf_policy_and_tiny_model(tiny_model, hf_model, tmp_path):
         check_token_trajectory(t, hf_model, tol=1e-3)
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["mean_sampled_tokens"] > 0 and set(summary["pass_at_k"]) == {"1", "2"}
+
+
+def test_sampling_ignores_the_models_generation_defaults(tiny_model):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_model).eval()
+    model.generation_config.no_repeat_ngram_size = 1  # would forbid every repeated token
+    model.generation_config.top_k = 1  # would make sampling greedy
+    policy = HFPolicy(model, AutoTokenizer.from_pretrained(tiny_model), SamplingConfig())
+    prompt = [5, 6, 7]
+
+    async def sample() -> list[Sample]:
+        return list(await asyncio.gather(*(policy.generate(prompt, 64, seed=i) for i in range(4))))
+
+    samples = asyncio.run(sample())
+    assert len({tuple(s.token_ids) for s in samples}) == 4  # sampled, not greedy
+    assert any(len(set(s.token_ids)) < len(s.token_ids) for s in samples)  # repeats allowed
+    for s in samples:  # and the log-probs are the model's own
+        ids = torch.tensor([prompt + s.token_ids])
+        with torch.no_grad():
+            logp = torch.log_softmax(model(ids).logits[0, len(prompt) - 1 : -1], -1)
+        want = logp.gather(1, torch.tensor(s.token_ids)[:, None])[:, 0]
+        assert torch.allclose(torch.tensor(s.logprobs), want, atol=1e-4)
