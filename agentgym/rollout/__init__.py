@@ -1,6 +1,7 @@
 """Rollouts: the async engine, the durable trajectory writer, and run summaries."""
 
 from agentgym.rollout.engine import (
+    EnvPool,
     EpisodeEnv,
     RolloutSettings,
     env_factory,
@@ -12,6 +13,7 @@ from agentgym.rollout.metrics import pass_at_k, summarize
 from agentgym.rollout.writer import TrajectoryWriter, read_trajectories
 
 __all__ = [
+    "EnvPool",
     "EpisodeEnv",
     "RolloutSettings",
     "TrajectoryWriter",

@@ -137,8 +137,35 @@ async def run_episode(
     )
 
 
+class EnvPool:
+    """Environments kept between ``rollout`` calls, so a trainer's steps reuse them.
+
+    Building an environment can cost seconds (a browser, containers, a Ray actor); a trainer
+    that called ``rollout`` with a factory would pay that every step. ``rollout`` takes an
+    idle environment from the pool or builds one, and gives it back when its worker is done;
+    an environment whose episode raised is closed, not reused. ``aclose`` closes the idle ones.
+
+    Args:
+        make_env: Builds one environment.
+    """
+
+    def __init__(self, make_env: Callable[[], EpisodeEnv]) -> None:
+        self.make_env = make_env
+        self.idle: list[EpisodeEnv] = []
+
+    def acquire(self) -> EpisodeEnv:
+        return self.idle.pop() if self.idle else self.make_env()
+
+    def release(self, env: EpisodeEnv) -> None:
+        self.idle.append(env)
+
+    async def aclose(self) -> None:
+        while self.idle:
+            await self.idle.pop().aclose()
+
+
 async def rollout(
-    make_env: Callable[[], EpisodeEnv],
+    envs: EnvPool | Callable[[], EpisodeEnv],
     policy: Policy,
     tasks: list[int],
     group_size: int,
@@ -148,9 +175,17 @@ async def rollout(
 ) -> list[Trajectory]:
     """Run ``group_size`` episodes of every task; return the new trajectories (task order).
 
-    Episodes already in ``writer.done`` are skipped. The first exception stops the run (the
-    episodes already written stay on disk) and is raised.
+    ``envs`` is a pool the caller keeps (and closes), or a factory: then the environments
+    built here are closed before returning. Episodes already in ``writer.done`` are skipped.
+    The first exception stops the run (the episodes already written stay on disk) and is
+    raised.
     """
+    if not isinstance(envs, EnvPool):
+        pool = EnvPool(envs)
+        try:
+            return await rollout(pool, policy, tasks, group_size, settings, writer, on_episode)
+        finally:
+            await pool.aclose()
     todo = [(t, s) for t in tasks for s in range(group_size)]
     if writer is not None:
         todo = [key for key in todo if key not in writer.done]
@@ -160,7 +195,7 @@ async def rollout(
     results: dict[tuple[int, int], Trajectory] = {}
 
     async def worker() -> None:
-        env = make_env()
+        env = envs.acquire()
         try:
             while not queue.empty():
                 task, sample = queue.get_nowait()
@@ -170,8 +205,10 @@ async def rollout(
                     writer.write(traj)
                 if on_episode is not None:
                     on_episode(traj)
-        finally:
+        except BaseException:
             await env.aclose()
+            raise
+        envs.release(env)
 
     n_workers = max(1, min(settings.concurrency, len(todo)))
     try:

@@ -7,7 +7,7 @@ import agentgym
 from agentgym.envs.guess_number import GuessNumberEnv
 from agentgym.policies.scripted import ScriptedPolicy
 from agentgym.policy import Context, Policy
-from agentgym.rollout import RolloutSettings, rollout
+from agentgym.rollout import EnvPool, RolloutSettings, rollout
 from agentgym.types import Sample
 
 
@@ -86,3 +86,39 @@ def test_policy_failure_stops_the_run():
 
     with pytest.raises(RuntimeError, match="server down"):
         run(Broken(), [0], 2, RolloutSettings())
+
+
+def test_a_pool_keeps_environments_across_rollouts_and_drops_failed_ones():
+    built: list[GuessNumberEnv] = []
+    closed: list[GuessNumberEnv] = []
+
+    class Tracked(GuessNumberEnv):
+        async def aclose(self) -> None:
+            closed.append(self)
+
+    def make() -> Tracked:
+        built.append(Tracked())
+        return built[-1]
+
+    class FailsOnTask(Policy):
+        async def act(self, ctx, max_tokens):
+            if ctx.seed // 100_003 == 9:  # episode_seed(task, sample)
+                raise RuntimeError("boom")
+            return await ScriptedPolicy(GuessNumberEnv.oracle).act(ctx, max_tokens)
+
+    async def main() -> None:
+        first = 0
+        pool = EnvPool(make)
+        settings = RolloutSettings(concurrency=2)
+        for step in range(3):
+            trajs = await rollout(pool, ScriptedPolicy(GuessNumberEnv.oracle), [step], 4, settings)
+            assert all(t.success for t in trajs)
+            first = first if step else len(built)
+            assert len(built) == first <= 2 and not closed  # built once, reused by every step
+        with pytest.raises(RuntimeError, match="boom"):
+            await rollout(pool, FailsOnTask(), [9], 1, RolloutSettings(concurrency=1))
+        assert len(closed) == 1 and closed[0] not in pool.idle  # failed: closed, not reused
+        await pool.aclose()
+        assert set(closed) == set(built)
+
+    asyncio.run(main())

@@ -23,7 +23,14 @@ import agentgym
 from agentgym._compute import run_torch
 from agentgym._imports import require
 from agentgym.policies.base import SamplingConfig, TokenPolicy
-from agentgym.rollout import RolloutSettings, TrajectoryWriter, env_factory, rollout, summarize
+from agentgym.rollout import (
+    EnvPool,
+    RolloutSettings,
+    TrajectoryWriter,
+    env_factory,
+    rollout,
+    summarize,
+)
 from agentgym.trainers.grpo import checkpoint
 from agentgym.trainers.grpo.batch import build_batch
 from agentgym.trainers.grpo.config import TrainConfig
@@ -113,8 +120,9 @@ async def train(
         max_tokens=cfg.rollout.max_tokens,
         concurrency=cfg.rollout.concurrency,
     )
-    make_env = env_factory(
-        cfg.env.id, cfg.env.kwargs, [], cfg.rollout.backend, cfg.rollout.ray_address
+    # environments (browsers, containers, Ray actors) live across steps
+    envs = EnvPool(
+        env_factory(cfg.env.id, cfg.env.kwargs, [], cfg.rollout.backend, cfg.rollout.ray_address)
     )
     tb = require("torch.utils.tensorboard", "train").SummaryWriter(str(out / "tb"))
     probe_prompt = policy.renderer.prompt_ids(*await _first_prompt(cfg))
@@ -130,7 +138,7 @@ async def train(
             )
             with TrajectoryWriter(out / "trajectories" / f"step_{step:06d}.jsonl") as writer:
                 trajs = await rollout(
-                    make_env,
+                    envs,
                     policy,
                     tasks,
                     tc.group_size,
@@ -182,6 +190,7 @@ async def train(
                 on_step(record)
     finally:
         tb.close()
+        await envs.aclose()
         await policy.aclose()
     return history
 
