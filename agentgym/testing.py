@@ -92,8 +92,26 @@ def build_tokenizer(vocab_size: int = 1024):  # type: ignore[no-untyped-def]
     return fast
 
 
-def build_tiny_model(path: str | Path, seed: int = 0, layers: int = 2) -> Path:
-    """Build and save the tiny model and tokenizer under ``path`` (kept if already there)."""
+# Qwen2.5-0.5B's shape (494M parameters, 136M of them the tied 151,936-token embedding); with
+# the tiny tokenizer, ids past its 490 tokens decode to nothing: fine for speed and memory.
+QWEN25_05B = {
+    "hidden_size": 896,
+    "intermediate_size": 4864,
+    "num_hidden_layers": 24,
+    "num_attention_heads": 14,
+    "num_key_value_heads": 2,
+    "vocab_size": 151936,
+}
+
+
+def build_tiny_model(
+    path: str | Path, seed: int = 0, layers: int = 2, shape: dict[str, int] | None = None
+) -> Path:
+    """Build and save the tiny model and tokenizer under ``path`` (kept if already there).
+
+    ``shape`` overrides the model's ``Qwen2Config`` sizes (e.g. ``QWEN25_05B``): a randomly
+    initialised model of a real shape, for speed and memory figures without a download.
+    """
     path = Path(path)
     if (path / "config.json").exists() and (path / "tokenizer.json").exists():
         return path
@@ -101,13 +119,17 @@ def build_tiny_model(path: str | Path, seed: int = 0, layers: int = 2) -> Path:
     transformers = require("transformers", "hf")
     tokenizer = build_tokenizer()
     eos = tokenizer.convert_tokens_to_ids("<|im_end|>")
+    sizes = {
+        "vocab_size": len(tokenizer),
+        "hidden_size": 128,
+        "intermediate_size": 256,
+        "num_hidden_layers": layers,
+        "num_attention_heads": 2,
+        "num_key_value_heads": 2,
+        **(shape or {}),
+    }
     config = transformers.Qwen2Config(
-        vocab_size=len(tokenizer),
-        hidden_size=128,
-        intermediate_size=256,
-        num_hidden_layers=layers,
-        num_attention_heads=2,
-        num_key_value_heads=2,
+        **sizes,
         max_position_embeddings=8192,
         tie_word_embeddings=True,
         eos_token_id=eos,
