@@ -11,6 +11,7 @@ from agentgym.trainers.grpo.losses import (
     entropy_from_logits,
     high_entropy_mask,
     kl_penalty,
+    token_logprobs,
     truncated_is_weight,
 )
 
@@ -69,3 +70,18 @@ def test_entropy_and_top_fraction_mask():
     mask = torch.tensor([[1.0, 1.0, 0.0, 1.0]])
     kept = high_entropy_mask(ent, mask, top_fraction=0.34)
     assert kept[0].tolist() == [1.0, 0.0, 0.0, 0.0]
+
+
+def test_token_logprobs_and_chunked_entropy_match_log_softmax():
+    torch.manual_seed(0)
+    logits = torch.randn(3, 5, 7, requires_grad=True)
+    ids = torch.randint(0, 7, (3, 5))
+    want = torch.log_softmax(logits, -1).gather(2, ids[..., None])[..., 0]
+    got = token_logprobs(logits, ids)
+    assert torch.allclose(got, want, atol=1e-6)
+    (g_want,) = torch.autograd.grad(want.sum(), logits)
+    (g_got,) = torch.autograd.grad(got.sum(), logits)
+    assert torch.allclose(g_got, g_want, atol=1e-6)
+    logp = torch.log_softmax(logits.detach(), -1)
+    full = -(logp.exp() * logp).sum(-1)
+    assert torch.allclose(entropy_from_logits(logits, chunk=4), full, atol=1e-6)  # 15 rows

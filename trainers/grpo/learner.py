@@ -21,6 +21,7 @@ from agentgym.trainers.grpo.losses import (
     entropy_from_logits,
     high_entropy_mask,
     kl_penalty,
+    token_logprobs,
     truncated_is_weight,
 )
 
@@ -125,7 +126,7 @@ class Learner:
             attn[row, : len(x)] = 1
         out = model(input_ids=batch, attention_mask=attn, logits_to_keep=width - start + 1)
         logits = out.logits[:, :-1].float()  # right padding: the kept columns are the last ones
-        logp = torch.log_softmax(logits, dim=-1).gather(2, batch[:, start:, None])[..., 0]
+        logp = token_logprobs(logits, batch[:, start:])
         return torch.nn.functional.pad(logp, (start, 0)), logits
 
     def logprobs(
@@ -164,7 +165,7 @@ class Learner:
             logp, logits = self._forward(self.model, [s.token_ids for s in part], start)
             t = self._tensors(part, logp.shape[1])
             mask = t["mask"]
-            entropy = torch.nn.functional.pad(entropy_from_logits(logits.detach()), (start, 0))
+            entropy = torch.nn.functional.pad(entropy_from_logits(logits), (start, 0))
             train_mask = mask
             if cfg.entropy_top_fraction is not None:
                 train_mask = high_entropy_mask(entropy, mask, cfg.entropy_top_fraction)
