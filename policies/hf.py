@@ -37,15 +37,18 @@ class _ChosenLogprobs:
         self._last: Any = None
 
     def __call__(self, input_ids: Any, scores: Any) -> Any:
-        if self._last is not None:
-            self.columns.append(self._last.gather(1, input_ids[:, -1:])[:, 0])
+        self._take(input_ids)
         self._last = self.torch.log_softmax(scores.float(), dim=-1)
         return scores
 
+    def _take(self, ids: Any) -> None:
+        """Keep the log-prob of the token just chosen (the last column of ``ids``)."""
+        if self._last is not None:
+            self.columns.append(self._last.gather(1, ids[:, -1:])[:, 0])
+
     def finish(self, new_ids: Any) -> Any:
         """The (batch x new tokens) log-probs, given the generated ids."""
-        if self._last is not None:
-            self.columns.append(self._last.gather(1, new_ids[:, -1:])[:, 0])
+        self._take(new_ids)
         return self.torch.stack(self.columns, dim=1)
 
 
