@@ -169,12 +169,12 @@ def run_eval(cfg: EvalConfig) -> dict[str, Any]:
     return summary
 
 
-def _progress() -> Progress:
+def _progress(field: str = "reward") -> Progress:
     return Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
-        TextColumn("reward {task.fields[reward]:.3f}"),
+        TextColumn(field + " {task.fields[" + field + "]:.3f}"),
         TimeElapsedColumn(),
         TimeRemainingColumn(),
         console=console,
@@ -238,7 +238,14 @@ def _cmd_train(args: argparse.Namespace) -> int:
                 f"GPU memory plan (GiB): {rows}; total {plan['total']:.1f} of {plan['device']:.1f}"
             )
 
-        history = asyncio.run(train(cfg, on_step, on_plan))
+        def on_eval(record: dict[str, Any]) -> None:
+            console.print(
+                f"held-out ({record['phase']}, step {record['step']}): reward "
+                f"{record['eval_reward_mean']:.3f}, success {record['eval_success_rate']:.3f} "
+                f"over {record['eval_tasks']} tasks"
+            )
+
+        history = asyncio.run(train(cfg, on_step, on_plan, on_eval))
     if history:
         first, last = history[0], history[-1]
         console.print(
@@ -246,6 +253,29 @@ def _cmd_train(args: argparse.Namespace) -> int:
             f"{last['reward_mean']:.3f} (step {last['step']}); run: {cfg.out}"
         )
     console.print(f"report: {write_report(cfg.out)}")
+    return 0
+
+
+def _cmd_sft(args: argparse.Namespace) -> int:
+    from agentgym.trainers.sft import SFTConfig, run_sft
+
+    tree = compose("sft", args.overrides, {})
+    for key in ("data", "model"):
+        if tree.get(key) is None:
+            raise ConfigError(key, "is required", f"pass {key}=<path>")
+    if isinstance(tree["data"], str):
+        tree["data"] = [tree["data"]]
+    cfg = validate(SFTConfig, tree)
+    if not Path(cfg.model).is_dir():
+        raise ConfigError("model", f"no such directory {cfg.model!r}", "pass model=<path>")
+    with _progress("loss") as progress:
+        bar = progress.add_task("sft", total=None, loss=0.0)
+
+        def on_step(record: dict[str, Any]) -> None:
+            progress.update(bar, completed=record["sft_step"] + 1, loss=record["loss"])
+
+        model = run_sft(cfg, on_step)
+    console.print(f"model: {model} (metrics: {Path(cfg.out) / 'metrics.jsonl'})")
     return 0
 
 
@@ -345,6 +375,9 @@ def main(argv: list[str] | None = None) -> int:
     tr = sub.add_parser("train", parents=[common], help="train a policy with GRPO")
     tr.add_argument("overrides", nargs="*", help="key=value, e.g. env=digits trainer.steps=20")
     tr.set_defaults(fn=_cmd_train)
+    sf = sub.add_parser("sft", parents=[common], help="supervised fine-tuning on trajectories")
+    sf.add_argument("overrides", nargs="*", help="data=TRAJECTORIES.jsonl model=PATH out=DIR")
+    sf.set_defaults(fn=_cmd_sft)
     rp = sub.add_parser(
         "report", parents=[common], help="write RUN/report.html for a train or eval run"
     )

@@ -81,6 +81,9 @@ class AgentEnv(gym.Env[Observation, Message | str]):
     metadata: dict[str, Any] = {"render_modes": []}
     max_turns: int = 10
     format_penalty: float = 0.1
+    holdout_fraction: float = 0.1
+    """The share of a task list (``task_index``) held out for evaluation: ``reset(options=
+    {"split": "eval"})`` plays only those tasks, ``"train"`` only the others, no split all."""
     config_model: Any = None
     """A pydantic model of the constructor's keyword arguments, if the env has one (the CLI
     checks ``env.*`` against it before any work starts)."""
@@ -101,6 +104,7 @@ class AgentEnv(gym.Env[Observation, Message | str]):
         self._signals: dict[str, float] = {}
         self._turn_info: dict[str, Any] = {}
         self.task_seed: int | None = None
+        self.split: str | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
     # ---- what a subclass writes -------------------------------------------------------------
@@ -137,10 +141,13 @@ class AgentEnv(gym.Env[Observation, Message | str]):
 
     def task_index(self, n: int) -> int:
         """Which of ``n`` tasks this episode plays: ``seed % n`` when reset got a seed (task
-        ``t`` of a run is task ``t``), else a draw from ``np_random``."""
-        if self.task_seed is not None:
-            return self.task_seed % n
-        return int(self.np_random.integers(n))
+        ``t`` of a run is task ``t``), else a draw from ``np_random``; within the split that
+        ``reset``'s ``options["split"]`` names (see ``holdout_fraction``)."""
+        k = self.task_seed if self.task_seed is not None else int(self.np_random.integers(n))
+        if self.split is None or n < 2:
+            return k % n
+        held = max(1, round(n * self.holdout_fraction))
+        return n - held + k % held if self.split == "eval" else k % (n - held)
 
     def add_reward(self, name: str, value: float) -> None:
         """Add ``value`` to the reward part ``name`` of the current turn."""
@@ -188,6 +195,9 @@ class AgentEnv(gym.Env[Observation, Message | str]):
         """Async ``reset``."""
         super().reset(seed=seed)
         self.task_seed = seed
+        self.split = (options or {}).get("split")
+        if self.split not in (None, "train", "eval"):
+            raise ValueError(f"options['split'] must be 'train' or 'eval', got {self.split!r}")
         self.turn, self._ended, self._end_info, self._rewards = 0, False, {}, {}
         messages, info = await self.atask(dict(options or {}))
         self.messages = list(messages)

@@ -40,11 +40,15 @@ class TokenPolicy(Policy):
     async def act(self, ctx: Context, max_tokens: int) -> Sample:
         limit = min(max_tokens, self.sampling.max_new_tokens)
         sample = await self.generate(list(ctx.token_ids), limit, seed=ctx.seed * 1009 + ctx.turns)
+        self.record(ctx, sample)
+        return sample
+
+    def record(self, ctx: Context, sample: Sample) -> None:
+        """Append a sampled assistant turn to ``ctx``."""
         ctx.append(sample.token_ids, sampled=True, logprobs=sample.logprobs)
         ctx.state = sample.token_ids
         ctx.turns += 1
         ctx.messages.append(Message(role="assistant", content=sample.text))
-        return sample
 
     def observe(self, ctx: Context, messages: list[Message]) -> None:
         ctx.append(self.renderer.continuation_ids(ctx.state, messages), sampled=False)

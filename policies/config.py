@@ -9,6 +9,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from agentgym._imports import require
 from agentgym.config import validate
 from agentgym.errors import ConfigError
 from agentgym.policies.base import SamplingConfig
@@ -44,6 +45,9 @@ class ScriptedConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: Literal["scripted"] = "scripted"
     script: str = "oracle"
+    tokenizer: str | None = Field(
+        None, description="write the script's turns as this model's token ids (SFT data)"
+    )
 
 
 class HFConfig(_Sampled):
@@ -115,9 +119,15 @@ def resolve_script(script: str, baselines: dict[str, Callable[..., str]]) -> Cal
 def build_policy(cfg: PolicyConfig, baselines: dict[str, Callable[..., str]]) -> Policy:
     """Build the policy ``cfg`` describes (loads models, opens clients)."""
     if isinstance(cfg, ScriptedConfig):
-        from agentgym.policies.scripted import ScriptedPolicy
+        from agentgym.policies.scripted import ScriptedPolicy, ScriptedTokenPolicy
 
-        return ScriptedPolicy(resolve_script(cfg.script, baselines))
+        script = resolve_script(cfg.script, baselines)
+        if cfg.tokenizer is None:
+            return ScriptedPolicy(script)
+        transformers = require("transformers", "hf")
+        return ScriptedTokenPolicy(
+            script, transformers.AutoTokenizer.from_pretrained(cfg.tokenizer)
+        )
     model = cfg.require_model(local=not isinstance(cfg, OpenAIConfig))
     if isinstance(cfg, HFConfig):
         from agentgym.policies.hf import HFPolicy

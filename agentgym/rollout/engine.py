@@ -55,11 +55,14 @@ class RolloutSettings:
             own limit (it truncates itself at its ``max_turns``).
         max_tokens: Token budget of the whole conversation (prompt + all turns).
         concurrency: Episodes in flight at once.
+        split: ``"train"`` or ``"eval"``: which of an environment's tasks to play (passed
+            to ``reset`` as ``options["split"]``); None: all of them.
     """
 
     max_turns: int | None = None
     max_tokens: int = 4096
     concurrency: int = 8
+    split: str | None = None
 
 
 def episode_seed(task: int, sample: int) -> int:
@@ -72,7 +75,8 @@ async def run_episode(
 ) -> Trajectory:
     """Play one episode of ``task`` and return its trajectory."""
     t0 = time.perf_counter()
-    obs, reset_info = await env.areset(seed=task)
+    options = {"split": settings.split} if settings.split else None
+    obs, reset_info = await env.areset(seed=task, options=options)
     reset_seconds = time.perf_counter() - t0
     ctx = policy.start(obs.messages, obs.tools, reset_info, seed=episode_seed(task, sample))
     turns: list[Turn] = []

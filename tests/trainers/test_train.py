@@ -10,6 +10,7 @@ from statistics import fmean
 
 import pytest
 
+import agentgym
 from agentgym.cli import main
 
 
@@ -123,3 +124,56 @@ def test_vllm_rollouts_with_weight_sync_probe_every_step(tiny_model, tmp_path):
         for line in (tmp_path / "trajectories" / "step_000003.jsonl").read_text().splitlines()
     ]
     assert {t["policy_version"] for t in trajs} == {3}
+
+
+def test_held_out_tasks_never_meet_training_tasks():
+    from agentgym.trainers.grpo.heldout import EVAL_SEED
+
+    env = agentgym.make("deep_research", world_size=200, tasks=40)
+
+    def questions(seeds, split):
+        return {env.reset(seed=s, options={"split": split})[1]["question_id"] for s in seeds}
+
+    train = questions(range(0, 200), "train")  # every seed a long run could reach
+    held = questions(range(EVAL_SEED, EVAL_SEED + 50), "eval")
+    assert len(held) == 4  # holdout_fraction 0.1 of 40
+    assert len(train) == 36
+    assert not train & held
+    env.close()
+
+
+@pytest.mark.slow
+def test_cold_start_then_grpo_with_held_out_evaluation(tiny_model, tmp_path):
+    code = main(
+        [
+            "train",
+            "env=digits",
+            f"model={tiny_model}",
+            "backend=hf",
+            "device=cpu",
+            "trainer.steps=4",
+            "trainer.lr=2e-3",
+            "trainer.eval_tasks=16",
+            "trainer.eval_every=2",
+            "cold_start.episodes=64",
+            "cold_start.baseline=tests.trainers.test_sft:_digits",
+            "cold_start.lr=3e-3",
+            "cold_start.epochs=4",
+            "sampling.max_new_tokens=16",
+            f"out={tmp_path}",
+        ]
+    )
+    assert code == 0
+    evals = [m for m in metrics(tmp_path) if "phase" in m]
+    assert [(m["phase"], m["step"]) for m in evals] == [
+        ("base", 0),
+        ("sft", 0),
+        ("grpo", 2),
+        ("grpo", 4),
+    ]
+    assert evals[1]["eval_reward_mean"] > evals[0]["eval_reward_mean"] + 0.5, evals
+    assert all(m["eval_tasks"] == 16 for m in evals)
+    assert (tmp_path / "eval" / "base_step_000000.jsonl").exists()
+    assert (tmp_path / "cold_start" / "trajectories.jsonl").exists()
+    steps = [m for m in metrics(tmp_path) if "reward_mean" in m]
+    assert [m["step"] for m in steps] == [0, 1, 2, 3]

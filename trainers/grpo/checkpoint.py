@@ -43,6 +43,17 @@ def save(root: Path, step: int, learner: Learner) -> Path:
     return final
 
 
+def write_model(learner: Learner, base: str | Path, folder: Path) -> Path:
+    """An ordinary model folder at ``folder``: ``base``'s tokenizer, chat template and
+    generation config, and the learner's weights (LoRA merged). Returns ``folder``."""
+    shutil.rmtree(folder, ignore_errors=True)
+    shutil.copytree(
+        base, folder, ignore=shutil.ignore_patterns("*.safetensors", "*.bin", "*.index.json")
+    )
+    learner.export(folder)
+    return folder
+
+
 def latest(root: Path) -> Path | None:
     """The newest complete checkpoint, if any."""
     pointer = root / "latest"

@@ -24,6 +24,17 @@ class LoRAConfig(_Strict):
     target_modules: list[str] | str = "all-linear"
 
 
+class SFTSettings(_Strict):
+    """How to fine-tune on trajectories (``agentgym sft`` and ``cold_start.*``)."""
+
+    epochs: int = Field(3, ge=1)
+    batch_size: int = Field(8, ge=1, description="trajectories per optimiser step")
+    lr: float = Field(1e-4, gt=0.0)
+    warmup_steps: int = Field(0, ge=0)
+    min_reward: float | None = Field(None, description="drop trajectories below this reward")
+    micro_batch_tokens: int = Field(8192, ge=64)
+
+
 class GRPOConfig(_Strict):
     """The algorithm and the optimiser (``trainer.*``)."""
 
@@ -57,6 +68,22 @@ class GRPOConfig(_Strict):
     save_every: int = Field(5, ge=1)
     resume: bool = False
     sync_probe_tol: float = Field(0.05, gt=0.0)
+    eval_tasks: int = Field(0, ge=0, description="held-out tasks evaluated (0: no evaluation)")
+    eval_every: int = Field(0, ge=0, description="also evaluate every k steps (0: start, end)")
+    eval_temperature: float = Field(0.0, ge=0.0, description="0: greedy")
+
+
+class ColdStartConfig(SFTSettings):
+    """Supervised fine-tuning on the env's scripted ``baseline`` (or on ``data``) before GRPO
+    (``cold_start.*``); off while ``episodes`` is 0 and no ``data`` is given."""
+
+    episodes: int = Field(0, ge=0, description="oracle episodes to generate and learn from")
+    baseline: str = "oracle"
+    data: str | None = Field(None, description="trajectories to learn from instead")
+
+    @property
+    def enabled(self) -> bool:
+        return self.episodes > 0 or self.data is not None
 
 
 class SamplingSection(_Strict):
@@ -70,6 +97,9 @@ class TrainConfig(_Strict):
 
     env: EnvConfig
     model: str
+    init: str | None = Field(
+        None, description="start from these weights (e.g. `agentgym sft`'s out/model)"
+    )
     backend: Literal["hf", "vllm"] = "vllm"
     device: str = "auto"
     seed: int = Field(0, ge=0)
@@ -78,3 +108,4 @@ class TrainConfig(_Strict):
     sampling: SamplingSection = Field(default_factory=SamplingSection)
     rollout: RolloutConfig = Field(default_factory=RolloutConfig)
     engine: dict[str, Any] = Field(default_factory=dict)
+    cold_start: ColdStartConfig = Field(default_factory=ColdStartConfig)

@@ -92,9 +92,14 @@ class Learner:
                 .to(self.device)
                 .eval()
             )
+        self.restart_optimizer(cfg)
+
+    def restart_optimizer(self, cfg: GRPOConfig) -> None:
+        """A fresh AdamW and schedule under ``cfg`` (an SFT phase and GRPO each start one)."""
+        self.cfg = cfg
         params = [p for p in self.model.parameters() if p.requires_grad]
-        self.optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._lr_factor)
+        self.optimizer = self.torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+        self.scheduler = self.torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._lr_factor)
 
     def _lr_factor(self, step: int) -> float:
         if step < self.cfg.warmup_steps:
@@ -194,19 +199,34 @@ class Learner:
                 ("tis_capped_frac", (tis >= cfg.tis_cap).float()),
             ):
                 stats[key] += float((value * mask).sum())
+        tokens = max(stats.pop("tokens"), 1.0)
+        out = {k: (v if k == "loss" else v / tokens) for k, v in stats.items()}
+        return {**out, **self._step(), "trained_tokens": tokens}
+
+    def sft_update(self, seqs: list[Sequence]) -> dict[str, float]:
+        """One optimiser step of supervised fine-tuning: the mean negative log-likelihood of
+        the tokens in the sequences' loss masks (what the policy wrote, never the env)."""
+        self.model.train()
+        total = float(sum(sum(s.loss_mask) for s in seqs))
+        loss_sum = 0.0
+        for micro in pack([len(s.token_ids) for s in seqs], self.cfg.micro_batch_tokens):
+            part = [seqs[i] for i in micro]
+            start = min(first_trained(s.loss_mask) for s in part)
+            logp, _ = self._forward(self.model, [s.token_ids for s in part], start)
+            mask = self._tensors(part, logp.shape[1])["mask"]
+            loss = -(logp * mask).sum() / max(total, 1.0)
+            loss.backward()
+            loss_sum += float(loss.detach())
+        return {"loss": loss_sum, **self._step(), "trained_tokens": total}
+
+    def _step(self) -> dict[str, float]:
+        """Clip, step the optimiser and the schedule, clear the gradients."""
         params = [p for p in self.model.parameters() if p.requires_grad]
-        grad_norm = torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
+        grad_norm = self.torch.nn.utils.clip_grad_norm_(params, self.cfg.grad_clip)
         self.optimizer.step()
         self.scheduler.step()
         self.optimizer.zero_grad(set_to_none=True)
-        tokens = max(stats.pop("tokens"), 1.0)
-        out = {k: (v if k == "loss" else v / tokens) for k, v in stats.items()}
-        out.update(
-            grad_norm=float(grad_norm),
-            lr=float(self.scheduler.get_last_lr()[0]),
-            trained_tokens=tokens,
-        )
-        return out
+        return {"grad_norm": float(grad_norm), "lr": float(self.scheduler.get_last_lr()[0])}
 
     def _tensors(self, part: list[Sequence], width: int) -> dict[str, Any]:
         torch = self.torch

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import random
-import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -34,6 +33,7 @@ from agentgym.rollout import (
 from agentgym.trainers.grpo import checkpoint
 from agentgym.trainers.grpo.batch import build_batch
 from agentgym.trainers.grpo.config import TrainConfig
+from agentgym.trainers.grpo.heldout import cold_start, evaluate
 from agentgym.trainers.grpo.learner import Learner, first_trained
 from agentgym.trainers.grpo.memory import memory_plan
 from agentgym.trainers.grpo.sync import probe, push_weights
@@ -61,13 +61,9 @@ def _rollout_policy(
         return HFPolicy(learner.model, tokenizer, sampling), None
     from agentgym.policies.vllm import VLLMPolicy
 
-    weights = out / "policy"
-    shutil.rmtree(weights, ignore_errors=True)
-    # never write into the user's model folder; the weights come from the learner below
-    shutil.copytree(
-        cfg.model, weights, ignore=shutil.ignore_patterns("*.safetensors", "*.bin", "*.index.json")
-    )
-    learner.export(weights)  # the learner's weights (a resumed run's, or a LoRA merge)
+    # never write into the user's model folder; the weights are the learner's (a resumed
+    # run's, an init's, or a LoRA merge)
+    weights = checkpoint.write_model(learner, cfg.model, out / "policy")
     return VLLMPolicy(str(weights), sampling, **cfg.engine), weights
 
 
@@ -75,27 +71,35 @@ def _truncate_history(out: Path, start: int) -> None:
     """Forget steps >= start (a resumed run redoes them from the checkpoint)."""
     metrics = out / "metrics.jsonl"
     if metrics.exists():
-        keep = [ln for ln in metrics.read_text().splitlines() if json.loads(ln)["step"] < start]
+        keep = [ln for ln in metrics.read_text().splitlines() if _kept(json.loads(ln), start)]
         metrics.write_text("".join(ln + "\n" for ln in keep))
     for path in (out / "trajectories").glob("step_*.jsonl"):
         if int(path.stem.split("_")[1]) >= start:
             path.unlink()
 
 
+def _kept(record: dict[str, Any], start: int) -> bool:
+    """A step's record before ``start``, or an evaluation made at or before it."""
+    return record["step"] < start or (start > 0 and "phase" in record and record["step"] <= start)
+
+
 async def train(
     cfg: TrainConfig,
     on_step: StepCallback | None = None,
     on_plan: StepCallback | None = None,
+    on_eval: StepCallback | None = None,
 ) -> list[dict[str, Any]]:
     """Train with GRPO as ``cfg`` says; return the metrics of the steps run now.
 
-    ``on_step`` gets each step's metrics; ``on_plan`` the GPU memory plan (on a GPU only)."""
+    ``on_step`` gets each step's metrics, ``on_eval`` each held-out evaluation (also written
+    to metrics.jsonl, with ``phase``: base, sft or grpo), ``on_plan`` the GPU memory plan (on
+    a GPU only)."""
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.json").write_text(cfg.model_dump_json(indent=2))
     _seed_everything(cfg.seed)
     tc = cfg.trainer
-    learner = Learner(cfg.model, tc, cfg.device)
+    learner = Learner(cfg.init or cfg.model, tc, cfg.device)
     if learner.device.type == "cuda" and on_plan is not None:
         import torch
 
@@ -119,6 +123,7 @@ async def train(
         max_turns=cfg.rollout.max_turns,
         max_tokens=cfg.rollout.max_tokens,
         concurrency=cfg.rollout.concurrency,
+        split="train",
     )
     # environments (browsers, containers, Ray actors) live across steps
     envs = EnvPool(
@@ -127,7 +132,27 @@ async def train(
     tb = require("torch.utils.tensorboard", "train").SummaryWriter(str(out / "tb"))
     probe_prompt = policy.renderer.prompt_ids(*await _first_prompt(cfg))
     history: list[dict[str, Any]] = []
+
+    def log(record: dict[str, Any], callback: StepCallback | None) -> None:
+        with open(out / "metrics.jsonl", "a") as f:
+            f.write(json.dumps(record) + "\n")
+        for key, value in record.items():
+            if isinstance(value, int | float):
+                tb.add_scalar(key, value, record["step"])
+        if callback is not None:
+            callback(record)
+
+    async def held_out(step: int, phase: str) -> None:
+        if tc.eval_tasks:
+            log(await evaluate(cfg, envs, policy, settings, step, phase), on_eval)
+
     try:
+        if start == 0:
+            await held_out(0, "base")
+            if cfg.cold_start.enabled:
+                await cold_start(cfg, envs, learner, settings)
+                await push_weights(policy, learner, weights_dir)
+                await held_out(0, "sft")
         for step in range(start, tc.steps):
             # 1. rollouts: tasks_per_step tasks (a fixed function of the step), G samples each
             t0 = time.perf_counter()
@@ -179,15 +204,11 @@ async def train(
             # 6. metrics and checkpoints
             record = _metrics(step, trajs, batch, updates, (t0, t1, t2, t3), gap, learner)
             history.append(record)
-            with open(out / "metrics.jsonl", "a") as f:
-                f.write(json.dumps(record) + "\n")
-            for key, value in record.items():
-                if isinstance(value, int | float):
-                    tb.add_scalar(key, value, step)
+            log(record, on_step)
             if (step + 1) % tc.save_every == 0 or step + 1 == tc.steps:
                 checkpoint.save(out / "checkpoints", step + 1, learner)
-            if on_step is not None:
-                on_step(record)
+            if step + 1 == tc.steps or (tc.eval_every and (step + 1) % tc.eval_every == 0):
+                await held_out(step + 1, "grpo")
     finally:
         tb.close()
         await envs.aclose()

@@ -1,0 +1,95 @@
+"""What a training run measures and learns outside its GRPO steps: the held-out evaluation
+and the supervised cold start.
+
+Held-out tasks never meet training: rollouts run with ``split="train"`` and the evaluation with
+``split="eval"``, so environments with a task list (deep_research, retrieval_qa, swe,
+gui_action) play disjoint tasks (``AgentEnv.holdout_fraction``); the evaluation's seeds also
+start at ``EVAL_SEED``, far from the training seeds, for environments that draw their tasks
+from the seed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import agentgym
+from agentgym._imports import require
+from agentgym.policies.base import SamplingConfig, TokenPolicy
+from agentgym.rollout import EnvPool, RolloutSettings, TrajectoryWriter, rollout, summarize
+from agentgym.trainers.grpo.config import TrainConfig
+from agentgym.trainers.grpo.learner import Learner
+from agentgym.trainers.sft import fine_tune, load_sequences
+
+EVAL_SEED = 1_000_000_000
+COLD_START_SEED = 500_000_000
+
+
+def eval_tasks(cfg: TrainConfig) -> list[int]:
+    """The held-out task seeds (the same at every evaluation of a run)."""
+    return list(range(EVAL_SEED + cfg.seed, EVAL_SEED + cfg.seed + cfg.trainer.eval_tasks))
+
+
+async def evaluate(
+    cfg: TrainConfig,
+    envs: EnvPool,
+    policy: TokenPolicy,
+    settings: RolloutSettings,
+    step: int,
+    phase: str,
+) -> dict[str, Any]:
+    """Play the held-out tasks once each (``trainer.eval_temperature``; 0 is greedy), write
+    them to ``eval/<phase>_step_N.jsonl``; return the ``eval_*`` record for metrics.jsonl."""
+    tc, out = cfg.trainer, Path(cfg.out)
+    sampling = policy.sampling
+    policy.sampling = SamplingConfig(
+        temperature=tc.eval_temperature, top_p=1.0, max_new_tokens=sampling.max_new_tokens
+    )
+    held = RolloutSettings(settings.max_turns, settings.max_tokens, settings.concurrency, "eval")
+    path = out / "eval" / f"{phase}_step_{step:06d}.jsonl"
+    try:
+        with TrajectoryWriter(path) as writer:
+            trajs = writer.previous + await rollout(envs, policy, eval_tasks(cfg), 1, held, writer)
+    finally:
+        policy.sampling = sampling
+    s = summarize(trajs)
+    return {
+        "step": step,
+        "phase": phase,
+        "eval_reward_mean": s["mean_reward"],
+        "eval_success_rate": s["success_rate"],
+        "eval_pass@1": s["pass_at_k"]["1"],
+        "eval_format_error_rate": s["format_error_rate"],
+        "eval_mean_turns": s["mean_turns"],
+        "eval_tasks": len(trajs),
+    }
+
+
+async def cold_start(
+    cfg: TrainConfig, envs: EnvPool, learner: Learner, settings: RolloutSettings
+) -> list[dict[str, Any]]:
+    """Supervised fine-tuning before GRPO: on ``cold_start.data``, or on ``episodes`` of the
+    env's scripted baseline written in the model's template (training split only); the
+    episodes go to ``cold_start/trajectories.jsonl`` (a rerun reuses them). Returns the SFT
+    steps' metrics."""
+    from agentgym.policies.config import resolve_script
+    from agentgym.policies.scripted import ScriptedTokenPolicy
+
+    cs, out = cfg.cold_start, Path(cfg.out) / "cold_start"
+    data = cs.data
+    if data is None:
+        env_cls = agentgym.spec(cfg.env.id).load()
+        script = resolve_script(cs.baseline, getattr(env_cls, "baselines", {}))
+        tokenizer = require("transformers", "train").AutoTokenizer.from_pretrained(cfg.model)
+        teacher = ScriptedTokenPolicy(script, tokenizer)
+        tasks = list(range(COLD_START_SEED + cfg.seed, COLD_START_SEED + cfg.seed + cs.episodes))
+        train = RolloutSettings(
+            settings.max_turns, settings.max_tokens, settings.concurrency, "train"
+        )
+        data = str(out / "trajectories.jsonl")
+        with TrajectoryWriter(data) as writer:
+            await rollout(envs, teacher, tasks, 1, train, writer)
+    seqs = load_sequences([data], cs.min_reward)
+    from agentgym._compute import run_torch
+
+    return await run_torch(fine_tune, learner, seqs, cs, cfg.seed)
