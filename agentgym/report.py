@@ -142,13 +142,56 @@ def _trajectory_files(run: Path) -> list[tuple[str, Path]]:
     return [(f"step {int(p.stem.split('_')[1])}", p) for p in picked]
 
 
+def held_out(evals: list[dict[str, Any]], width: int = 520, height: int = 220) -> str:
+    """The held-out panel: one bar per evaluation (base model, after SFT, after GRPO steps)
+    with its reward, and the table behind it."""
+    lo = min(0.0, *(e["eval_reward_mean"] for e in evals))
+    hi = max(1.0, *(e["eval_reward_mean"] for e in evals))
+    pad, n = 40, len(evals)
+    slot = (width - 2 * pad) / n
+    zero = height - pad - (height - 2 * pad) * (0.0 - lo) / (hi - lo)
+    bars = [
+        f'<svg class="chart" width="{width}" height="{height}" role="img" '
+        f'aria-label="held-out reward"><text x="{pad}" y="20" font-weight="bold">'
+        f"held-out reward (same tasks each time)</text>",
+        f'<line x1="{pad}" x2="{width - pad}" y1="{zero:.1f}" y2="{zero:.1f}" stroke="#999"/>',
+    ]
+    for i, e in enumerate(evals):
+        v = e["eval_reward_mean"]
+        y = height - pad - (height - 2 * pad) * (v - lo) / (hi - lo)
+        x = pad + i * slot + slot * 0.15
+        top, h = min(y, zero), abs(zero - y)
+        bars.append(
+            f'<rect x="{x:.1f}" y="{top:.1f}" width="{slot * 0.7:.1f}" height="{h:.1f}" '
+            f'fill="{COLORS[i % len(COLORS)]}"/>'
+            f'<text x="{x:.1f}" y="{top - 4:.1f}" font-size="11">{v:.3f}</text>'
+            f'<text x="{x:.1f}" y="{height - 12}" font-size="11">'
+            f"{escape(e['phase'])} {e['step']}</text>"
+        )
+    bars.append("</svg>")
+    keys = ["phase", "step", *(k for k in evals[0] if k.startswith("eval_"))]
+    rows = "".join(
+        "<tr>" + "".join(f"<td>{_cell(e.get(k))}</td>" for k in keys) + "</tr>" for e in evals
+    )
+    table = f"<table><tr>{''.join(f'<th>{escape(k)}</th>' for k in keys)}</tr>{rows}</table>"
+    return f"<h2>Held-out evaluation</h2><div class='charts'>{''.join(bars)}</div>{table}"
+
+
+def _cell(value: Any) -> str:
+    return f"{value:.3f}" if isinstance(value, float) else escape(str(value))
+
+
 def write_report(run: str | Path, max_trajectories: int = 40) -> Path:
     """Write ``RUN/report.html`` and return its path."""
     run = Path(run)
     sections = [f"<h1>agentgym run — {escape(str(run))}</h1>"]
     metrics_path = run / "metrics.jsonl"
     if metrics_path.exists():
-        metrics = [json.loads(x) for x in metrics_path.read_text().splitlines() if x.strip()]
+        records = [json.loads(x) for x in metrics_path.read_text().splitlines() if x.strip()]
+        evals = [m for m in records if "phase" in m]
+        metrics = [m for m in records if "phase" not in m]
+        if evals:
+            sections.append(held_out(evals))
         if metrics:
             sections.append("<h2>Training</h2>")
             col = lambda k: [float(m.get(k, 0.0)) for m in metrics]  # noqa: E731
@@ -180,7 +223,10 @@ def write_report(run: str | Path, max_trajectories: int = 40) -> Path:
         if grid:
             sections.append(heatmap(grid["axes"], grid["cells"]))
     if (run / "config.json").exists():
-        sections.append(f"<h2>Config</h2><pre>{escape((run / 'config.json').read_text())}</pre>")
+        config = escape((run / "config.json").read_text())
+        sections.append(
+            f"<h2>Config</h2><details><summary>config.json</summary><pre>{config}</pre></details>"
+        )
     items = []
     for label, path in _trajectory_files(run):
         items += [_trajectory(t, label) for t in islice(read_trajectories(path), max_trajectories)]
