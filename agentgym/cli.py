@@ -279,6 +279,15 @@ def _cmd_sft(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_model(args: argparse.Namespace) -> int:
+    from agentgym.models import import_gguf
+
+    with console.status(f"importing {args.gguf} (dequantising; minutes for 0.5B)"):
+        out = import_gguf(args.gguf, args.out, args.dtype)
+    console.print(f"model: {out}")
+    return 0
+
+
 def _cmd_report(args: argparse.Namespace) -> int:
     if not Path(args.run).is_dir():
         raise ConfigError("run", f"no such run directory {args.run!r}", "pass a train/eval out dir")
@@ -378,6 +387,12 @@ def main(argv: list[str] | None = None) -> int:
     sf = sub.add_parser("sft", parents=[common], help="supervised fine-tuning on trajectories")
     sf.add_argument("overrides", nargs="*", help="data=TRAJECTORIES.jsonl model=PATH out=DIR")
     sf.set_defaults(fn=_cmd_sft)
+    md = sub.add_parser("model", parents=[common], help="bring a model in (offline)")
+    md.add_argument("action", choices=["import"], help="import: a GGUF file -> a model folder")
+    md.add_argument("gguf", help="the .gguf file")
+    md.add_argument("out", help="the model folder to write")
+    md.add_argument("--dtype", default="bfloat16", help="bfloat16 (default) or float32")
+    md.set_defaults(fn=_cmd_model)
     rp = sub.add_parser(
         "report", parents=[common], help="write RUN/report.html for a train or eval run"
     )
@@ -396,7 +411,7 @@ def main(argv: list[str] | None = None) -> int:
     sb.set_defaults(fn=_cmd_sandbox)
     args, extra = parser.parse_known_args(argv)
     if any(e.startswith("-") for e in extra) or (
-        extra and args.command in ("envs", "report", "sandbox")
+        extra and args.command in ("envs", "report", "sandbox", "model")
     ):
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     args.overrides = getattr(args, "overrides", []) + extra

