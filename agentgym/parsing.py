@@ -49,7 +49,7 @@ def _call_from_obj(obj: Any, where: str) -> ToolCall | str:
     try:  # a lone surrogate (the JSON escape of half an emoji) is valid JSON but not text
         json.dumps(args, ensure_ascii=False).encode("utf-8")
     except (UnicodeEncodeError, RecursionError, ValueError):
-        return f"{where}: 'arguments' of '{name}' hold invalid text (a lone surrogate escape) or nest too deeply"
+        return f"{where}: 'arguments' of '{name}' hold a lone surrogate escape or nest too deeply"
     return ToolCall(id=str(obj.get("id") or ""), name=name, arguments=args)
 
 
