@@ -1,4 +1,5 @@
-"""The ``agentgym`` command line: ``envs``, ``eval``. The only module that prints.
+"""The ``agentgym`` command line: ``envs``, ``eval``, ``train``, ``sft``, ``model import``,
+``report``, ``serve``, ``index``, ``sandbox``. The only module that prints.
 
 agentgym envs
 agentgym eval env=guess_number policy=hf policy.model=.cache/tiny-model episodes=16 group_size=4
