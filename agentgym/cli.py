@@ -88,6 +88,9 @@ def load_eval_config(overrides: list[str]) -> EvalConfig:
 
 def _check_env_kwargs(env_cls: type, env_id: str, kwargs: dict[str, Any]) -> None:
     """``env.*`` keys against the env's ``config_model`` (pydantic), else its signature."""
+    kwargs = dict(kwargs)
+    if not isinstance(kwargs.pop("untagged_tool_calls", False), bool):
+        raise ConfigError("env.untagged_tool_calls", "expected true or false", "set true/false")
     model = getattr(env_cls, "config_model", None)
     if model is not None:
         validate(model, kwargs, prefix="env")

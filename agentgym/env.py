@@ -41,7 +41,7 @@ import gymnasium as gym
 import numpy as np
 
 from agentgym.errors import EnvError, ToolError
-from agentgym.parsing import parse_hermes
+from agentgym.parsing import parse_hermes, parse_untagged
 from agentgym.tools import Tool, collect_tools
 from agentgym.types import Message, Observation, ToolCall, ToolSpec
 
@@ -81,6 +81,11 @@ class AgentEnv(gym.Env[Observation, Message | str]):
     metadata: dict[str, Any] = {"render_modes": []}
     max_turns: int = 10
     format_penalty: float = 0.1
+    untagged_tool_calls: bool = False
+    """Also accept a message that is one bare (or ```json-fenced) JSON call of a known tool,
+    at half the format penalty, so that a model which has not learnt the ``<tool_call>`` tags
+    gets its first rewards and RL still moves it toward them (``make(..., untagged_tool_calls=
+    True)``, ``env.untagged_tool_calls=true``)."""
     holdout_fraction: float = 0.1
     """The share of a task list (``task_index``) held out for evaluation: ``reset(options=
     {"split": "eval"})`` plays only those tasks, ``"train"`` only the others, no split all."""
@@ -219,6 +224,13 @@ class AgentEnv(gym.Env[Observation, Message | str]):
         else:
             parsed = parse_hermes(message.content)
             content, calls, errors = parsed.content, parsed.calls, parsed.errors
+            untagged = None
+            if self.untagged_tool_calls and not calls and not errors:
+                untagged = parse_untagged(content, self.tools)
+            if untagged is not None:
+                calls, content = [untagged], ""
+                self.add_reward("format", -self.format_penalty / 2)
+                self.label(untagged_call=True)
         calls = [
             c if c.id else c.model_copy(update={"id": f"call_{self.turn}_{i}"})
             for i, c in enumerate(calls)

@@ -3,6 +3,9 @@
 Formats:
     * Hermes / Qwen: ``<tool_call>{"name": ..., "arguments": {...}}</tool_call>``, any number of
       blocks per message, with free text around them.
+    * Untagged JSON (``parse_untagged``, an env option): a message that is one JSON call
+      object, bare or in a ```json fence, naming a known tool, as small instruct models write
+      before they learn the tags.
     * OpenAI-native ``tool_calls`` from a chat-completions response (arguments as a JSON string).
 
 Parsing never raises: every problem becomes a message in ``ParsedAction.errors`` that the
@@ -103,6 +106,24 @@ def parse_hermes(text: str) -> ParsedAction:
     elif TOOL_CALL_CLOSE in rest:
         errors.append(f"'{TOOL_CALL_CLOSE}' without a matching '{TOOL_CALL_OPEN}'")
     return ParsedAction(content=rest.strip(), calls=calls, errors=errors)
+
+
+def parse_untagged(text: str, tools: set[str] | dict[str, Any]) -> ToolCall | None:
+    """The call in ``text`` if the message is one JSON object (bare, or the first ```json
+    fence) with a ``name`` among ``tools``; None otherwise (then it is prose)."""
+    body = text.strip()
+    start = body.find("```")
+    if start >= 0:
+        end = body.find("```", start + 3)
+        body = body[start + 3 : end if end >= 0 else len(body)].removeprefix("json").strip()
+    if not body.startswith("{"):
+        return None
+    try:
+        obj = _loads(body)
+    except ValueError:
+        return None
+    call = _call_from_obj(obj, "")
+    return call if isinstance(call, ToolCall) and call.name in tools else None
 
 
 _EXAMPLE = '<tool_call>{"name": "tool_name", "arguments": {"arg": "value"}}</tool_call>'

@@ -131,11 +131,17 @@ def spec(id: str) -> EnvSpec:
 
 
 def make(id: str, **kwargs: Any) -> AgentEnv:
-    """Build the environment registered under ``id``; ``kwargs`` override its defaults."""
+    """Build the environment registered under ``id``; ``kwargs`` override its defaults.
+
+    ``untagged_tool_calls`` (any env; see ``AgentEnv``) is set on the instance, not passed."""
     s = spec(id)
     env_cls = s.load()
+    kwargs = {**s.kwargs, **kwargs}
+    untagged = kwargs.pop("untagged_tool_calls", None)
+    if untagged is not None and not isinstance(untagged, bool):
+        raise RegistrationError(f"untagged_tool_calls must be true or false, got {untagged!r}")
     try:
-        env = env_cls(**{**s.kwargs, **kwargs})
+        env = env_cls(**kwargs)
     except TypeError as exc:
         params = [p for p in inspect.signature(env_cls).parameters if p not in ("self",)]
         raise RegistrationError(
@@ -143,6 +149,8 @@ def make(id: str, **kwargs: Any) -> AgentEnv:
             f"It accepts: {', '.join(params)}."
         ) from exc
     env.spec = gym.spec(s.gym_id)
+    if untagged is not None:
+        env.untagged_tool_calls = untagged
     return env
 
 

@@ -140,3 +140,39 @@ def test_registered_env_works_through_gymnasium():
     obs, info = env.reset(seed=2)
     assert env.step(call("answer", value=info["target"]))[1] == 1.0
     assert agentgym.make("agentgym/echo_test-v0").spec.id == "agentgym/echo_test-v0"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"name": "guess", "arguments": {"number": 50}}',
+        '```json\n{"name": "guess", "arguments": {"number": 50}}\n```',
+        'Let me guess.\n```json\n{"name": "guess", "arguments": {"number": 50}}\n```',
+    ],
+)
+def test_untagged_json_calls_are_accepted_only_when_asked_and_cost_half(text):
+    strict = agentgym.make("guess_number")
+    strict.reset(seed=1)
+    _, reward, *_, info = strict.step(text)
+    assert info["tool_calls"] == 0  # prose: the episode's reply, no call ran
+    lenient = agentgym.make("guess_number", untagged_tool_calls=True)
+    obs, _ = lenient.reset(seed=1)
+    obs, reward, _, _, info = lenient.step(text)
+    assert info["tool_calls"] == 1 and info["untagged_call"] and not info["format_error"]
+    assert obs.messages[0].role == "tool"
+    assert info["reward_parts"]["format"] == pytest.approx(-lenient.format_penalty / 2)
+    tagged = agentgym.make("guess_number", untagged_tool_calls=True)
+    tagged.reset(seed=1)
+    *_, info = tagged.step('<tool_call>{"name": "guess", "arguments": {"number": 50}}</tool_call>')
+    assert "format" not in info["reward_parts"]  # the tagged form is preferred
+
+
+@pytest.mark.parametrize(
+    "text",
+    ['{"name": "nosuch", "arguments": {}}', '{"answer": 3}', "{not json", "```\n[1, 2]\n```"],
+)
+def test_untagged_json_that_names_no_known_tool_is_prose(text):
+    env = agentgym.make("guess_number", untagged_tool_calls=True)
+    env.reset(seed=1)
+    *_, info = env.step(text)
+    assert info["tool_calls"] == 0 and "untagged_call" not in info
