@@ -81,6 +81,9 @@ class AgentEnv(gym.Env[Observation, Message | str]):
     metadata: dict[str, Any] = {"render_modes": []}
     max_turns: int = 10
     format_penalty: float = 0.1
+    max_tool_calls_per_turn: int = 8
+    """Calls past this many in one turn are not run (one error observation says so, and the
+    turn is a format error): a turn of 100 guesses must not win guess_number."""
     untagged_tool_calls: bool = False
     """Also accept a message that is one bare (or ```json-fenced) JSON call of a known tool,
     at half the format penalty, so that a model which has not learnt the ``<tool_call>`` tags
@@ -180,9 +183,14 @@ class AgentEnv(gym.Env[Observation, Message | str]):
         spec = getattr(self, "spec", None)
         return spec.id if spec is not None else type(self).__name__
 
+    def active_tools(self) -> dict[str, Tool]:
+        """The tools the model may call now: what it is shown and what ``step`` dispatches to
+        (override to hide some, e.g. by mode). Default: every ``@tool`` of the class."""
+        return self.tools
+
     @property
     def tool_specs(self) -> list[ToolSpec]:
-        return [t.spec for t in self.tools.values()]
+        return [t.spec for t in self.active_tools().values()]
 
     # ---- the Gymnasium API ------------------------------------------------------------------
 
@@ -226,11 +234,19 @@ class AgentEnv(gym.Env[Observation, Message | str]):
             content, calls, errors = parsed.content, parsed.calls, parsed.errors
             untagged = None
             if self.untagged_tool_calls and not calls and not errors:
-                untagged = parse_untagged(content, self.tools)
+                untagged = parse_untagged(content, self.active_tools())
             if untagged is not None:
                 calls, content = [untagged], ""
                 self.add_reward("format", -self.format_penalty / 2)
                 self.label(untagged_call=True)
+        cap = self.max_tool_calls_per_turn
+        if len(calls) > cap:
+            errors = [
+                *errors,
+                f"{len(calls) - cap} tool calls after the first {cap} of this turn were not run "
+                f"(at most {cap} per turn)",
+            ]
+            calls = calls[:cap]
         calls = [
             c if c.id else c.model_copy(update={"id": f"call_{self.turn}_{i}"})
             for i, c in enumerate(calls)
@@ -275,9 +291,10 @@ class AgentEnv(gym.Env[Observation, Message | str]):
 
     async def _call(self, call: ToolCall) -> tuple[str | Message, bool, bool]:
         """Run one call. Returns (text for the model, malformed call?, tool refused?)."""
-        tool = self.tools.get(call.name)
+        active = self.active_tools()
+        tool = active.get(call.name)
         if tool is None:
-            known = ", ".join(self.tools) or "none"
+            known = ", ".join(active) or "none"
             return f"Error: unknown tool '{call.name}'. Available tools: {known}.", True, True
         try:
             kwargs = tool.validate(call.arguments)

@@ -24,6 +24,7 @@ from agentgym.envs.gui.baselines import BASELINES
 from agentgym.envs.gui.browser import TREE_JS, browsers, new_page
 from agentgym.envs.gui.config import GUIConfig
 from agentgym.envs.gui.tasks import TEMPLATES, GUITask, make_task
+from agentgym.tools import Tool
 
 
 class GUIEnv(AgentEnv):
@@ -151,10 +152,9 @@ class GUIEnv(AgentEnv):
             await self.browsers.release()
             self.browsers = None
 
-    @property
-    def tool_specs(self):  # type: ignore[no-untyped-def]
+    def active_tools(self) -> dict[str, Tool]:
         hide = {"click_at"} if not self.cfg.coordinates else set()
-        return [s for s in super().tool_specs if s.name not in hide]
+        return {name: t for name, t in self.tools.items() if name not in hide}
 
     # ---- tools --------------------------------------------------------------------------
 

@@ -26,6 +26,7 @@ from agentgym.data.keychain import KeyChain, synthesize
 from agentgym.envs.keychain import config as C
 from agentgym.envs.keychain.baselines import BASELINES
 from agentgym.rewards import best_f1, normalize, substring_match
+from agentgym.tools import Tool
 
 ANSWER = re.compile(r"<answer>(.*?)</answer>", re.S)
 
@@ -159,6 +160,5 @@ class KeyChainEnv(AgentEnv):
         self._score(text, text)
         return "Answer recorded."
 
-    @property
-    def tool_specs(self):  # type: ignore[no-untyped-def]
-        return super().tool_specs if self.cfg.mode == "tools" else []
+    def active_tools(self) -> dict[str, Tool]:
+        return self.tools if self.cfg.mode == "tools" else {}

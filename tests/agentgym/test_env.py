@@ -176,3 +176,28 @@ def test_untagged_json_that_names_no_known_tool_is_prose(text):
     env.reset(seed=1)
     *_, info = env.step(text)
     assert info["tool_calls"] == 0 and "untagged_call" not in info
+
+
+def test_a_turn_runs_at_most_max_tool_calls_per_turn():
+    env = agentgym.make("guess_number")
+    env.reset(seed=3)
+    guesses = "".join(
+        f'<tool_call>{{"name": "guess", "arguments": {{"number": {n}}}}}</tool_call>'
+        for n in range(1, 101)
+    )
+    obs, reward, terminated, _, info = env.step(guesses)
+    assert info["tool_calls"] == env.max_tool_calls_per_turn
+    assert info["format_error"] and "92 tool calls after the first 8" in obs.messages[0].content
+    ran = [m for m in obs.messages if m.role == "tool"]
+    assert len(ran) <= env.max_tool_calls_per_turn
+
+
+def test_hidden_tools_cannot_be_called():
+    env = agentgym.make("keychain", mode="single", world_size=1000, context_tokens=512)
+    obs, _ = env.reset(seed=0)
+    assert obs.tools == []
+    obs, _, terminated, _, info = env.step(
+        '<tool_call>{"name": "answer", "arguments": {"text": "x"}}</tool_call>'
+    )
+    assert info["format_error"] and not terminated
+    assert "unknown tool 'answer'. Available tools: none" in obs.messages[0].content
