@@ -30,7 +30,7 @@ from rich.progress import (
 from rich.table import Table
 
 import agentgym
-from agentgym.config import EnvConfig, RolloutConfig, compose, validate
+from agentgym.config import EnvConfig, RolloutConfig, compose, redact, validate
 from agentgym.errors import AgentGymError, ConfigError, RegistrationError
 from agentgym.policies.config import ScriptedConfig, parse_policy, resolve_script
 from agentgym.registration import load_module
@@ -109,7 +109,7 @@ def _check_env_kwargs(env_cls: type, env_id: str, kwargs: dict[str, Any]) -> Non
 
 def _check_resume(out: Path, cfg: EvalConfig) -> None:
     saved = out / "config.json"
-    mine = cfg.model_dump(mode="json", by_alias=True)
+    mine = redact(cfg.model_dump(mode="json", by_alias=True))
     if saved.exists():
         theirs = json.loads(saved.read_text())
         changed = sorted(k for k in mine if k != "rollout" and theirs.get(k) != mine[k])

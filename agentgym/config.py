@@ -10,6 +10,7 @@ work), ``import=my_module`` loads a module first.
 from __future__ import annotations
 
 import difflib
+import re
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
@@ -123,3 +124,27 @@ def validate(model: type[M], tree: dict[str, Any], prefix: str = "") -> M:
             ) from None
         got = err.get("input")
         raise ConfigError(key, f"{err['msg'].lower()} (got {got!r})", "set a valid value") from None
+
+
+SECRET_KEYS = {"api_key", "token", "password", "secret"}
+_USERINFO = re.compile(r"^([a-z][a-z0-9+.-]*://[^/:@]*):[^/@]*@", re.IGNORECASE)
+
+
+def redact_url(url: str) -> str:
+    """``url`` without the password of its ``user:password@`` part."""
+    return _USERINFO.sub(r"\1:<redacted>@", url)
+
+
+def redact(tree: Any) -> Any:
+    """A copy of a config tree safe to write or print: secrets (``api_key``, ...) replaced,
+    URL passwords removed."""
+    if isinstance(tree, dict):
+        return {
+            k: "<redacted>"
+            if k in SECRET_KEYS and tree[k] not in (None, "", "EMPTY")
+            else redact(v)
+            for k, v in tree.items()
+        }
+    if isinstance(tree, list):
+        return [redact(v) for v in tree]
+    return redact_url(tree) if isinstance(tree, str) else tree

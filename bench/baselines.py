@@ -6,10 +6,10 @@ split, written as Markdown one row at a time (a cut-short run keeps its rows).
     .venv/bin/python bench/baselines.py --out bench/baselines.md
 
 Models sample at temperature 1 (as GRPO samples them), ``--tasks`` tasks x ``--samples``
-each; scripted baselines play ``--tasks`` tasks once. Qwen2.5 0.5B is measured twice: with the
-strict ``<tool_call>`` parser, and with ``untagged_tool_calls`` (bare JSON calls accepted at
-half the format penalty). ``gui_action`` is left out: its observation is an image, which no
-text-only policy here can see.
+each; scripted baselines play ``--scripted-tasks`` tasks once. Qwen2.5 0.5B is measured
+twice: with the strict ``<tool_call>`` parser, and with ``untagged_tool_calls`` (bare JSON
+calls accepted at half the format penalty). ``gui_action`` is left out: its observation is
+an image, which no text-only policy here can see.
 """
 
 from __future__ import annotations
@@ -70,17 +70,18 @@ async def main(args: argparse.Namespace) -> None:
             f.write(line)
         print(line, end="", flush=True)
 
-    for env_id, (kwargs, weakest, _) in ENVS.items():
+    for env_id, (kwargs, weakest, _) in ENVS.items() if args.scripted_tasks else ():
         baselines = spec(env_id).load().baselines
         for name in ("oracle", weakest):
-            s = await cell(env_id, kwargs, ScriptedPolicy(baselines[name]), args.tasks, 1, 30)
+            policy = ScriptedPolicy(baselines[name])
+            s = await cell(env_id, kwargs, policy, args.scripted_tasks, 1, 30)
             emit(row(env_id, f"scripted {name}", s))
     from agentgym.policies.vllm import VLLMPolicy
 
     sampling = SamplingConfig(temperature=1.0, max_new_tokens=args.max_new_tokens)
     for model in args.models:
         name = Path(model).name
-        policy = VLLMPolicy(model, sampling, max_model_len=8192)
+        policy = VLLMPolicy(model, sampling, max_model_len=8192, gpu_memory_utilization=0.4)
         try:
             for env_id, (kwargs, _, turns) in ENVS.items():
                 parsers = [False, True] if "qwen" in name else [False]
@@ -94,7 +95,8 @@ async def main(args: argparse.Namespace) -> None:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--tasks", type=int, default=4)
+    parser.add_argument("--tasks", type=int, default=4, help="tasks per model cell")
+    parser.add_argument("--scripted-tasks", type=int, default=20)
     parser.add_argument("--samples", type=int, default=2, help="samples per task (models)")
     parser.add_argument("--max-new-tokens", type=int, default=192)
     parser.add_argument(

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import importlib
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from agentgym._imports import require
 from agentgym.config import validate
@@ -60,10 +61,17 @@ class OpenAIConfig(_Sampled):
     base_url: str = "http://localhost:8000"
     mode: Literal["completions", "chat"] = "completions"
     tokenizer: str | None = None
-    api_key: str = "EMPTY"
+    api_key: str | None = Field(None, description="None: $OPENAI_API_KEY, else 'EMPTY'")
     timeout: float = Field(120.0, gt=0)
     max_retries: int = Field(4, ge=0)
     concurrency: int = Field(64, ge=1)
+
+    @field_validator("base_url")
+    @classmethod
+    def _http(cls, v: str) -> str:
+        if not v.startswith(("http://", "https://")):
+            raise ValueError("expected an http(s) URL such as http://localhost:8000/v1")
+        return v
 
 
 class VLLMConfig(_Sampled):
@@ -139,7 +147,8 @@ def build_policy(cfg: PolicyConfig, baselines: dict[str, Callable[..., str]]) ->
         return VLLMPolicy(model, cfg.sampling(), **cfg.engine)
     from agentgym.policies.openai import Client, OpenAIChatPolicy, OpenAIPolicy
 
-    client = Client(cfg.base_url, cfg.api_key, cfg.timeout, cfg.max_retries, cfg.concurrency)
+    key = cfg.api_key or os.environ.get("OPENAI_API_KEY") or "EMPTY"
+    client = Client(cfg.base_url, key, cfg.timeout, cfg.max_retries, cfg.concurrency)
     if cfg.mode == "chat":
         return OpenAIChatPolicy(model, client, cfg.sampling())
     return OpenAIPolicy(model, cfg.tokenizer or model, client, cfg.sampling())

@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 
 from agentgym._imports import require
+from agentgym.config import redact_url
 from agentgym.errors import PolicyError
 from agentgym.parsing import parse_openai_tool_calls
 from agentgym.policies.base import SamplingConfig, TokenPolicy
@@ -40,7 +41,7 @@ class Client:
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.http = httpx.AsyncClient(
-            base_url=base_url.rstrip("/"),
+            base_url=base_url.rstrip("/").removesuffix("/v1"),  # paths start with /v1
             headers={"Authorization": f"Bearer {api_key}"},
             timeout=timeout,
             transport=transport,
@@ -66,15 +67,18 @@ class Client:
                 continue
             if response.status_code >= 400:
                 raise PolicyError(
-                    f"{self.http.base_url}{path} answered HTTP {response.status_code}: "
+                    f"{self._where(path)} answered HTTP {response.status_code}: "
                     f"{response.text[:500]}"
                 )
             data: dict[str, Any] = response.json()
             return data
         raise PolicyError(
-            f"{self.http.base_url}{path} failed {self.max_retries + 1} times; last: {problem}. "
+            f"{self._where(path)} failed {self.max_retries + 1} times; last: {problem}. "
             "Is the server up (policy.base_url)?"
         )
+
+    def _where(self, path: str) -> str:
+        return redact_url(f"{self.http.base_url}{path}")
 
     async def aclose(self) -> None:
         await self.http.aclose()

@@ -87,3 +87,52 @@ def test_chat_mode_against_real_vllm_server(vllm_server, tmp_path):
     assert code == 0
     trajs = list(read_trajectories(tmp_path / "trajectories.jsonl"))
     assert len(trajs) == 2 and all(t.token_ids == [] and t.turns for t in trajs)
+
+
+def test_base_url_with_or_without_v1_reaches_the_same_path():
+    seen = []
+
+    def handler(request):
+        seen.append(request.url.path)
+        return httpx.Response(200, json={})
+
+    for base in ("http://test", "http://test/", "http://test/v1", "http://test/v1/"):
+        c = Client(base, max_retries=0, transport=httpx.MockTransport(handler))
+        asyncio.run(c.post("/v1/completions", {}))
+    assert seen == ["/v1/completions"] * 4
+
+
+def test_secrets_are_never_written_or_printed(tmp_path, monkeypatch, capsys):
+    secret, password = "sk-test-very-secret-0123", "hunter2pass"
+
+    def refuse(request):
+        return httpx.Response(401, text="no")
+
+    out = tmp_path / "run"
+    code = main(
+        [
+            "eval",
+            "env=guess_number",
+            "policy=openai",
+            "policy.model=m",
+            "policy.mode=chat",
+            f"policy.api_key={secret}",
+            f"policy.base_url=http://user:{password}@127.0.0.1:9",
+            "policy.max_retries=0",
+            "policy.timeout=2",
+            "episodes=1",
+            f"out={out}",
+        ]
+    )
+    assert code == 2  # the server is not there
+    printed = capsys.readouterr()
+    files = "".join(p.read_text() for p in out.rglob("*") if p.is_file())
+    for text in (printed.out, printed.err, files):
+        assert secret not in text and password not in text
+    assert "<redacted>" in (out / "config.json").read_text()
+
+
+def test_a_base_url_that_is_not_a_url_fails_at_once(capsys):
+    assert main(["eval", "env=guess_number", "policy=openai", "policy.model=m",
+                 "policy.base_url=notaurl"]) == 2  # fmt: skip
+    assert "policy.base_url" in capsys.readouterr().err

@@ -21,6 +21,7 @@ import numpy as np
 import agentgym
 from agentgym._compute import run_torch
 from agentgym._imports import require
+from agentgym.config import redact
 from agentgym.policies.base import SamplingConfig, TokenPolicy
 from agentgym.rollout import (
     EnvPool,
@@ -96,7 +97,7 @@ async def train(
     a GPU only)."""
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "config.json").write_text(cfg.model_dump_json(indent=2))
+    (out / "config.json").write_text(json.dumps(redact(cfg.model_dump(mode="json")), indent=2))
     _seed_everything(cfg.seed)
     tc = cfg.trainer
     learner = Learner(cfg.init or cfg.model, tc, cfg.device)
