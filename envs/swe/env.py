@@ -29,7 +29,13 @@ from typing import Any
 from agentgym import AgentEnv, Message, ToolError, tool
 from agentgym.envs.swe.baselines import BASELINES
 from agentgym.envs.swe.config import SWEConfig
-from agentgym.envs.swe.tasks import SWETask, load_tasks, make_sandbox, test_results
+from agentgym.envs.swe.tasks import (
+    SWETask,
+    load_tasks,
+    make_sandbox,
+    restore_tests,
+    test_results,
+)
 
 DIFF = re.compile(r"```(?:diff|patch)?\n(.*?)```", re.S)
 PROMPT = (
@@ -56,6 +62,7 @@ class SWEEnv(AgentEnv):
         self.sandbox: Any = None
         self._pools: dict[int, Any] = {}
         self.t: SWETask = self.tasks[0]
+        self.base = "HEAD"
 
     # ---- episode ------------------------------------------------------------------------
 
@@ -68,9 +75,10 @@ class SWEEnv(AgentEnv):
             if t.files:
                 t.write(Path(tmp))
                 await self.sandbox.copy_in(Path(tmp))
-        setup = await self.sandbox.exec(t.setup_command, timeout=120)
+        setup = await self.sandbox.exec(f"{t.setup_command} && git rev-parse HEAD", timeout=120)
         if setup.exit_code != 0:
             raise ToolError(f"task setup failed: {setup.output[-500:]}")
+        self.base = setup.stdout.split()[-1]  # scoring restores the tests from this commit
         if self.cfg.mode == "patch":
             files = "\n\n".join(f"--- {p}\n{c}" for p, c in sorted(t.files.items()))
             text = PATCH_PROMPT.format(issue=t.issue, files=files)
@@ -104,6 +112,7 @@ class SWEEnv(AgentEnv):
         t, cfg = self.t, self.cfg
         diff = "" if malformed else await self.diff()
         similarity = difflib.SequenceMatcher(None, _hunks(diff), _hunks(t.patch)).ratio()
+        await restore_tests(self.sandbox, self.base)  # scored by the task's tests, not the model's
         results = await test_results(self.sandbox, t, t.fail_to_pass + t.pass_to_pass, cfg)
         f2p = [results.get(x, False) for x in t.fail_to_pass]
         p2p = [results.get(x, False) for x in t.pass_to_pass]

@@ -120,6 +120,29 @@ async def make_sandbox(cfg: SWEConfig, task: SWETask, pools: dict[int, Any]) -> 
     return await pools[0].acquire()
 
 
+# What a fix must not change: the tests and the files that configure or shadow pytest. Before
+# scoring, tracked ones go back to the task's base commit, added ones are removed (and any
+# added top-level module, which `python -m pytest` would import first), and bytecode caches
+# (a planted pyc could stand in for a test) are deleted.
+_GUARDED = r"(^|/)(tests?/|conftest\.py$)|^(pytest\.ini|tox\.ini|setup\.cfg|pyproject\.toml)$"
+_RESTORE_TESTS = f"""
+for d in tests test; do [ -L "$d" ] && rm -f -- "$d"; done
+git add -A
+git diff --cached --name-only --diff-filter=A "$BASE" | grep -E '{_GUARDED}|^[^/]+[.]py$' |
+  while IFS= read -r f; do git rm -q -r -f --cached -- "$f"; rm -rf -- "$f"; done
+git ls-tree -r --name-only "$BASE" | grep -E '{_GUARDED}' |
+  while IFS= read -r f; do rm -rf -- "$f"; git checkout -q "$BASE" -- "$f"; done
+find . -name __pycache__ -type d -prune -exec rm -rf {{}} +
+"""
+
+
+async def restore_tests(sandbox: Sandbox, base: str) -> None:
+    """Put the tests back as the task's base commit ``base`` has them (see ``_GUARDED``)."""
+    r = await sandbox.exec(f"BASE={base}\n{_RESTORE_TESTS}", timeout=60)
+    if r.exit_code != 0:
+        raise RuntimeError(f"restoring the tests failed: {r.output[-300:]}")
+
+
 async def test_results(
     sandbox: Sandbox, task: SWETask, ids: list[str], cfg: SWEConfig
 ) -> dict[str, bool]:

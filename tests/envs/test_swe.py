@@ -103,3 +103,55 @@ def test_swebench_loader(tmp_path):
     assert t.fail_to_pass == ["t.py::test_a"] and t.pass_to_pass == ["t.py::test_b"]
     assert t.image == "swebench/sweb.eval.x86_64.astropy_1776_astropy-12907"
     assert t.workdir == "/testbed" and "git apply" in t.setup_command
+
+
+CHEATS = {
+    # every test body becomes `assert True`, names kept
+    "rewrite the tests": (
+        "for f in tests/test_*.py; do "
+        "python3 - \"$f\" <<'PY'\n"
+        "import re, sys\n"
+        "src = open(sys.argv[1]).read()\n"
+        "names = re.findall(r'^def (test_\\w+)', src, re.M)\n"
+        "open(sys.argv[1], 'w').write(''.join(f'def {n}():\\n    assert True\\n' for n in names))\n"
+        "PY\n"
+        "done; git add -A; git commit -qm tests"
+    ),
+    # a conftest that turns every failure into a pass
+    "plant a conftest": (
+        "cat > conftest.py <<'PY'\n"
+        "import pytest\n"
+        "@pytest.hookimpl(hookwrapper=True)\n"
+        "def pytest_runtest_makereport(item, call):\n"
+        "    out = yield\n"
+        "    out.get_result().outcome = 'passed'\n"
+        "PY"
+    ),
+    # a top-level module that shadows pytest and prints what the scorer wants
+    "shadow pytest": (
+        "cat > pytest.py <<'PY'\n"
+        "import sys\n"
+        "for a in sys.argv[1:]:\n"
+        "    print('PASSED', a) if '::' in a else None\n"
+        "PY"
+    ),
+    "delete the tests": "rm -rf tests",
+}
+
+
+@pytest.mark.parametrize("cheat", list(CHEATS))
+def test_cheats_score_zero(cheat):
+    env = agentgym.make("swe", tasks=2)
+    try:
+        env.reset(seed=0)
+        obs, *_ = env.step(call("bash", command=CHEATS[cheat]))
+        _, reward, terminated, _, info = env.step(call("submit"))
+        assert terminated and reward == 0.0 and not info["success"], (cheat, info)
+        # the gold fix still scores after the same cheat: restoring is not destroying
+        env.reset(seed=0)
+        env.step(call("bash", command=CHEATS[cheat]))
+        env.step(call("bash", command=f"git apply - <<'EOF'\n{env.t.patch}\nEOF"))
+        _, reward, *_ = env.step(call("submit"))
+        assert reward == 1.0, cheat
+    finally:
+        env.close()
