@@ -7,13 +7,34 @@ one list per query, so Search-R1's, verl's and SkyRL-Gym's search tools work aga
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import BaseModel, Field, StringConstraints, model_validator
 
 from agentgym._imports import require
 from agentgym.retrieval.index import Retriever
 
 MAX_K = 100
 MAX_QUERIES = 512
+MAX_QUERY_CHARS = 4096
+MAX_BODY_BYTES = 1 << 20
+
+Query = Annotated[str, StringConstraints(max_length=MAX_QUERY_CHARS)]
+
+
+class RetrieveRequest(BaseModel):
+    """A ``/retrieve`` body (Search-R1's fields); anything else is a 422, not a 500."""
+
+    queries: list[Query] | None = Field(None, min_length=1, max_length=MAX_QUERIES)
+    query: Query | None = None
+    topk: int = Field(3, ge=1, description=f"more than {MAX_K} is served as {MAX_K}")
+    return_scores: bool = True
+
+    @model_validator(mode="after")
+    def _some_query(self) -> RetrieveRequest:
+        if self.queries is None and self.query is None:
+            raise ValueError("expected 'queries': a list of strings (or 'query')")
+        return self
 
 
 def make_app(retriever: Retriever) -> Any:
@@ -21,26 +42,35 @@ def make_app(retriever: Retriever) -> Any:
     fastapi = require("fastapi", "retrieval")
     app = fastapi.FastAPI(title="agentgym retrieval")
 
+    @app.middleware("http")
+    async def cap_body(request: Any, call_next: Any) -> Any:
+        size = request.headers.get("content-length")
+        if size is not None and (not size.isdigit() or int(size) > MAX_BODY_BYTES):
+            return fastapi.responses.JSONResponse(
+                {"detail": f"the body must be at most {MAX_BODY_BYTES} bytes"}, status_code=413
+            )
+        return await call_next(request)
+
+    @app.exception_handler(fastapi.exceptions.RequestValidationError)
+    async def invalid(request: Any, exc: Any) -> Any:
+        # the messages only: echoing the input fails on NaN or infinity (a 500 instead)
+        errors = [f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()]
+        return fastapi.responses.JSONResponse({"detail": errors}, status_code=422)
+
     @app.get("/health")
     def health() -> dict[str, Any]:
         return {"status": "ok", "passages": len(retriever), "method": retriever.method}
 
     @app.post("/retrieve")
-    def retrieve(body: dict[str, Any]) -> dict[str, Any]:
-        queries = body.get("queries", [body["query"]] if "query" in body else None)
-        if not isinstance(queries, list) or not all(isinstance(q, str) for q in queries):
-            raise fastapi.HTTPException(422, "expected 'queries': a list of strings (or 'query')")
-        if len(queries) > MAX_QUERIES:
-            raise fastapi.HTTPException(422, f"at most {MAX_QUERIES} queries per request")
-        k = max(1, min(int(body.get("topk", 3)), MAX_K))
-        scores = body.get("return_scores", True)
+    def retrieve(body: RetrieveRequest) -> dict[str, Any]:
+        queries = body.queries if body.queries is not None else [body.query or ""]
         result = [
             [
                 {"document": {"id": h.id, "contents": f"{h.title}\n{h.text}"}}
-                | ({"score": h.score} if scores else {})
+                | ({"score": h.score} if body.return_scores else {})
                 for h in hits
             ]
-            for hits in retriever.search([q.strip() for q in queries], k)
+            for hits in retriever.search([q.strip() for q in queries], min(body.topk, MAX_K))
         ]
         return {"result": result}
 

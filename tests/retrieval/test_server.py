@@ -33,6 +33,17 @@ def test_bad_requests_and_huge_k(retrieval_server):
     assert len(huge["result"][0]) <= 100
     empty = httpx.post(f"{retrieval_server}/retrieve", json={"queries": [""]}).json()
     assert empty["result"] == [[]]
+    url = f"{retrieval_server}/retrieve"
+    for topk in ("abc", None, 0, -3, 1.5):
+        assert httpx.post(url, json={"queries": ["x"], "topk": topk}).status_code == 422, topk
+    for raw in ('{"queries": ["x"], "topk": NaN}', '{"queries": ["x"], "topk": 1e400}'):
+        r = httpx.post(url, content=raw, headers={"content-type": "application/json"})
+        assert r.status_code == 422, raw
+    assert httpx.post(url, json={"queries": ["x" * 5000]}).status_code == 422  # query length
+    assert httpx.post(url, json={"queries": ["x"] * 600}).status_code == 422  # query count
+    assert httpx.post(url, json={}).status_code == 422
+    big = httpx.post(url, content=b"{" + b" " * (2 << 20) + b"}")
+    assert big.status_code == 413  # refused before it is read
 
 
 def test_client_matches_the_server(retrieval_server):
