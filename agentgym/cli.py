@@ -15,7 +15,7 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from rich.console import Console
@@ -53,6 +53,9 @@ class EvalConfig(BaseModel):
     seed: int = Field(0, ge=0)
     out: str = "runs/eval"
     rollout: RolloutConfig = Field(default_factory=RolloutConfig)
+    split: Literal["train", "eval"] | None = Field(
+        None, description="play only the env's training or held-out tasks"
+    )
     imports: list[str] = Field(default_factory=list, alias="import")
 
     @field_validator("imports", mode="before")
@@ -136,6 +139,7 @@ def run_eval(cfg: EvalConfig) -> dict[str, Any]:
         max_turns=cfg.rollout.max_turns,
         max_tokens=cfg.rollout.max_tokens,
         concurrency=cfg.rollout.concurrency,
+        split=cfg.split,
     )
     make_env = env_factory(
         cfg.env.id, cfg.env.kwargs, cfg.imports, cfg.rollout.backend, cfg.rollout.ray_address
