@@ -57,12 +57,16 @@ class RolloutSettings:
         concurrency: Episodes in flight at once.
         split: ``"train"`` or ``"eval"``: which of an environment's tasks to play (passed
             to ``reset`` as ``options["split"]``); None: all of them.
+        max_failure_rate: Episodes that raise (an infrastructure fault: a dead container, a
+            server down) are recorded as failed (``stop_reason="error"``) and the run goes on,
+            until more than this share of its episodes has failed; then it raises.
     """
 
     max_turns: int | None = None
     max_tokens: int = 4096
     concurrency: int = 8
     split: str | None = None
+    max_failure_rate: float = 0.1
 
 
 def episode_seed(task: int, sample: int) -> int:
@@ -141,6 +145,21 @@ async def run_episode(
     )
 
 
+def failed_episode(env: EpisodeEnv, task: int, sample: int, exc: Exception) -> Trajectory:
+    """The record of an episode that raised: where (env, task, turns completed) and why."""
+    return Trajectory(
+        env_id=env.env_id,
+        task=task,
+        sample=sample,
+        messages=list(env.messages),
+        stop_reason="error",
+        info={
+            "error": f"{type(exc).__name__}: {exc}"[:2000],
+            "turn": sum(m.role == "assistant" for m in env.messages),
+        },
+    )
+
+
 class EnvPool:
     """Environments kept between ``rollout`` calls, so a trainer's steps reuse them.
 
@@ -181,8 +200,9 @@ async def rollout(
 
     ``envs`` is a pool the caller keeps (and closes), or a factory: then the environments
     built here are closed before returning. Episodes already in ``writer.done`` are skipped.
-    The first exception stops the run (the episodes already written stay on disk) and is
-    raised.
+    An episode that raises is returned (and written) as failed, with ``stop_reason="error"``;
+    past ``settings.max_failure_rate`` the exception stops the run (the episodes already
+    written stay on disk) and is raised.
     """
     if not isinstance(envs, EnvPool):
         pool = EnvPool(envs)
@@ -197,18 +217,32 @@ async def rollout(
     for key in todo:
         queue.put_nowait(key)
     results: dict[tuple[int, int], Trajectory] = {}
+    failures = 0
+
+    def record(traj: Trajectory) -> None:
+        results[traj.key] = traj
+        if writer is not None:
+            writer.write(traj)
+        if on_episode is not None:
+            on_episode(traj)
 
     async def worker() -> None:
+        nonlocal failures
         env = envs.acquire()
         try:
             while not queue.empty():
                 task, sample = queue.get_nowait()
-                traj = await run_episode(env, policy, task, sample, settings)
-                results[traj.key] = traj
-                if writer is not None:
-                    writer.write(traj)
-                if on_episode is not None:
-                    on_episode(traj)
+                try:
+                    traj = await run_episode(env, policy, task, sample, settings)
+                except Exception as exc:  # an infrastructure fault: record it, replace the env
+                    record(failed_episode(env, task, sample, exc))
+                    failures += 1
+                    if failures > settings.max_failure_rate * len(todo):
+                        raise
+                    await env.aclose()
+                    env = envs.acquire()
+                    continue
+                record(traj)
         except BaseException:
             await env.aclose()
             raise

@@ -24,9 +24,12 @@ def _mean(xs: list[float]) -> float:
 
 
 def summarize(trajectories: list[Trajectory], wall_seconds: float = 0.0) -> dict[str, Any]:
-    """Aggregate metrics; pass@k for every k up to the smallest group size."""
+    """Aggregate metrics; pass@k for every k up to the smallest group size. Failed episodes
+    (an infrastructure fault: ``stop_reason == "error"``) are counted, not averaged in."""
+    failed = sum(t.stop_reason == "error" for t in trajectories)
+    trajectories = [t for t in trajectories if t.stop_reason != "error"]
     if not trajectories:
-        return {"episodes": 0}
+        return {"episodes": 0, "failed_episodes": failed}
     groups: dict[tuple[str, int], list[bool]] = defaultdict(list)
     for t in trajectories:
         groups[(t.env_id, t.task)].append(t.success)
@@ -37,6 +40,7 @@ def summarize(trajectories: list[Trajectory], wall_seconds: float = 0.0) -> dict
     sampled = [sum(t.loss_mask) for t in trajectories]
     return {
         "episodes": len(trajectories),
+        "failed_episodes": failed,
         "tasks": len(groups),
         "mean_reward": _mean(rewards),
         "std_reward": pstdev(rewards) if len(rewards) > 1 else 0.0,

@@ -7,7 +7,14 @@ import agentgym
 from agentgym.envs.guess_number import GuessNumberEnv
 from agentgym.policies.scripted import ScriptedPolicy
 from agentgym.policy import Context, Policy
-from agentgym.rollout import EnvPool, RolloutSettings, rollout
+from agentgym.rollout import (
+    EnvPool,
+    RolloutSettings,
+    TrajectoryWriter,
+    read_trajectories,
+    rollout,
+    summarize,
+)
 from agentgym.types import Sample
 
 
@@ -122,3 +129,37 @@ def test_a_pool_keeps_environments_across_rollouts_and_drops_failed_ones():
         assert set(closed) == set(built)
 
     asyncio.run(main())
+
+
+def test_one_failed_episode_is_recorded_and_the_others_go_on(tmp_path):
+    class FlakyEnv(GuessNumberEnv):
+        async def astep(self, action):
+            if self.task_seed == 3:
+                raise RuntimeError("container died")
+            return await super().astep(action)
+
+    async def main():
+        with TrajectoryWriter(tmp_path / "t.jsonl") as writer:
+            return await rollout(
+                FlakyEnv,
+                ScriptedPolicy(GuessNumberEnv.oracle),
+                list(range(10)),
+                1,
+                RolloutSettings(concurrency=4),
+                writer,
+            )
+
+    trajs = asyncio.run(main())
+    assert len(trajs) == 10
+    [failed] = [t for t in trajs if t.stop_reason == "error"]
+    assert failed.task == 3 and "container died" in failed.info["error"]
+    assert failed.info["turn"] == 0  # turns completed before the fault
+    assert all(t.success for t in trajs if t is not failed)
+    assert len(list(read_trajectories(tmp_path / "t.jsonl"))) == 10  # on disk too
+    s = summarize(trajs)
+    assert s["failed_episodes"] == 1 and s["episodes"] == 9 and s["success_rate"] == 1.0
+    # past the failure rate the run stops with the fault itself
+    with pytest.raises(RuntimeError, match="container died"):
+        asyncio.run(
+            rollout(FlakyEnv, ScriptedPolicy(GuessNumberEnv.oracle), [3, 4], 1, RolloutSettings())
+        )

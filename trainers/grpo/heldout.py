@@ -62,6 +62,7 @@ async def evaluate(
         "eval_format_error_rate": s["format_error_rate"],
         "eval_mean_turns": s["mean_turns"],
         "eval_tasks": len(trajs),
+        "eval_failed_episodes": s["failed_episodes"],
     }
 
 

@@ -172,7 +172,10 @@ async def train(
                     writer,
                 )
             t1 = time.perf_counter()
-            # 2. rewards and advantages
+            # 2. rewards and advantages (an episode that failed for the infrastructure's sake
+            # is recorded, not trained on)
+            failed = sum(t.stop_reason == "error" for t in trajs)
+            trajs = [t for t in trajs if t.stop_reason != "error"]
             batch = build_batch(trajs, tc)
             seqs = batch.sequences
             # 3. the learner's own log-probs at the sampling weights, needed when a batch is
@@ -204,6 +207,7 @@ async def train(
             t3 = time.perf_counter()
             # 6. metrics and checkpoints
             record = _metrics(step, trajs, batch, updates, (t0, t1, t2, t3), gap, learner)
+            record["failed_episodes"] = failed
             history.append(record)
             log(record, on_step)
             if (step + 1) % tc.save_every == 0 or step + 1 == tc.steps:
