@@ -139,6 +139,7 @@ def run_eval(cfg: EvalConfig) -> dict[str, Any]:
         max_turns=cfg.rollout.max_turns,
         max_tokens=cfg.rollout.max_tokens,
         concurrency=cfg.rollout.concurrency,
+        max_failure_rate=cfg.rollout.max_failure_rate,
         split=cfg.split,
     )
     make_env = env_factory(

@@ -45,6 +45,9 @@ class RolloutConfig(BaseModel):
     concurrency: int = Field(8, ge=1)
     backend: Literal["local", "ray"] = "local"
     ray_address: str | None = None
+    max_failure_rate: float = Field(
+        0.1, ge=0.0, le=1.0, description="episodes that may fail (infrastructure) before a stop"
+    )
 
 
 def _group_choices(group: str) -> list[str]:

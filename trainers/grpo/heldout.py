@@ -10,6 +10,7 @@ from the seed.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +46,7 @@ async def evaluate(
     policy.sampling = SamplingConfig(
         temperature=tc.eval_temperature, top_p=1.0, max_new_tokens=sampling.max_new_tokens
     )
-    held = RolloutSettings(settings.max_turns, settings.max_tokens, settings.concurrency, "eval")
+    held = dataclasses.replace(settings, split="eval")
     path = out / "eval" / f"{phase}_step_{step:06d}.jsonl"
     try:
         with TrajectoryWriter(path) as writer:
@@ -84,9 +85,7 @@ async def cold_start(
         tokenizer = require("transformers", "train").AutoTokenizer.from_pretrained(cfg.model)
         teacher = ScriptedTokenPolicy(script, tokenizer)
         tasks = list(range(COLD_START_SEED + cfg.seed, COLD_START_SEED + cfg.seed + cs.episodes))
-        train = RolloutSettings(
-            settings.max_turns, settings.max_tokens, settings.concurrency, "train"
-        )
+        train = dataclasses.replace(settings, split="train")
         data = str(out / "trajectories.jsonl")
         with TrajectoryWriter(data) as writer:
             await rollout(envs, teacher, tasks, 1, train, writer)

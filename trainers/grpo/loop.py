@@ -124,6 +124,7 @@ async def train(
         max_turns=cfg.rollout.max_turns,
         max_tokens=cfg.rollout.max_tokens,
         concurrency=cfg.rollout.concurrency,
+        max_failure_rate=cfg.rollout.max_failure_rate,
         split="train",
     )
     # environments (browsers, containers, Ray actors) live across steps
