@@ -132,7 +132,19 @@ class Fetcher:
             raise ToolError(f"cannot open {url!r}: private and local addresses are blocked")
 
     async def get(self, url: str) -> tuple[str, str, bool]:
-        """(final url, body text, truncated?). Model-facing failures raise ``ToolError``."""
+        """(final url, body text, truncated?). Model-facing failures raise ``ToolError``: a
+        malformed URL, a refused address, an HTTP error, and a page that takes longer than
+        three timeouts in all (a server that drips a byte at a time)."""
+        shown = url[:200]
+        try:
+            async with asyncio.timeout(3 * self.timeout):
+                return await self._get(url)
+        except TimeoutError:
+            raise ToolError(f"cannot open {shown!r}: it took too long") from None
+        except (ValueError, httpx.InvalidURL) as exc:  # UnicodeError is a ValueError
+            raise ToolError(f"cannot open {shown!r}: not a valid URL ({exc})"[:400]) from None
+
+    async def _get(self, url: str) -> tuple[str, str, bool]:
         if self._client is None:
             self._client = httpx.AsyncClient(timeout=self.timeout, follow_redirects=False)
         for _ in range(6):
@@ -186,11 +198,18 @@ class LocalWeb:
         ]
 
     async def fetch(self, url: str) -> Page:
-        final, html, truncated = await self.fetcher.get(urljoin(self.site_url + "/", url))
+        try:
+            full = urljoin(self.site_url + "/", url)
+        except ValueError as exc:
+            raise ToolError(f"cannot open {url[:200]!r}: not a valid URL ({exc})") from None
+        final, html, truncated = await self.fetcher.get(full)
         return html_to_page(final, html, truncated)
 
     def doc_id(self, url: str) -> str | None:
-        path = urlsplit(urljoin(self.site_url + "/", url)).path
+        try:
+            path = urlsplit(urljoin(self.site_url + "/", url)).path
+        except ValueError:
+            return None
         return path.removeprefix("/wiki/") if path.startswith("/wiki/") else None
 
     async def aclose(self) -> None:

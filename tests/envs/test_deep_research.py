@@ -12,6 +12,7 @@ import agentgym
 from agentgym.envs.deep_research.baselines import call
 from agentgym.envs.deep_research.web import Fetcher, InternetWeb
 from agentgym.errors import ConfigError, ToolError
+from agentgym.types import Message, ToolCall
 from tests.conftest import check_token_trajectory, eval_run
 
 SMALL = ["env.world_size=1000", "env.tasks=60"]
@@ -174,3 +175,32 @@ def test_internet_backend_speaks_searxng_and_blocks_local_pages():
     finally:
         server.close()
     assert found[0].title == "T" and found[0].snippet == "snippet"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:99999/",
+        "http://[::1",
+        "http://exa\x00mple.com/",
+        "http://" + "a" * 70 + ".com/",
+        "http://\ud83d.com/",
+        "/wiki/d1\r\nHost: evil",
+        "javascript:alert(1)",
+        "",
+    ],
+)
+def test_malformed_urls_are_tool_errors_not_crashes(url):
+    env = agentgym.make("deep_research", world_size=200, tasks=20)
+    try:
+        env.reset(seed=0)
+        call = Message(
+            role="assistant",
+            content="",
+            tool_calls=[ToolCall(id="c", name="open_page", arguments={"url": url})],
+        )
+        obs, reward, terminated, truncated, info = env.step(call)
+        assert info["tool_errors"] == 1 and not terminated
+        assert obs.messages[0].content.startswith("Error: cannot open")
+    finally:
+        env.close()
