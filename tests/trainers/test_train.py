@@ -177,3 +177,28 @@ def test_cold_start_then_grpo_with_held_out_evaluation(tiny_model, tmp_path):
     assert (tmp_path / "cold_start" / "trajectories.jsonl").exists()
     steps = [m for m in metrics(tmp_path) if "reward_mean" in m]
     assert [m["step"] for m in steps] == [0, 1, 2, 3]
+
+
+def _digits_train(model, out, *extra):
+    args = ["train", "env=digits", f"model={model}", "backend=hf", "device=cpu",
+            "trainer.lr=2e-3", "trainer.group_size=2", "trainer.tasks_per_step=2",
+            "sampling.max_new_tokens=8", f"out={out}", *extra]  # fmt: skip
+    return main(args)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("lora", [False, True])
+def test_checkpoints_and_the_final_model_load_in_every_policy(tiny_model, tmp_path, lora):
+    out = tmp_path / "run"
+    extra = ["trainer.lora.rank=4"] if lora else []
+    assert _digits_train(tiny_model, out, "trainer.steps=2", "trainer.save_every=2", *extra) == 0
+    ckpt = out / "checkpoints" / "step_000002"
+    loadable = ckpt / "merged" if lora else ckpt
+    for model in (out / "model", loadable):
+        code = main(
+            ["eval", "env=digits", "policy=hf", f"policy.model={model}", "policy.max_new_tokens=4",
+             "episodes=2", f"out={tmp_path / 'eval' / model.name}"]
+        )  # fmt: skip
+        assert code == 0, model
+    # a checkpoint starts a new run (init=)
+    assert _digits_train(tiny_model, tmp_path / "again", "trainer.steps=1", f"init={loadable}") == 0

@@ -19,8 +19,12 @@ from agentgym._imports import require
 from agentgym.trainers.grpo.learner import Learner
 
 
-def save(root: Path, step: int, learner: Learner) -> Path:
-    """Save the state after ``step`` completed steps; return its folder."""
+def save(root: Path, step: int, learner: Learner, base: str | Path) -> Path:
+    """Save the state after ``step`` completed steps; return its folder.
+
+    The folder is also a model folder that every policy loads (``policy.model=``,
+    ``model=``/``init=``): ``base``'s tokenizer and config beside the weights; with LoRA the
+    loadable model is ``merged/`` inside it (adapters folded in)."""
     torch = require("torch", "train")
     st = require("safetensors.torch", "train")
     final = root / f"step_{step:06d}"
@@ -28,6 +32,11 @@ def save(root: Path, step: int, learner: Learner) -> Path:
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     st.save_model(learner.model, str(tmp / "model.safetensors"))
+    if learner.cfg.lora.rank > 0:
+        write_model(learner, base, tmp / "merged")
+    else:
+        _copy_model_files(base, tmp)
+        learner.model.config.save_pretrained(tmp)
     rng = {
         "torch": torch.get_rng_state(),
         "numpy": np.random.get_state(),
@@ -47,11 +56,19 @@ def write_model(learner: Learner, base: str | Path, folder: Path) -> Path:
     """An ordinary model folder at ``folder``: ``base``'s tokenizer, chat template and
     generation config, and the learner's weights (LoRA merged). Returns ``folder``."""
     shutil.rmtree(folder, ignore_errors=True)
-    shutil.copytree(
-        base, folder, ignore=shutil.ignore_patterns("*.safetensors", "*.bin", "*.index.json")
-    )
+    _copy_model_files(base, folder)
     learner.export(folder)
     return folder
+
+
+def _copy_model_files(base: str | Path, folder: Path) -> None:
+    """Everything of a model folder but its weights (tokenizer, chat template, configs)."""
+    shutil.copytree(
+        base,
+        folder,
+        ignore=shutil.ignore_patterns("*.safetensors", "*.bin", "*.index.json", "*.pt"),
+        dirs_exist_ok=True,
+    )
 
 
 def latest(root: Path) -> Path | None:

@@ -1,9 +1,10 @@
 """The GRPO training loop. Each step: rollouts -> rewards -> advantages -> update -> sync ->
 metrics (and a checkpoint every ``save_every`` steps). Read it top to bottom.
 
-Outputs under ``cfg.out``: ``metrics.jsonl`` (one line a step), TensorBoard events in ``tb/``,
-``trajectories/step_NNNNNN.jsonl``, ``checkpoints/``, and for vLLM rollouts ``policy/`` (the
-weights the engine serves).
+Outputs under ``cfg.out``: ``metrics.jsonl`` (one line a step, and one per held-out
+evaluation), TensorBoard events in ``tb/``, ``trajectories/step_NNNNNN.jsonl``,
+``checkpoints/`` (each also a loadable model folder), ``model/`` (the final policy), and for
+vLLM rollouts ``policy/`` (the weights the engine serves).
 """
 
 from __future__ import annotations
@@ -212,9 +213,11 @@ async def train(
             history.append(record)
             log(record, on_step)
             if (step + 1) % tc.save_every == 0 or step + 1 == tc.steps:
-                checkpoint.save(out / "checkpoints", step + 1, learner)
+                checkpoint.save(out / "checkpoints", step + 1, learner, cfg.init or cfg.model)
             if step + 1 == tc.steps or (tc.eval_every and (step + 1) % tc.eval_every == 0):
                 await held_out(step + 1, "grpo")
+        # the trained policy as a model folder (LoRA merged): policy.model=<out>/model
+        await run_torch(checkpoint.write_model, learner, cfg.init or cfg.model, out / "model")
     finally:
         tb.close()
         await envs.aclose()
