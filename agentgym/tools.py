@@ -54,6 +54,17 @@ def _parse_docstring(doc: str) -> tuple[str, dict[str, str]]:
     return " ".join(s for s in summary_lines if s).strip(), args
 
 
+def _is_text(value: str) -> bool:
+    """No NUL byte (shells and files stop there) and encodable as UTF-8 (no lone surrogate)."""
+    if "\x00" in value:
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 class Tool:
     """A function exposed to the model. Build one with ``@tool``."""
 
@@ -99,7 +110,14 @@ class Tool:
                 for e in exc.errors()
             )
             raise ToolError(f"invalid arguments for '{self.name}': {problems}") from None
-        return {k: getattr(model, k) for k in type(model).model_fields}
+        values = {k: getattr(model, k) for k in type(model).model_fields}
+        for key, value in values.items():
+            if isinstance(value, str) and not _is_text(value):
+                raise ToolError(
+                    f"invalid arguments for '{self.name}': {key} holds a NUL byte or a lone "
+                    "surrogate escape (not text)"
+                )
+        return values
 
     async def run(self, owner: object | None, kwargs: dict[str, Any]) -> str | Message:
         """Run on validated ``kwargs`` (awaiting if async); return the result as text, or as

@@ -133,7 +133,8 @@ class DockerSandbox(Sandbox):
             )
         except TimeoutError:
             return ExecResult(137, "", f"killed after {limit:g} s", timed_out=True)
-        if b"No such container" in err or b"is not running" in err:
+        # the CLI's words for a dead container; the command may print them itself, so ask
+        if (b"No such container" in err or b"is not running" in err) and not await self._alive():
             raise SandboxError(f"container {self.id[:12]} is gone: {err.decode().strip()}")
         return ExecResult(
             code,
@@ -142,6 +143,11 @@ class DockerSandbox(Sandbox):
             timed_out=code == 137 and limit > 0,
             truncated=len(out) > keep or len(err) > keep,
         )
+
+    async def _alive(self) -> bool:
+        assert self.id is not None
+        code, out, _ = await docker("inspect", "-f", "{{.State.Running}}", self.id)
+        return code == 0 and out.strip() == b"true"
 
     async def copy_in(self, src: Path) -> None:
         buf = io.BytesIO()

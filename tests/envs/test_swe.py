@@ -9,6 +9,7 @@ import agentgym
 from agentgym.data.repos import make_repo_tasks
 from agentgym.envs.swe.baselines import call
 from agentgym.envs.swe.tasks import load_swebench
+from agentgym.types import Message, ToolCall
 from tests.conftest import eval_run, sandbox_containers
 
 pytestmark = pytest.mark.docker
@@ -153,5 +154,30 @@ def test_cheats_score_zero(cheat):
         env.step(call("bash", command=f"git apply - <<'EOF'\n{env.t.patch}\nEOF"))
         _, reward, *_ = env.step(call("submit"))
         assert reward == 1.0, cheat
+    finally:
+        env.close()
+
+
+def test_adversarial_tool_input_is_an_observation_not_a_crash():
+    env = agentgym.make("swe", tasks=2)
+    try:
+        env.reset(seed=0)
+        for name, kw in [
+            ("bash", {"command": "echo a\x00b"}),
+            ("view", {"path": "a\x00b.py"}),
+            ("create", {"path": "x.py", "content": "\ud83d"}),
+            ("edit", {"path": "x.py", "old": "a", "new": "\udc00"}),
+        ]:
+            action = Message(
+                role="assistant", content="", tool_calls=[ToolCall(id="c", name=name, arguments=kw)]
+            )
+            obs, _, terminated, _, info = env.step(action)
+            assert info["format_error"] and not terminated, name
+            assert "NUL byte or a lone surrogate" in obs.messages[0].content
+        # a command that prints the CLI's words for a dead container does not kill the episode
+        obs, *_ = env.step(call("bash", command="echo 'Error: No such container: x' >&2; exit 1"))
+        assert "No such container" in obs.messages[0].content
+        obs, *_ = env.step(call("bash", command="echo 'container 1 is not running' >&2"))
+        assert "[exit code 0]" in obs.messages[0].content
     finally:
         env.close()
