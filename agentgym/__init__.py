@@ -20,7 +20,7 @@ from agentgym.errors import (
     UnknownEnvError,
 )
 from agentgym.policy import Context, Policy
-from agentgym.registration import EnvSpec, list_envs, make, register, spec
+from agentgym.registration import EnvSpec, _load_plugins, list_envs, make, register, spec
 from agentgym.tools import Tool, tool
 from agentgym.types import (
     Message,
@@ -64,3 +64,5 @@ __all__ = [
     "spec",
     "tool",
 ]
+
+_load_plugins()  # importing the package registers every environment

@@ -69,6 +69,19 @@ class EnvSpec:
 _registry: dict[str, EnvSpec] = {}
 _plugins_loaded = False
 
+# The built-in environments (also entry points in pyproject.toml, as third-party ones are; the
+# table keeps a checkout that is not installed complete).
+BUILTIN = {
+    "guess_number": "agentgym.envs.guess_number:GuessNumberEnv",
+    "digits": "agentgym.envs.digits:DigitsEnv",
+    "deep_research": "agentgym.envs.deep_research:DeepResearchEnv",
+    "retrieval_qa": "agentgym.envs.retrieval_qa:RetrievalQAEnv",
+    "keychain": "agentgym.envs.keychain:KeyChainEnv",
+    "swe": "agentgym.envs.swe:SWEEnv",
+    "gui": "agentgym.envs.gui:GUIEnv",
+    "gui_action": "agentgym.envs.gui:GUIActionEnv",
+}
+
 
 def register(
     id: str,
@@ -98,13 +111,16 @@ def register(
 
 
 def _load_plugins() -> None:
+    """Register the built-ins and every ``agentgym.envs`` entry point (once; ``import
+    agentgym`` does it, so ``gymnasium.make("agentgym/<id>-v0")`` works right after)."""
     global _plugins_loaded
     if _plugins_loaded:
         return
     _plugins_loaded = True
-    for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
-        if ep.name not in _registry:
-            register(ep.name, ep.value)
+    points = {ep.name: ep.value for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)}
+    for name, value in {**BUILTIN, **points}.items():
+        if name not in _registry:
+            register(name, value)
 
 
 def _canonical(id: str) -> str:
@@ -116,9 +132,14 @@ def _canonical(id: str) -> str:
     return id
 
 
-def spec(id: str) -> EnvSpec:
-    """The ``EnvSpec`` registered under ``id``; ``UnknownEnvError`` says "did you mean"."""
+def spec(id: str | EnvSpec) -> EnvSpec:
+    """The ``EnvSpec`` registered under ``id`` (a name, a Gymnasium id, or an ``EnvSpec`` as
+    ``list_envs`` returns them); ``UnknownEnvError`` says "did you mean"."""
     _load_plugins()
+    if isinstance(id, EnvSpec):
+        id = id.id
+    if not isinstance(id, str):
+        raise UnknownEnvError(f"an environment id is a string, got {type(id).__name__}")
     key = _canonical(id)
     if key in _registry:
         return _registry[key]
@@ -130,7 +151,7 @@ def spec(id: str) -> EnvSpec:
     )
 
 
-def make(id: str, **kwargs: Any) -> AgentEnv:
+def make(id: str | EnvSpec, **kwargs: Any) -> AgentEnv:
     """Build the environment registered under ``id``; ``kwargs`` override its defaults.
 
     ``untagged_tool_calls`` (any env; see ``AgentEnv``) is set on the instance, not passed."""

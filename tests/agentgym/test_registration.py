@@ -34,3 +34,23 @@ def test_load_module_error():
 
     with pytest.raises(RegistrationError, match="cannot import module 'no_such_mod'"):
         load_module("no_such_mod")
+
+
+def test_importing_the_package_is_enough_for_gymnasium_make():
+    import subprocess
+    import sys
+
+    code = (
+        "import agentgym, gymnasium; "
+        "print(type(gymnasium.make('agentgym/guess_number-v0').unwrapped).__name__)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "GuessNumberEnv"
+
+
+def test_spec_takes_what_list_envs_returns():
+    import agentgym
+
+    for s in agentgym.list_envs():
+        assert agentgym.spec(s) is s
+    assert set(agentgym.registration.BUILTIN) <= {s.id for s in agentgym.list_envs()}
