@@ -47,6 +47,13 @@ def owner() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
+_REAP = (
+    "keep=$(tr ' ' '\\n' </proc/1/task/1/children 2>/dev/null | sort -n | head -1); "
+    '[ -n "$keep" ] && for d in /proc/[0-9]*; do q=${d#/proc/}; '
+    'case " 1 $keep $$ " in *" $q "*) ;; *) kill -9 $q 2>/dev/null;; esac; done'
+)
+
+
 async def docker(
     *args: str, stdin: bytes | None = None, timeout: float = 60
 ) -> tuple[int, bytes, bytes]:
@@ -122,10 +129,12 @@ class DockerSandbox(Sandbox):
         keep = self.limits.output_bytes
         args = ["exec", "-i"] if stdin is not None else ["exec"]
         # timeout runs the command in a process group of its own; whatever is left in that
-        # group when it ends (background jobs, a fork bomb) is killed with it
+        # group when it ends (background jobs, a fork bomb) is killed with it, and then every
+        # other process but init, the container's lifetime `sleep` (init's oldest child) and
+        # this shell: a job that escaped the group with setsid does not outlive the call
         wrapped = (
             f"timeout -s KILL {limit:g} bash -c {_q(command)} <&0 & p=$!; wait $p; rc=$?; "
-            "kill -9 -- -$p 2>/dev/null; exit $rc"
+            f"kill -9 -- -$p 2>/dev/null; {_REAP}; exit $rc"
         )
         try:
             code, out, err = await docker(

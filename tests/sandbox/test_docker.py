@@ -144,3 +144,14 @@ def test_copy_out_and_reset(tmp_path):
 
     r = run(go())
     assert (tmp_path / "out" / "a.txt").read_bytes() == b"A" and r.stdout.strip() == "0"
+
+
+def test_a_process_that_escapes_with_setsid_does_not_outlive_its_call():
+    count = (
+        "for d in /proc/[0-9]*; do tr '\\0' ' ' < $d/cmdline; echo; done 2>/dev/null"
+        " | grep -c '^sleep 30[0-9]' || true"
+    )
+    escape = "setsid sleep 301 & setsid sh -c 'sleep 302 &' ; nohup sleep 303 >/dev/null 2>&1 &"
+    [_, survivors, alive] = run(in_box(escape, count, "echo alive"))
+    assert survivors.stdout.strip() == "0", survivors
+    assert alive.stdout.strip() == "alive"  # the container itself lives on
