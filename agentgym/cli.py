@@ -133,7 +133,7 @@ def run_eval(cfg: EvalConfig) -> dict[str, Any]:
     out = Path(cfg.out)
     _check_resume(out, cfg)
     env_cls = agentgym.spec(cfg.env.id).load()
-    policy = build_policy(parse_policy(cfg.policy), getattr(env_cls, "baselines", {}))
+    policy = build_policy(parse_policy(cfg.policy), getattr(env_cls, "baselines", {}), out)
     tasks = list(range(cfg.seed, cfg.seed + cfg.episodes // cfg.group_size))
     settings = RolloutSettings(
         max_turns=cfg.rollout.max_turns,

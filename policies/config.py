@@ -124,8 +124,11 @@ def resolve_script(script: str, baselines: dict[str, Callable[..., str]]) -> Cal
     )
 
 
-def build_policy(cfg: PolicyConfig, baselines: dict[str, Callable[..., str]]) -> Policy:
-    """Build the policy ``cfg`` describes (loads models, opens clients)."""
+def build_policy(
+    cfg: PolicyConfig, baselines: dict[str, Callable[..., str]], log_dir: Path | None = None
+) -> Policy:
+    """Build the policy ``cfg`` describes (loads models, opens clients); an engine's own
+    logging goes to ``log_dir`` when given."""
     if isinstance(cfg, ScriptedConfig):
         from agentgym.policies.scripted import ScriptedPolicy, ScriptedTokenPolicy
 
@@ -144,7 +147,8 @@ def build_policy(cfg: PolicyConfig, baselines: dict[str, Callable[..., str]]) ->
     if isinstance(cfg, VLLMConfig):
         from agentgym.policies.vllm import VLLMPolicy
 
-        return VLLMPolicy(model, cfg.sampling(), **cfg.engine)
+        log = log_dir / "vllm.log" if log_dir is not None else None
+        return VLLMPolicy(model, cfg.sampling(), log, **cfg.engine)
     from agentgym.policies.openai import Client, OpenAIChatPolicy, OpenAIPolicy
 
     key = cfg.api_key or os.environ.get("OPENAI_API_KEY") or "EMPTY"

