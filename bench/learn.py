@@ -1,4 +1,4 @@
-"""A real pretrained model learns here: SmolLM2-135M-Instruct (dequantised from its packaged
+"""Does a real pretrained model learn here? SmolLM2-135M-Instruct (dequantised from its packaged
 GGUF) on deep_research, with a short SFT cold start on the naive baseline's episodes and then
 GRPO, evaluated on held-out questions (sampling at temperature 1, as GRPO does; 0 is greedy)
 before anything, after the cold start, and during and after GRPO. Prints the held-out table;
@@ -9,8 +9,9 @@ the curves are in the run's report.html.
 
 The questions are deep_research's intersection kind (one search, then read the answer off
 the results); SmolLM2's chat template has no tool section, so everything it knows of the
-tools comes from the cold start. Measured here (README, "Two commands"): held-out reward
--0.300 (base) -> -0.188 (after SFT) -> 0.094 (GRPO step 4) -> 0.389 (step 8), 19 min 21 s.
+tools comes from the cold start. Measured here (README, "Does an agent learn here?"): one run
+-0.300 (base) -> -0.188 (after SFT) -> 0.094 (GRPO step 4) -> 0.389 (step 8), 19 min 21 s;
+another, cut at 4 steps, -0.300 -> -0.113 -> -0.169: the RL phase is not yet reliable.
 """
 
 from __future__ import annotations
