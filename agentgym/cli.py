@@ -33,7 +33,7 @@ import agentgym
 from agentgym.config import EnvConfig, RolloutConfig, compose, redact, validate
 from agentgym.errors import AgentGymError, ConfigError, RegistrationError
 from agentgym.policies.config import ScriptedConfig, parse_policy, resolve_script
-from agentgym.registration import load_module
+from agentgym.registration import load_module, pop_untagged
 from agentgym.report import write_report
 from agentgym.rollout import RolloutSettings, TrajectoryWriter, env_factory, rollout, summarize
 from agentgym.types import Trajectory
@@ -92,8 +92,10 @@ def load_eval_config(overrides: list[str]) -> EvalConfig:
 def _check_env_kwargs(env_cls: type, env_id: str, kwargs: dict[str, Any]) -> None:
     """``env.*`` keys against the env's ``config_model`` (pydantic), else its signature."""
     kwargs = dict(kwargs)
-    if not isinstance(kwargs.pop("untagged_tool_calls", False), bool):
-        raise ConfigError("env.untagged_tool_calls", "expected true or false", "set true/false")
+    try:
+        pop_untagged(kwargs)
+    except RegistrationError as exc:
+        raise ConfigError("env.untagged_tool_calls", str(exc), "set true or false") from None
     model = getattr(env_cls, "config_model", None)
     if model is not None:
         validate(model, kwargs, prefix="env")

@@ -158,9 +158,7 @@ def make(id: str | EnvSpec, **kwargs: Any) -> AgentEnv:
     s = spec(id)
     env_cls = s.load()
     kwargs = {**s.kwargs, **kwargs}
-    untagged = kwargs.pop("untagged_tool_calls", None)
-    if untagged is not None and not isinstance(untagged, bool):
-        raise RegistrationError(f"untagged_tool_calls must be true or false, got {untagged!r}")
+    untagged = pop_untagged(kwargs)
     try:
         env = env_cls(**kwargs)
     except TypeError as exc:
@@ -173,6 +171,14 @@ def make(id: str | EnvSpec, **kwargs: Any) -> AgentEnv:
     if untagged is not None:
         env.untagged_tool_calls = untagged
     return env
+
+
+def pop_untagged(kwargs: dict[str, Any]) -> bool | None:
+    """Take the any-env option ``untagged_tool_calls`` out of ``kwargs`` (None if absent)."""
+    untagged = kwargs.pop("untagged_tool_calls", None)
+    if untagged is not None and not isinstance(untagged, bool):
+        raise RegistrationError(f"untagged_tool_calls must be true or false, got {untagged!r}")
+    return untagged
 
 
 def list_envs() -> list[EnvSpec]:

@@ -220,6 +220,15 @@ def check_token_trajectory(traj: Trajectory, model: Any, tol: float) -> None:
     assert torch.allclose(got, want, atol=tol), (got - want).abs().max()
 
 
+def train_digits(model: Path, out: Path, *overrides: str) -> int:
+    """``agentgym train env=digits`` with the tiny model on the CPU (hf rollouts); the exit
+    code."""
+    from agentgym.cli import main
+
+    base = ["train", "env=digits", f"model={model}", "backend=hf", "device=cpu", f"out={out}"]
+    return main([*base, *overrides])
+
+
 def eval_run(out: Path, *args: str) -> tuple[dict[str, Any], list[Trajectory]]:
     """Run ``agentgym eval out=OUT ARGS...``, check it succeeded; (summary, trajectories)."""
     import json

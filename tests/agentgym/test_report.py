@@ -3,24 +3,19 @@
 import pytest
 
 from agentgym.cli import main
+from tests.conftest import train_digits
 
 
 @pytest.mark.browser
 @pytest.mark.slow
 def test_train_report_renders_in_chromium(tiny_model, tmp_path, open_page):
-    code = main(
-        [
-            "train",
-            "env=digits",
-            f"model={tiny_model}",
-            "backend=hf",
-            "device=cpu",
-            "trainer.steps=3",
-            "trainer.tasks_per_step=2",
-            "trainer.group_size=2",
-            "sampling.max_new_tokens=8",
-            f"out={tmp_path}",
-        ]
+    code = train_digits(
+        tiny_model,
+        tmp_path,
+        "trainer.steps=3",
+        "trainer.tasks_per_step=2",
+        "trainer.group_size=2",
+        "sampling.max_new_tokens=8",
     )
     assert code == 0
     page = open_page((tmp_path / "report.html").as_uri())

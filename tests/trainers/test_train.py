@@ -12,6 +12,7 @@ import pytest
 
 import agentgym
 from agentgym.cli import main
+from tests.conftest import train_digits
 
 
 def metrics(out):
@@ -20,19 +21,13 @@ def metrics(out):
 
 @pytest.mark.slow
 def test_grpo_learns_digits_on_cpu(tiny_model, tmp_path):
-    code = main(
-        [
-            "train",
-            "env=digits",
-            f"model={tiny_model}",
-            "backend=hf",
-            "device=cpu",
-            "trainer.steps=30",
-            "trainer.lr=2e-3",
-            "sampling.max_new_tokens=16",
-            "trainer.save_every=100",
-            f"out={tmp_path}",
-        ]
+    code = train_digits(
+        tiny_model,
+        tmp_path,
+        "trainer.steps=30",
+        "trainer.lr=2e-3",
+        "sampling.max_new_tokens=16",
+        "trainer.save_every=100",
     )
     assert code == 0
     rewards = [m["reward_mean"] for m in metrics(tmp_path)]
@@ -148,24 +143,18 @@ def test_held_out_tasks_never_meet_training_tasks():
 
 @pytest.mark.slow
 def test_cold_start_then_grpo_with_held_out_evaluation(tiny_model, tmp_path):
-    code = main(
-        [
-            "train",
-            "env=digits",
-            f"model={tiny_model}",
-            "backend=hf",
-            "device=cpu",
-            "trainer.steps=4",
-            "trainer.lr=2e-3",
-            "trainer.eval_tasks=16",
-            "trainer.eval_every=2",
-            "cold_start.episodes=64",
-            "cold_start.baseline=tests.trainers.test_sft:_digits",
-            "cold_start.lr=3e-3",
-            "cold_start.epochs=4",
-            "sampling.max_new_tokens=16",
-            f"out={tmp_path}",
-        ]
+    code = train_digits(
+        tiny_model,
+        tmp_path,
+        "trainer.steps=4",
+        "trainer.lr=2e-3",
+        "trainer.eval_tasks=16",
+        "trainer.eval_every=2",
+        "cold_start.episodes=64",
+        "cold_start.baseline=tests.trainers.test_sft:_digits",
+        "cold_start.lr=3e-3",
+        "cold_start.epochs=4",
+        "sampling.max_new_tokens=16",
     )
     assert code == 0
     evals = [m for m in metrics(tmp_path) if "phase" in m]
@@ -184,10 +173,9 @@ def test_cold_start_then_grpo_with_held_out_evaluation(tiny_model, tmp_path):
 
 
 def _digits_train(model, out, *extra):
-    args = ["train", "env=digits", f"model={model}", "backend=hf", "device=cpu",
-            "trainer.lr=2e-3", "trainer.group_size=2", "trainer.tasks_per_step=2",
-            "sampling.max_new_tokens=8", f"out={out}", *extra]  # fmt: skip
-    return main(args)
+    small = ["trainer.lr=2e-3", "trainer.group_size=2", "trainer.tasks_per_step=2",
+             "sampling.max_new_tokens=8"]  # fmt: skip
+    return train_digits(model, out, *small, *extra)
 
 
 @pytest.mark.slow

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import agentgym
+from agentgym._compute import run_torch
 from agentgym._imports import require
 from agentgym.policies.base import SamplingConfig, TokenPolicy
 from agentgym.rollout import EnvPool, RolloutSettings, TrajectoryWriter, rollout, summarize
@@ -90,6 +91,4 @@ async def cold_start(
         with TrajectoryWriter(data) as writer:
             await rollout(envs, teacher, tasks, 1, train, writer)
     seqs = load_sequences([data], cs.min_reward)
-    from agentgym._compute import run_torch
-
     return await run_torch(fine_tune, learner, seqs, cs, cfg.seed)
