@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -309,7 +310,11 @@ def _cmd_report(args: argparse.Namespace) -> int:
 def _cmd_envs(args: argparse.Namespace) -> int:
     table = Table("id", "gymnasium id", "description")
     for s in agentgym.list_envs():
-        table.add_row(s.id, s.gym_id, s.summary())
+        try:
+            summary = s.summary()
+        except AgentGymError as exc:  # one broken plugin must not hide the others
+            summary = f"[red]cannot load: {escape(str(exc))}[/]"
+        table.add_row(s.id, s.gym_id, summary)
     console.print(table)
     return 0
 

@@ -56,3 +56,15 @@ def test_resume_refuses_a_different_config(tmp_path):
         from agentgym.cli import run_eval
 
         run_eval(load_eval_config(["episodes=2", "env.high=10", f"out={tmp_path}"]))
+
+
+def test_envs_lists_the_others_when_one_plugin_is_broken(capsys):
+    from agentgym import registration
+
+    registration.register("broken_plugin_env", "collections:OrderedDict")
+    try:
+        assert main(["envs"]) == 0
+        out = capsys.readouterr().out
+        assert "guess_number" in out and "cannot load" in out
+    finally:
+        del registration._registry["broken_plugin_env"]
