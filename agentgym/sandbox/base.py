@@ -10,6 +10,7 @@ container's memory, CPUs, processes and lifetime, with no network.
 from __future__ import annotations
 
 import abc
+import asyncio
 import base64
 import io
 import tarfile
@@ -36,13 +37,15 @@ class Limits(BaseModel):
 
 @dataclass(frozen=True)
 class ExecResult:
-    """What a command did. ``exit_code`` is 124/137 when it was killed at the time limit."""
+    """What a command did. ``exit_code`` is 137 when it was killed at the time limit
+    (``timed_out``) or by the out-of-memory killer (``oom_killed``)."""
 
     exit_code: int
     stdout: str
     stderr: str
     timed_out: bool = False
     truncated: bool = False
+    oom_killed: bool = False
 
     @property
     def output(self) -> str:
@@ -112,6 +115,41 @@ class Sandbox(abc.ABC):
         self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
     ) -> None:
         await self.close()
+
+
+async def communicate(
+    proc: asyncio.subprocess.Process, stdin: bytes | None, keep: int | None
+) -> tuple[bytes, bytes, bool]:
+    """Feed ``stdin`` and read stdout and stderr to their end, keeping the first ``keep``
+    bytes of each (all with None): a flood of output costs CPU, never memory.
+
+    Returns (stdout, stderr, whether either was cut).
+    """
+
+    async def feed() -> None:
+        if proc.stdin is None:
+            return
+        try:
+            if stdin:
+                proc.stdin.write(stdin)
+                await proc.stdin.drain()
+            proc.stdin.close()
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+
+    async def drain(stream: asyncio.StreamReader | None) -> tuple[bytes, bool]:
+        buf, cut = bytearray(), False
+        while stream is not None and (chunk := await stream.read(1 << 16)):
+            room = len(chunk) if keep is None else max(keep - len(buf), 0)
+            buf += chunk[:room]
+            cut = cut or len(chunk) > room
+        return bytes(buf), cut
+
+    _, (out, cut_out), (err, cut_err) = await asyncio.gather(
+        feed(), drain(proc.stdout), drain(proc.stderr)
+    )
+    await proc.wait()
+    return out, err, cut_out or cut_err
 
 
 def _q(path: str) -> str:

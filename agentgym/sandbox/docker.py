@@ -26,7 +26,7 @@ import tarfile
 from pathlib import Path
 
 from agentgym.errors import SandboxError
-from agentgym.sandbox.base import WORKSPACE, ExecResult, Limits, Sandbox
+from agentgym.sandbox.base import WORKSPACE, ExecResult, Limits, Sandbox, communicate
 
 LABEL = "agentgym.sandbox"
 _LIVE: set[str] = set()
@@ -54,10 +54,17 @@ _REAP = (
 )
 
 
+_OOM_KILLS = (
+    "cat /sys/fs/cgroup/memory.events /sys/fs/cgroup/memory/memory.oom_control 2>/dev/null"
+    " | awk '$1==\"oom_kill\"{n+=$2} END{print n+0}'"
+)
+"""How many processes the container's out-of-memory killer has killed (cgroup v2 or v1)."""
+
+
 async def docker(
-    *args: str, stdin: bytes | None = None, timeout: float = 60
-) -> tuple[int, bytes, bytes]:
-    """Run the docker CLI; (exit code, stdout, stderr)."""
+    *args: str, stdin: bytes | None = None, timeout: float = 60, keep: int | None = None
+) -> tuple[int, bytes, bytes, bool]:
+    """Run the docker CLI; (exit code, stdout, stderr, whether output was cut at ``keep``)."""
     if shutil.which("docker") is None:
         raise SandboxError("the docker CLI is not installed; run the README's setup command")
     proc = await asyncio.create_subprocess_exec(
@@ -68,12 +75,12 @@ async def docker(
         stderr=asyncio.subprocess.PIPE,
     )
     try:
-        out, err = await asyncio.wait_for(proc.communicate(stdin), timeout)
+        out, err, cut = await asyncio.wait_for(communicate(proc, stdin, keep), timeout)
     except TimeoutError:
         proc.kill()
         await proc.wait()
         raise
-    return proc.returncode or 0, out, err
+    return proc.returncode or 0, out, err, cut
 
 
 class DockerSandbox(Sandbox):
@@ -91,6 +98,7 @@ class DockerSandbox(Sandbox):
         self.image, self.limits = image, limits or Limits()
         self.workdir, self.read_only = workdir, read_only
         self.id: str | None = None
+        self._oom_kills = 0
 
     async def start(self) -> None:
         if self.id is not None:
@@ -102,7 +110,7 @@ class DockerSandbox(Sandbox):
              "-e", f"HOME={WORKSPACE}/.home"]
             if self.read_only else []
         )  # fmt: skip
-        code, out, err = await docker(
+        code, out, err, _ = await docker(
             "run", "-d", "--rm", "--init",
             "--network", "none",
             "--memory", f"{lim.memory_mb}m", "--memory-swap", f"{lim.memory_mb}m",
@@ -116,7 +124,7 @@ class DockerSandbox(Sandbox):
         )  # fmt: skip
         if code != 0:
             raise SandboxError(f"docker run {self.image} failed: {err.decode().strip()}")
-        self.id = out.decode().strip()
+        self.id, self._oom_kills = out.decode().strip(), 0
         _LIVE.add(self.id)
 
     async def exec(
@@ -137,25 +145,36 @@ class DockerSandbox(Sandbox):
             f"kill -9 -- -$p 2>/dev/null; {_REAP}; exit $rc"
         )
         try:
-            code, out, err = await docker(
-                *args, self.id, "bash", "-c", wrapped, stdin=stdin, timeout=limit + 30
-            )
+            code, out, err, cut = await docker(
+                *args, self.id, "bash", "-c", wrapped, stdin=stdin, timeout=limit + 30,
+                keep=keep + 64,
+            )  # fmt: skip
         except TimeoutError:
             return ExecResult(137, "", f"killed after {limit:g} s", timed_out=True)
         # the CLI's words for a dead container; the command may print them itself, so ask
         if (b"No such container" in err or b"is not running" in err) and not await self._alive():
             raise SandboxError(f"container {self.id[:12]} is gone: {err.decode().strip()}")
+        oom_killed = code == 137 and await self._oom_killed()
         return ExecResult(
             code,
             out[:keep].decode("utf-8", "replace"),
             err[:keep].decode("utf-8", "replace"),
-            timed_out=code == 137 and limit > 0,
-            truncated=len(out) > keep or len(err) > keep,
+            timed_out=code == 137 and not oom_killed,
+            truncated=cut or len(out) > keep or len(err) > keep,
+            oom_killed=oom_killed,
         )
+
+    async def _oom_killed(self) -> bool:
+        """Whether the out-of-memory killer struck since the last time we asked."""
+        assert self.id is not None
+        _, out, _, _ = await docker("exec", self.id, "sh", "-c", _OOM_KILLS)
+        kills = int(out.strip() or 0)
+        struck, self._oom_kills = kills > self._oom_kills, kills
+        return struck
 
     async def _alive(self) -> bool:
         assert self.id is not None
-        code, out, _ = await docker("inspect", "-f", "{{.State.Running}}", self.id)
+        code, out, _, _ = await docker("inspect", "-f", "{{.State.Running}}", self.id)
         return code == 0 and out.strip() == b"true"
 
     async def copy_in(self, src: Path) -> None:
@@ -180,7 +199,7 @@ def _q(s: str) -> str:
 
 async def gc(all_owners: bool = False) -> list[str]:
     """Remove agentgym containers whose owner process is dead (or all of them)."""
-    _, out, _ = await docker(
+    _, out, _, _ = await docker(
         "ps", "-a", "--filter", f"label={LABEL}", "--format", '{{.ID}} {{.Label "agentgym.owner"}}'
     )
     host, doomed = socket.gethostname(), []

@@ -16,7 +16,7 @@ import tempfile
 import warnings
 from pathlib import Path
 
-from agentgym.sandbox.base import ExecResult, Limits, Sandbox
+from agentgym.sandbox.base import ExecResult, Limits, Sandbox, communicate
 
 WARNING = (
     "LocalSandbox is for development only: no network, file-system or process isolation. "
@@ -65,8 +65,8 @@ class LocalSandbox(Sandbox):
             preexec_fn=self._limit,
         )  # fmt: skip
         try:
-            out, err = await asyncio.wait_for(
-                proc.communicate(stdin), timeout or self.limits.timeout_s
+            out, err, cut = await asyncio.wait_for(
+                communicate(proc, stdin, keep), timeout or self.limits.timeout_s
             )
         except TimeoutError:
             os.killpg(proc.pid, signal.SIGKILL)
@@ -74,9 +74,9 @@ class LocalSandbox(Sandbox):
             return ExecResult(137, "", "killed at the time limit", timed_out=True)
         return ExecResult(
             proc.returncode or 0,
-            out[:keep].decode("utf-8", "replace"),
-            err[:keep].decode("utf-8", "replace"),
-            truncated=len(out) > keep or len(err) > keep,
+            out.decode("utf-8", "replace"),
+            err.decode("utf-8", "replace"),
+            truncated=cut,
         )
 
     async def copy_in(self, src: Path) -> None:

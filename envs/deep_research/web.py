@@ -12,10 +12,12 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from typing import Any, Protocol
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import httpx
 
@@ -118,18 +120,26 @@ class Fetcher:
         self.block_private = block_private
         self._client: httpx.AsyncClient | None = None
 
-    async def _check(self, url: str) -> None:
+    async def _vet(self, url: str) -> tuple[str, dict[str, str], dict[str, Any]]:
+        """Resolve ``url``'s host once, refuse a blocked address, and return the request to
+        send: to the vetted address itself (Host header and TLS name kept), so that a second
+        lookup cannot answer differently (DNS rebinding)."""
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ToolError(f"cannot open {url!r}: only http(s) URLs with a host")
         if not self.block_private or parts.netloc in self.allow:
-            return
+            return url, {}, {}
         try:
             infos = await asyncio.to_thread(socket.getaddrinfo, parts.hostname, parts.port or 80)
         except OSError as exc:
             raise ToolError(f"cannot open {url!r}: the host does not resolve") from exc
         if any(_blocked(str(info[4][0])) for info in infos):
             raise ToolError(f"cannot open {url!r}: private and local addresses are blocked")
+        ip = str(infos[0][4][0])
+        host = f"[{ip}]" if ":" in ip else ip
+        pinned = parts._replace(netloc=host + (f":{parts.port}" if parts.port else ""))
+        headers = {"Host": parts.netloc.rpartition("@")[2]}
+        return urlunsplit(pinned), headers, {"sni_hostname": parts.hostname}
 
     async def get(self, url: str) -> tuple[str, str, bool]:
         """(final url, body text, truncated?). Model-facing failures raise ``ToolError``: a
@@ -148,9 +158,11 @@ class Fetcher:
         if self._client is None:
             self._client = httpx.AsyncClient(timeout=self.timeout, follow_redirects=False)
         for _ in range(6):
-            await self._check(url)
+            target, headers, extensions = await self._vet(url)
             try:
-                async with self._client.stream("GET", url) as r:
+                req = self._client.build_request("GET", target, headers=headers)
+                req.extensions.update(extensions)
+                async with _stream(self._client, req) as r:
                     if r.is_redirect and "location" in r.headers:
                         url = urljoin(url, r.headers["location"])
                         continue
@@ -175,6 +187,15 @@ class Fetcher:
         if self._client is not None:
             await self._client.aclose()
             self._client = None
+
+
+@asynccontextmanager
+async def _stream(client: httpx.AsyncClient, req: httpx.Request) -> AsyncIterator[httpx.Response]:
+    r = await client.send(req, stream=True)
+    try:
+        yield r
+    finally:
+        await r.aclose()
 
 
 class Searcher(Protocol):

@@ -10,6 +10,7 @@ with the text of headings, list items, rows and paragraphs as ``- text`` lines f
 from __future__ import annotations
 
 import asyncio
+import re
 import shutil
 from typing import Any
 
@@ -29,6 +30,7 @@ TREE_JS = r"""
   const visible = e => { const r = e.getBoundingClientRect(); return r.width > 0 && r.height > 0; };
   const nameOf = e => (e.getAttribute('aria-label') || (e.labels && e.labels[0] && e.labels[0].innerText)
       || e.innerText || e.value || '').trim().replace(/\s+/g, ' ').slice(0, 80);
+  const cut = (s, n) => s.length > n ? `${s.slice(0, n)}... (${s.length} characters)` : s;
   const lines = [];
   const own = e => [...e.childNodes].filter(n => n.nodeType == 3).map(n => n.textContent).join(' ').trim().replace(/\s+/g, ' ');
   for (const e of document.body.querySelectorAll('*')) {
@@ -38,8 +40,8 @@ TREE_JS = r"""
       const role = roleOf(e);
       let extra = '';
       if (role == 'checkbox' || role == 'radio') extra = e.checked ? ' checked' : ' unchecked';
-      else if (role == 'combobox') extra = ` value="${e.value}" options=[${[...e.options].map(o => o.value).join(', ')}]`;
-      else if (role == 'textbox' || role == 'spinbutton') extra = ` value="${e.value}"`;
+      else if (role == 'combobox') extra = ` value="${cut(e.value, 80)}" options=[${cut([...e.options].map(o => o.value).join(', '), 400)}]`;
+      else if (role == 'textbox' || role == 'spinbutton') extra = ` value="${cut(e.value, 200)}"`;
       lines.push(`[${e.dataset.agid}] ${role} "${nameOf(e)}"${extra}`);
     } else if (/^(H1|H2|H3|LI|TD|P|LABEL|SECTION)$/.test(e.tagName)) {
       const t = own(e); if (t) lines.push(`- ${t.slice(0, 120)}`);
@@ -104,5 +106,9 @@ async def new_page(browser: Any, origin: str, viewport: tuple[int, int]) -> tupl
         else:
             await route.abort("blockedbyclient")
 
+    async def refuse(ws: Any) -> None:  # context.route does not see WebSockets; the apps use none
+        await ws.close(code=1008, reason="agentgym: only the app is reachable")
+
     await context.route("**/*", guard)
+    await context.route_web_socket(re.compile(".*"), refuse)
     return context, await context.new_page()

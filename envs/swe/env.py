@@ -234,6 +234,8 @@ class SWEEnv(AgentEnv):
         """
         r = await self.sandbox.exec(command, timeout=self.cfg.command_timeout)
         note = f"\n[killed after {self.cfg.command_timeout:g} s]" if r.timed_out else ""
+        if r.oom_killed:
+            note = f"\n[killed: out of memory (the sandbox has {self.sandbox.limits.memory_mb} MB)]"
         cut = "\n[output cut]" if r.truncated else ""
         return self._cap(f"{r.output}{cut}{note}\n[exit code {r.exit_code}]")
 

@@ -3,6 +3,7 @@ retrieval server, a real local web server, process rewards, and bad input."""
 
 import asyncio
 import json
+import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -157,6 +158,38 @@ def test_ten_megabyte_page_is_cut_at_the_cap():
     finally:
         server.close()
     assert truncated and len(text) == 100_000
+
+
+def test_dns_rebinding_cannot_reach_a_local_server(monkeypatch):
+    """The host resolves to a public address when vetted and to 127.0.0.1 afterwards: the
+    fetcher must connect to the address it vetted, never look the name up again."""
+    hits = []
+    server = _Server({"/secret": (b"secret", "text/plain")})
+    port = int(server.netloc.split(":")[1])
+    real, answers = socket.getaddrinfo, iter(["93.184.216.34"])
+
+    def rebinding(host, *args, **kw):
+        if (host.decode() if isinstance(host, bytes) else host) != "rebind.example":
+            return real(host, *args, **kw)
+        hits.append(host)
+        ip = next(answers, "127.0.0.1")
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (ip, port))]
+
+    monkeypatch.setattr(socket, "getaddrinfo", rebinding)
+
+    async def go():
+        f = Fetcher(timeout=1.0)
+        try:
+            return await f.get(f"http://rebind.example:{port}/secret")
+        finally:
+            await f.aclose()
+
+    try:
+        with pytest.raises(ToolError) as err:
+            asyncio.run(go())
+    finally:
+        server.close()
+    assert hits == ["rebind.example"] and "blocked" not in str(err.value)  # never reached
 
 
 def test_internet_backend_speaks_searxng_and_blocks_local_pages():

@@ -3,8 +3,10 @@ the browser reaches only the app, bad actions and crashes are observations, scre
 
 import base64
 import json
+import socket
 import struct
 import subprocess
+import threading
 
 import pytest
 
@@ -54,6 +56,45 @@ def test_only_the_app_is_reachable(shop):
         )
     )
     assert result == ["blocked", "blocked", "ok"]
+
+
+def test_no_websocket_frame_popup_or_preconnect_reaches_another_local_port(shop):
+    env, _ = shop
+    srv = socket.create_server(("127.0.0.1", 0))
+    port, hits = srv.getsockname()[1], []
+
+    def accept():
+        while True:
+            try:
+                conn, _ = srv.accept()
+            except OSError:
+                return
+            hits.append(conn.recv(100))
+            conn.close()
+
+    threading.Thread(target=accept, daemon=True).start()
+    env._run(
+        env.page.evaluate(
+            f"""async () => {{ const u = 'http://127.0.0.1:{port}/';
+                new WebSocket('ws://127.0.0.1:{port}/ws');
+                const l = document.createElement('link'); l.rel = 'preconnect'; l.href = u;
+                document.head.appendChild(l);
+                const f = document.createElement('iframe'); f.src = u + 'frame';
+                document.body.appendChild(f);
+                window.open(u + 'popup');
+                await new Promise(r => setTimeout(r, 1500)); }}"""
+        )
+    )
+    srv.close()
+    assert hits == []
+
+
+def test_a_huge_typed_value_is_cut_in_later_observations(shop):
+    env, obs = shop
+    box = find(text(obs), "textbox", "Search products")
+    o, *_ = env.step(call("type", id=box, text="x" * 1_000_000))
+    o, *_ = env.step(call("scroll", direction="down"))
+    assert len(text(o)) < 20_000 and "(1000000 characters)" in text(o)
 
 
 def test_bad_ids_detached_elements_navigation_and_crash_are_observations(shop):

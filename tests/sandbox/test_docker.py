@@ -4,6 +4,7 @@ import asyncio
 import subprocess
 import sys
 import time
+import tracemalloc
 
 import pytest
 
@@ -33,6 +34,25 @@ def test_memory_bound_kills_inside_and_host_is_fine():
     [r, after] = run(in_box('python3 -c "x = bytearray(10 * 1024**3)"; echo "rc=$?"', "echo alive"))
     assert "rc=137" in r.stdout or "MemoryError" in r.stderr
     assert after.stdout.strip() == "alive"
+
+
+def test_an_out_of_memory_kill_is_reported_as_such_not_as_a_timeout():
+    grow = 'python3 -c "x = bytearray(10 * 1024**3)"'
+    [oom, slow, oom2] = run(in_box(grow, "sleep 5", grow, timeout=2))
+    assert oom.exit_code == 137 and oom.oom_killed and not oom.timed_out
+    assert slow.timed_out and not slow.oom_killed
+    assert oom2.oom_killed  # counted per call, not once per container
+
+
+def test_an_output_flood_is_cut_while_read_not_buffered():
+    tracemalloc.start()
+    try:
+        [r] = run(in_box("head -c 300000000 /dev/zero; echo tail >&2", timeout=60))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert r.truncated and len(r.stdout) == LIMITS.output_bytes and r.stderr == "tail\n"
+    assert peak < 30 * 2**20, f"{peak / 2**20:.0f} MiB held for 300 MB of output"
 
 
 def test_fork_bomb_is_contained():

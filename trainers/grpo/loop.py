@@ -66,7 +66,12 @@ def _rollout_policy(
     # never write into the user's model folder; the weights are the learner's (a resumed
     # run's, an init's, or a LoRA merge)
     weights = checkpoint.write_model(learner, cfg.model, out / "policy")
-    return VLLMPolicy(str(weights), sampling, out / "vllm.log", **cfg.engine), weights
+    # the engine computes in the learner's dtype: an fp32 learner's small updates rounded
+    # into a bf16 engine leave the sampler far from the learner (SmolLM2 after a cold start:
+    # French prose from the engine, tool calls from the learner, at the same weights)
+    dtype = str(next(learner.model.parameters()).dtype).removeprefix("torch.")
+    engine = {"dtype": dtype, **cfg.engine}
+    return VLLMPolicy(str(weights), sampling, out / "vllm.log", **engine), weights
 
 
 def _truncate_history(out: Path, start: int) -> None:
