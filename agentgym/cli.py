@@ -31,6 +31,7 @@ from rich.progress import (
 from rich.table import Table
 
 import agentgym
+from agentgym import rundir
 from agentgym.config import EnvConfig, RolloutConfig, compose, redact, validate
 from agentgym.errors import AgentGymError, ConfigError, RegistrationError
 from agentgym.policies.config import ScriptedConfig, parse_policy, resolve_script
@@ -130,7 +131,13 @@ def _check_resume(out: Path, cfg: EvalConfig) -> None:
 
 
 def run_eval(cfg: EvalConfig) -> dict[str, Any]:
-    """Roll out, write ``trajectories.jsonl`` and ``summary.json``; return the summary."""
+    """Roll out, write ``trajectories.jsonl`` and ``summary.json``; return the summary.
+    ``out`` is held by this process while it runs (a second eval there fails at once)."""
+    with rundir.claim(Path(cfg.out)):
+        return _run_eval(cfg)
+
+
+def _run_eval(cfg: EvalConfig) -> dict[str, Any]:
     from agentgym.policies.config import build_policy
 
     out = Path(cfg.out)
@@ -257,7 +264,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
                 f"over {record['eval_tasks']} tasks"
             )
 
-        history = asyncio.run(train(cfg, on_step, on_plan, on_eval))
+        history = asyncio.run(train(cfg, on_step, on_plan, on_eval, console.print))
     if history:
         first, last = history[0], history[-1]
         console.print(

@@ -107,7 +107,8 @@ def test_vllm_rollouts_with_weight_sync_probe_every_step(tiny_model, tmp_path, c
             "sampling.max_new_tokens=16",
             "trainer.sync_probe_tol=1e-3",
             f"out={tmp_path}",
-            "engine={dtype: float32, max_model_len: 2048, gpu_memory_utilization: 0.2, "
+            # no engine dtype: the engine computes in the learner's (fp32 here)
+            "engine={max_model_len: 2048, gpu_memory_utilization: 0.2, "
             "enforce_eager: true, max_num_batched_tokens: 16384}",
         ]
     )
@@ -194,3 +195,44 @@ def test_checkpoints_and_the_final_model_load_in_every_policy(tiny_model, tmp_pa
         assert code == 0, model
     # a checkpoint starts a new run (init=)
     assert _digits_train(tiny_model, tmp_path / "again", "trainer.steps=1", f"init={loadable}") == 0
+
+
+def test_resume_refuses_other_settings_and_a_fresh_run_sets_the_old_one_aside(
+    tiny_model, tmp_path, capsys
+):
+    out = tmp_path / "run"
+    small = ("trainer.steps=2", "trainer.save_every=1", "sampling.max_new_tokens=4")
+    assert train_digits(tiny_model, out, *small, "trainer.resume=true") == 0
+    said = lambda: " ".join(capsys.readouterr().out.split())  # noqa: E731 - rich wraps lines
+    assert "has no checkpoint yet: starting at step 0" in said()
+    # another learning rate is another run: refused before any work, naming the key
+    assert train_digits(tiny_model, out, *small, "trainer.resume=true", "trainer.lr=0.5") == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "'trainer.lr'" in err and "1e-05" in err and "another out=" in err
+    # more steps is the same run, continued
+    more = ("trainer.steps=3", "trainer.save_every=1", "sampling.max_new_tokens=4")
+    assert train_digits(tiny_model, out, *more, "trainer.resume=true") == 0
+    assert [m["step"] for m in metrics(out)] == [0, 1, 2]
+    # a fresh run never mixes with the old one's checkpoints and metrics
+    assert train_digits(tiny_model, out, "trainer.steps=1", "sampling.max_new_tokens=4") == 0
+    assert "moved to" in said()
+    assert [m["step"] for m in metrics(out)] == [0]
+    assert (out / "checkpoints" / "latest").read_text() == "step_000001"
+    assert [m["step"] for m in metrics(tmp_path / "run.previous")] == [0, 1, 2]
+
+
+def test_a_second_process_on_the_same_out_fails_at_once(tiny_model, tmp_path):
+    from agentgym import rundir
+    from agentgym.errors import ConfigError
+
+    with rundir.claim(tmp_path):
+        cmd = _train_cmd(tiny_model, tmp_path)
+        t = time.perf_counter()
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+        assert r.returncode == 2 and f"(pid {os.getpid()})" in r.stderr, r.stderr
+        assert time.perf_counter() - t < 30  # before loading any model
+        with pytest.raises(ConfigError, match="another agentgym process"):
+            with rundir.claim(tmp_path):
+                pass
+    with rundir.claim(tmp_path):  # released with its holder
+        pass

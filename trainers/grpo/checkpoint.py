@@ -16,11 +16,53 @@ from typing import Any
 import numpy as np
 
 from agentgym._imports import require
+from agentgym.errors import ConfigError
 from agentgym.trainers.grpo.learner import Learner
 
+RESUMABLE = (
+    "out", "trainer.steps", "trainer.resume", "trainer.save_every", "trainer.eval_every",
+    "rollout.concurrency",
+)  # fmt: skip
+"""Settings a resumed run may change; any other difference refuses the resume."""
 
-def save(root: Path, step: int, learner: Learner, base: str | Path) -> Path:
-    """Save the state after ``step`` completed steps; return its folder.
+
+def run_config(config: dict[str, Any]) -> dict[str, Any]:
+    """The settings that define a run (flattened to dotted keys), as its checkpoints record."""
+    flat: dict[str, Any] = {}
+
+    def walk(tree: dict[str, Any], prefix: str) -> None:
+        for key, value in tree.items():
+            if isinstance(value, dict) and value:
+                walk(value, f"{prefix}{key}.")
+            else:
+                flat[f"{prefix}{key}"] = value
+
+    walk(config, "")
+    return {k: v for k, v in flat.items() if k not in RESUMABLE}
+
+
+def check_resume(path: Path, config: dict[str, Any]) -> None:
+    """``ConfigError`` naming the first setting in which ``config`` differs from the run that
+    wrote the checkpoint at ``path``."""
+    saved = json.loads((path / "state.json").read_text()).get("config")
+    if saved is None:
+        return  # written before checkpoints recorded their run's settings
+    mine = run_config(config)
+    changed = sorted(k for k in saved.keys() | mine.keys() if saved.get(k) != mine.get(k))
+    if changed:
+        key = changed[0]
+        raise ConfigError(
+            key,
+            f"is {mine.get(key)!r} but the run in {path.parent.parent} was trained with "
+            f"{saved.get(key)!r} (and {len(changed) - 1} more differences)",
+            "resume with the run's own settings, or start a new run: drop trainer.resume or "
+            "pass another out=<dir>",
+        )
+
+
+def save(root: Path, step: int, learner: Learner, base: str | Path, config: dict[str, Any]) -> Path:
+    """Save the state after ``step`` completed steps of the run ``config`` describes (its
+    settings are recorded for ``check_resume``); return its folder.
 
     The folder is also a model folder that every policy loads (``policy.model=``,
     ``model=``/``init=``): ``base``'s tokenizer and config beside the weights; with LoRA the
@@ -43,7 +85,7 @@ def save(root: Path, step: int, learner: Learner, base: str | Path) -> Path:
         "python": random.getstate(),
     }
     torch.save({**learner.state(), "rng": rng}, tmp / "trainer.pt")
-    (tmp / "state.json").write_text(json.dumps({"step": step}))
+    (tmp / "state.json").write_text(json.dumps({"step": step, "config": run_config(config)}))
     shutil.rmtree(final, ignore_errors=True)
     os.replace(tmp, final)
     latest = root / "latest"

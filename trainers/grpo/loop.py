@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 import agentgym
+from agentgym import rundir
 from agentgym._compute import run_torch
 from agentgym._imports import require
 from agentgym.config import redact
@@ -90,23 +91,60 @@ def _kept(record: dict[str, Any], start: int) -> bool:
     return record["step"] < start or (start > 0 and "phase" in record and record["step"] <= start)
 
 
+RUN_FILES = (
+    "checkpoints", "trajectories", "eval", "cold_start", "metrics.jsonl", "tb", "report.html",
+    "model", "policy", "config.json", "vllm.log", "vllm.logging.json",
+)  # fmt: skip
+"""What a training run writes in ``out``: set aside when a fresh run starts there."""
+
+
 async def train(
     cfg: TrainConfig,
     on_step: StepCallback | None = None,
     on_plan: StepCallback | None = None,
     on_eval: StepCallback | None = None,
+    on_note: Callable[[str], None] | None = None,
 ) -> list[dict[str, Any]]:
     """Train with GRPO as ``cfg`` says; return the metrics of the steps run now.
 
     ``on_step`` gets each step's metrics, ``on_eval`` each held-out evaluation (also written
     to metrics.jsonl, with ``phase``: base, sft or grpo), ``on_plan`` the GPU memory plan (on
-    a GPU only)."""
+    a GPU only), ``on_note`` one-line notes for the user (a previous run set aside, a resume
+    that found no checkpoint). ``out`` is held by this process while it trains."""
+    with rundir.claim(Path(cfg.out)):
+        return await _train(cfg, on_step, on_plan, on_eval, on_note or (lambda note: None))
+
+
+def _start(cfg: TrainConfig, learner: Learner, note: Callable[[str], None]) -> int:
+    """The step to start from: a fresh run sets a previous run in ``out`` aside; a resumed
+    one loads the latest checkpoint, if the run that wrote it had the same settings."""
     out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "config.json").write_text(json.dumps(redact(cfg.model_dump(mode="json")), indent=2))
+    if not cfg.trainer.resume:
+        moved = rundir.set_aside(out, RUN_FILES)
+        if moved is not None:
+            note(f"{out} held a previous run: moved to {moved}")
+        return 0
+    last = checkpoint.latest(out / "checkpoints")
+    if last is None:
+        note(f"trainer.resume=true but {out} has no checkpoint yet: starting at step 0")
+        return 0
+    checkpoint.check_resume(last, cfg.model_dump(mode="json"))
+    return checkpoint.load(last, learner)
+
+
+async def _train(
+    cfg: TrainConfig,
+    on_step: StepCallback | None,
+    on_plan: StepCallback | None,
+    on_eval: StepCallback | None,
+    note: Callable[[str], None],
+) -> list[dict[str, Any]]:
+    out = Path(cfg.out)
     _seed_everything(cfg.seed)
     tc = cfg.trainer
     learner = Learner(cfg.init or cfg.model, tc, cfg.device)
+    start = _start(cfg, learner, note)
+    (out / "config.json").write_text(json.dumps(redact(cfg.model_dump(mode="json")), indent=2))
     if learner.device.type == "cuda" and on_plan is not None:
         import torch
 
@@ -119,10 +157,6 @@ async def train(
                 learner.model, tc.micro_batch_tokens, tc.gradient_checkpointing, share, total
             )
         )
-    start = 0
-    last = checkpoint.latest(out / "checkpoints") if tc.resume else None
-    if last is not None:
-        start = checkpoint.load(last, learner)
     _truncate_history(out, start)
     policy, weights_dir = _rollout_policy(cfg, learner, out)
     policy.version = start
@@ -218,7 +252,8 @@ async def train(
             history.append(record)
             log(record, on_step)
             if (step + 1) % tc.save_every == 0 or step + 1 == tc.steps:
-                checkpoint.save(out / "checkpoints", step + 1, learner, cfg.init or cfg.model)
+                base, run = cfg.init or cfg.model, cfg.model_dump(mode="json")
+                checkpoint.save(out / "checkpoints", step + 1, learner, base, run)
             if step + 1 == tc.steps or (tc.eval_every and (step + 1) % tc.eval_every == 0):
                 await held_out(step + 1, "grpo")
         # the trained policy as a model folder (LoRA merged): policy.model=<out>/model
