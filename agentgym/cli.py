@@ -32,9 +32,21 @@ from rich.table import Table
 
 import agentgym
 from agentgym import rundir
-from agentgym.config import EnvConfig, RolloutConfig, compose, redact, validate
+from agentgym.config import (
+    EnvConfig,
+    RolloutConfig,
+    check_model_dir,
+    compose,
+    redact,
+    validate,
+)
 from agentgym.errors import AgentGymError, ConfigError, RegistrationError
-from agentgym.policies.config import ScriptedConfig, parse_policy, resolve_script
+from agentgym.policies.config import (
+    ScriptedConfig,
+    check_engine_args,
+    parse_policy,
+    resolve_script,
+)
 from agentgym.registration import load_module, pop_untagged
 from agentgym.report import write_report
 from agentgym.rollout import RolloutSettings, TrajectoryWriter, env_factory, rollout, summarize
@@ -226,12 +238,10 @@ def load_train_config(overrides: list[str]) -> Any:
             f"{cfg.trainer.minibatches} does not divide the {batch} episodes of a step",
             "pick a divisor",
         )
-    if not Path(cfg.model).exists():
-        raise ConfigError(
-            "model",
-            f"no such directory {cfg.model!r}",
-            "pass model=<path>; the tiny test model: python -m agentgym.testing DIR",
-        )
+    check_model_dir("model", cfg.model)
+    check_engine_args("engine", cfg.engine)
+    if cfg.init is not None:
+        check_model_dir("init", cfg.init)
     try:
         agentgym.make(cfg.env.id, **cfg.env.kwargs).close()
     except RegistrationError as exc:
@@ -285,8 +295,7 @@ def _cmd_sft(args: argparse.Namespace) -> int:
     if isinstance(tree["data"], str):
         tree["data"] = [tree["data"]]
     cfg = validate(SFTConfig, tree)
-    if not Path(cfg.model).is_dir():
-        raise ConfigError("model", f"no such directory {cfg.model!r}", "pass model=<path>")
+    check_model_dir("model", cfg.model)
     with _progress("loss") as progress:
         bar = progress.add_task("sft", total=None, loss=0.0)
 

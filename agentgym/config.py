@@ -12,10 +12,10 @@ from __future__ import annotations
 import difflib
 import re
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from agentgym.errors import ConfigError
 
@@ -48,6 +48,42 @@ class RolloutConfig(BaseModel):
     max_failure_rate: float = Field(
         0.1, ge=0.0, le=1.0, description="episodes that may fail (infrastructure) before a stop"
     )
+
+
+def check_device(device: str) -> str:
+    """``auto``, ``cpu``, ``cuda``, ``cuda:N`` or ``mps``; CUDA only where torch sees it."""
+    if not re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", device):
+        raise ValueError("expected auto, cpu, cuda, cuda:N or mps")
+    if device.startswith("cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            raise ValueError("no CUDA device here (torch sees none); use device=cpu or auto")
+    return device
+
+
+Device = Annotated[str, AfterValidator(check_device)]
+"""A torch device setting, checked at the edge."""
+
+
+def check_model_dir(key: str, path: str) -> None:
+    """A model given as a local path must be a model folder (``config.json`` inside)."""
+    local = Path(path).expanduser()
+    if not local.exists():
+        if path.startswith((".", "/", "~")) or path.count("/") > 1:
+            raise ConfigError(
+                key,
+                f"no such directory {path!r}",
+                "pass a model folder; the tiny test model: python -m agentgym.testing DIR",
+            )
+        return  # a hub id (org/name), loaded where the hub is reachable
+    if not (local / "config.json").is_file():
+        raise ConfigError(
+            key,
+            f"{path!r} is not a model folder (no config.json in it)",
+            "pass the folder a model was saved to (save_pretrained, `agentgym model import`, "
+            "a run's out/model)",
+        )
 
 
 def _group_choices(group: str) -> list[str]:
@@ -89,7 +125,13 @@ def compose(name: str, overrides: list[str], groups: dict[str, str]) -> dict[str
         if not sep or not key:
             example = f"{next(iter(groups))}=<id>" if groups else "key=value"
             raise ConfigError(item, "expected key=value", f"write e.g. {example}")
-        value = yaml.safe_load(raw) if raw else ""
+        try:
+            value = yaml.safe_load(raw) if raw else ""
+        except yaml.YAMLError as exc:
+            first = str(exc).splitlines()[0]
+            raise ConfigError(
+                key, f"{raw!r} is not valid YAML ({first})", "close the brackets, or quote it"
+            ) from None
         if key in groups:
             selections[key] = str(value)
         else:
@@ -125,8 +167,11 @@ def validate(model: type[M], tree: dict[str, Any], prefix: str = "") -> M:
             raise ConfigError(
                 key, "unknown key", f"{hint}valid keys: {', '.join(fields)}"
             ) from None
-        got = err.get("input")
-        raise ConfigError(key, f"{err['msg'].lower()} (got {got!r})", "set a valid value") from None
+        problem = str(err["ctx"]["error"]) if err["type"] == "value_error" else err["msg"]
+        problem = problem[:1].lower() + problem[1:]
+        if "(got " not in problem:
+            problem += f" (got {err.get('input')!r})"
+        raise ConfigError(key, problem, "set a valid value") from None
 
 
 SECRET_KEYS = {"api_key", "token", "password", "secret"}

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import ast
+import difflib
+import functools
 import importlib
+import importlib.util
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -11,7 +15,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from agentgym._imports import require
-from agentgym.config import validate
+from agentgym.config import Device, check_model_dir, validate
 from agentgym.errors import ConfigError
 from agentgym.policies.base import SamplingConfig
 from agentgym.policy import Policy
@@ -33,12 +37,8 @@ class _Sampled(BaseModel):
     def require_model(self, local: bool) -> str:
         if not self.model:
             raise ConfigError("policy.model", "not set", "pass policy.model=<path or name>")
-        if local and self.model.startswith((".", "/", "~")) and not Path(self.model).exists():
-            raise ConfigError(
-                "policy.model",
-                f"no such directory {self.model!r}",
-                "build the test model with `python -m agentgym.testing DIR`",
-            )
+        if local:
+            check_model_dir("policy.model", self.model)
         return self.model
 
 
@@ -53,7 +53,7 @@ class ScriptedConfig(BaseModel):
 
 class HFConfig(_Sampled):
     name: Literal["hf"] = "hf"
-    device: str = "auto"
+    device: Device = "auto"
 
 
 class OpenAIConfig(_Sampled):
@@ -77,6 +77,45 @@ class OpenAIConfig(_Sampled):
 class VLLMConfig(_Sampled):
     name: Literal["vllm"] = "vllm"
     engine: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("engine")
+    @classmethod
+    def _known(cls, engine: dict[str, Any]) -> dict[str, Any]:
+        check_engine_args("policy.engine", engine)
+        return engine
+
+
+def check_engine_args(key: str, engine: dict[str, Any]) -> None:
+    """``ConfigError`` for a key that vLLM's ``AsyncEngineArgs`` does not take, found before
+    vLLM is imported (its names are read from vLLM's source, which takes milliseconds where
+    importing vLLM takes seconds)."""
+    known = _engine_arg_names()
+    for name in engine:
+        if known and name not in known:
+            close = difflib.get_close_matches(name, sorted(known), n=1)
+            hint = f"did you mean '{close[0]}'? " if close else ""
+            raise ConfigError(
+                f"{key}.{name}", "vLLM's AsyncEngineArgs has no such field", f"{hint}see vllm.ai"
+            )
+
+
+@functools.cache
+def _engine_arg_names() -> frozenset[str]:
+    spec = importlib.util.find_spec("vllm")
+    if spec is None or spec.origin is None:
+        return frozenset()  # not installed: building the policy says which extra to install
+    source = Path(spec.origin).parent / "engine" / "arg_utils.py"
+    try:
+        tree = ast.parse(source.read_text())
+    except (OSError, SyntaxError):
+        return frozenset()  # another layout: vLLM itself checks later
+    return frozenset(
+        st.target.id
+        for node in tree.body
+        if isinstance(node, ast.ClassDef) and node.name in ("EngineArgs", "AsyncEngineArgs")
+        for st in node.body
+        if isinstance(st, ast.AnnAssign) and isinstance(st.target, ast.Name)
+    )
 
 
 PolicyConfig = ScriptedConfig | HFConfig | OpenAIConfig | VLLMConfig

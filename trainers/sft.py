@@ -24,7 +24,9 @@ from typing import Any
 
 from pydantic import Field
 
+from agentgym import rundir
 from agentgym._imports import require
+from agentgym.config import Device
 from agentgym.errors import ConfigError
 from agentgym.rollout.writer import read_trajectories
 from agentgym.trainers.grpo.config import GRPOConfig, LoRAConfig, SFTSettings
@@ -37,7 +39,7 @@ class SFTConfig(SFTSettings):
     data: list[str] = Field(description="trajectory JSONL files (or run folders holding them)")
     model: str
     out: str = "runs/sft"
-    device: str = "auto"
+    device: Device = "auto"
     seed: int = Field(0, ge=0)
     lora: LoRAConfig = Field(default_factory=LoRAConfig)
 
@@ -124,11 +126,20 @@ def fine_tune(
 
 def run_sft(cfg: SFTConfig, on_step: Callable[[dict[str, Any]], None] | None = None) -> Path:
     """Fine-tune as ``cfg`` says; write ``metrics.jsonl`` and ``model/``; return the model."""
-    from agentgym.trainers.grpo.checkpoint import write_model
-
     out = Path(cfg.out)
     seqs = load_sequences(cfg.data, cfg.min_reward)
-    out.mkdir(parents=True, exist_ok=True)
+    with rundir.claim(out):
+        return _fine_tune_into(out, seqs, cfg, on_step)
+
+
+def _fine_tune_into(
+    out: Path,
+    seqs: list[Sequence],
+    cfg: SFTConfig,
+    on_step: Callable[[dict[str, Any]], None] | None,
+) -> Path:
+    from agentgym.trainers.grpo.checkpoint import write_model
+
     require("torch", "train").manual_seed(cfg.seed)
     (out / "config.json").write_text(cfg.model_dump_json(indent=2))
     learner = Learner(cfg.model, GRPOConfig(lora=cfg.lora), cfg.device)

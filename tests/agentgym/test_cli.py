@@ -68,3 +68,46 @@ def test_envs_lists_the_others_when_one_plugin_is_broken(capsys):
         assert "guess_number" in out and "cannot load" in out
     finally:
         del registration._registry["broken_plugin_env"]
+
+
+@pytest.mark.parametrize(
+    "command, key, fix",
+    [
+        (["train", "model=FILE"], "model", "not a model folder"),
+        (["train", "model=EMPTY"], "model", "not a model folder"),
+        (["train", "model=TINY", "init=EMPTY"], "init", "not a model folder"),
+        (["train", "model=TINY", "device=bogus"], "device", "cuda:N"),
+        (["train", "model=TINY", "device=cuda"], "device", "device=cpu"),
+        (["train", "model=TINY", "engine={bogus_arg: 1}"], "engine.bogus_arg", "AsyncEngineArgs"),
+        (["train", "model=TINY", "engine={max_model_length: 1}"], "engine.max_model_length", "len'"),
+        (["train", "model=TINY", "trainer.lr=[1"], "trainer.lr", "not valid YAML"),
+        (["train", "model=TINY", "trainer.lora.targets=[x]"], "trainer.lora.targets", "target_"),
+        (["train", "model=TINY", "out=FILE"], "out", "cannot write the run directory"),
+        (["eval", "env=guess_number", "out=FILE"], "out", "cannot write the run directory"),
+        (["eval", "policy=hf", "policy.model=FILE"], "policy.model", "not a model folder"),
+        (["eval", "policy=hf", "policy.model=TINY", "policy.device=gpu"], "policy.device", ""),
+        (["eval", "policy=vllm", "policy.model=TINY", "policy.engine={x: 1}"], "policy.engine.x", ""),
+        (["eval", "policy=openai", "policy.base_url=notaurl"], "policy.base_url", "http"),
+        (["sft", "data=FILE", "model=EMPTY"], "model", "not a model folder"),
+        (["sft", "data=FILE", "model=TINY", "device=cuda:0"], "device", "CUDA"),
+    ],
+)
+def test_malformed_invocations_fail_at_once_in_one_line(
+    command, key, fix, tiny_model, tmp_path, capsys
+):
+    import time
+
+    if key == "device" and "cuda" in command[-1]:
+        if pytest.importorskip("torch").cuda.is_available():
+            pytest.skip("CUDA is here")
+    (tmp_path / "file").write_text("not a folder")
+    (tmp_path / "empty").mkdir()
+    paths = {"FILE": tmp_path / "file", "EMPTY": tmp_path / "empty", "TINY": tiny_model}
+    args = [next((a.replace(k, str(v)) for k, v in paths.items() if k in a), a) for a in command]
+    if not any(a.startswith("out=") for a in args):
+        args.append(f"out={tmp_path / 'run'}")
+    t = time.perf_counter()
+    assert main(args) == 2
+    assert time.perf_counter() - t < 5
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and f"config key '{key}'" in err and fix in err, err

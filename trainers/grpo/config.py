@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from agentgym.config import EnvConfig, RolloutConfig
+from agentgym.config import Device, EnvConfig, RolloutConfig
 from agentgym.trainers.grpo.advantages import Scale
 from agentgym.trainers.grpo.losses import KLEstimator, LossAgg
 
@@ -101,7 +101,7 @@ class TrainConfig(_Strict):
         None, description="start from these weights (e.g. `agentgym sft`'s out/model)"
     )
     backend: Literal["hf", "vllm"] = "vllm"
-    device: str = "auto"
+    device: Device = "auto"
     seed: int = Field(0, ge=0)
     out: str = "runs/train"
     trainer: GRPOConfig = Field(default_factory=GRPOConfig)
