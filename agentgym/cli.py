@@ -12,7 +12,9 @@ import asyncio
 import difflib
 import inspect
 import json
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any, Literal
@@ -447,6 +449,10 @@ def main(argv: list[str] | None = None) -> int:
     ):
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     args.overrides = getattr(args, "overrides", []) + extra
+    if threading.current_thread() is threading.main_thread():
+        # SIGTERM (a scheduler's kill, `timeout`) ends the run like Ctrl-C: the engine's
+        # processes, containers and browsers are closed instead of left orphaned
+        signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         for module in args.imports:
             load_module(module)
@@ -454,6 +460,9 @@ def main(argv: list[str] | None = None) -> int:
     except AgentGymError as exc:
         Console(stderr=True, soft_wrap=True).print(f"[bold red]error:[/] {exc}", highlight=False)
         return 2
+    except KeyboardInterrupt:
+        Console(stderr=True).print("interrupted: what was written so far is kept (rerun resumes)")
+        return 130
 
 
 if __name__ == "__main__":

@@ -109,7 +109,10 @@ def _set(tree: dict[str, Any], dotted: str, value: Any) -> None:
 
 
 def compose(name: str, overrides: list[str], groups: dict[str, str]) -> dict[str, Any]:
-    """The config tree: ``conf/<name>.yaml``, group selections, then dotted overrides.
+    """The config tree: ``conf/<name>.yaml``, a recipe, group selections, then dotted overrides.
+
+    A recipe (``recipe=NAME`` for ``conf/recipe/NAME.yaml``, or ``recipe=FILE.yaml``) is a
+    saved set of overrides, as a YAML tree; the command line's own overrides win over it.
 
     Args:
         name: The base config file (e.g. ``"eval"``).
@@ -119,19 +122,12 @@ def compose(name: str, overrides: list[str], groups: dict[str, str]) -> dict[str
     """
     tree = _load_yaml(CONF_DIR / f"{name}.yaml")
     selections = {g: tree.pop(g) for g in groups if isinstance(tree.get(g), str)}
+    parsed = [_parse_override(item, groups) for item in overrides]
+    recipe = [
+        kv for key, v in parsed if key == "recipe" for kv in _flatten(_load_recipe(str(v)), "")
+    ]
     values: list[tuple[str, Any]] = []
-    for item in overrides:
-        key, sep, raw = item.partition("=")
-        if not sep or not key:
-            example = f"{next(iter(groups))}=<id>" if groups else "key=value"
-            raise ConfigError(item, "expected key=value", f"write e.g. {example}")
-        try:
-            value = yaml.safe_load(raw) if raw else ""
-        except yaml.YAMLError as exc:
-            first = str(exc).splitlines()[0]
-            raise ConfigError(
-                key, f"{raw!r} is not valid YAML ({first})", "close the brackets, or quote it"
-            ) from None
+    for key, value in recipe + [kv for kv in parsed if kv[0] != "recipe"]:
         if key in groups:
             selections[key] = str(value)
         else:
@@ -142,6 +138,42 @@ def compose(name: str, overrides: list[str], groups: dict[str, str]) -> dict[str
     for key, value in values:
         _set(tree, key, value)
     return tree
+
+
+def _parse_override(item: str, groups: dict[str, str]) -> tuple[str, Any]:
+    key, sep, raw = item.partition("=")
+    if not sep or not key:
+        example = f"{next(iter(groups))}=<id>" if groups else "key=value"
+        raise ConfigError(item, "expected key=value", f"write e.g. {example}")
+    try:
+        return key, yaml.safe_load(raw) if raw else ""
+    except yaml.YAMLError as exc:
+        first = str(exc).splitlines()[0]
+        raise ConfigError(
+            key, f"{raw!r} is not valid YAML ({first})", "close the brackets, or quote it"
+        ) from None
+
+
+def _load_recipe(name: str) -> dict[str, Any]:
+    path = Path(name) if name.endswith((".yaml", ".yml")) else CONF_DIR / "recipe" / f"{name}.yaml"
+    if not path.is_file():
+        raise ConfigError(
+            "recipe",
+            f"no recipe {name!r}",
+            f"use one of {_group_choices('recipe')} or a .yaml file",
+        )
+    return _load_yaml(path)
+
+
+def _flatten(tree: dict[str, Any], prefix: str) -> list[tuple[str, Any]]:
+    """``{"a": {"b": 1}}`` -> ``[("a.b", 1)]`` (free-form dicts such as ``engine`` too)."""
+    out: list[tuple[str, Any]] = []
+    for key, value in tree.items():
+        if isinstance(value, dict) and value and key != "engine":
+            out += _flatten(value, f"{prefix}{key}.")
+        else:
+            out.append((f"{prefix}{key}", value))
+    return out
 
 
 def validate(model: type[M], tree: dict[str, Any], prefix: str = "") -> M:

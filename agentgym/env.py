@@ -84,6 +84,10 @@ class AgentEnv(gym.Env[Observation, Message | str]):
     max_tool_calls_per_turn: int = 8
     """Calls past this many in one turn are not run (one error observation says so, and the
     turn is a format error): a turn of 100 guesses must not win guess_number."""
+    turn_time_budget_s: float = 300.0
+    """Wall-clock seconds all the tool calls of one turn may take together: a call still
+    running when it is spent is stopped and the later calls are not run (an error
+    observation says so). Bounds a turn of slow calls, whatever each tool's own limit."""
     untagged_tool_calls: bool = False
     """Also accept a message that is one bare (or ```json-fenced) JSON call of a known tool,
     at half the format penalty, so that a model which has not learnt the ``<tool_call>`` tags
@@ -255,10 +259,11 @@ class AgentEnv(gym.Env[Observation, Message | str]):
         new: list[Message] = [Message(role="user", content=f"Error: {e}") for e in errors]
         format_error = bool(errors)
         tool_errors = 0
+        deadline = asyncio.get_running_loop().time() + self.turn_time_budget_s
         for call in calls:
             if self._ended:
                 break
-            reply, bad_call, failed = await self._call(call)
+            reply, bad_call, failed = await self._call_within(call, deadline)
             format_error |= bad_call
             tool_errors += failed
             message = reply if isinstance(reply, Message) else Message(role="tool", content=reply)
@@ -288,6 +293,19 @@ class AgentEnv(gym.Env[Observation, Message | str]):
         }
         reward = float(sum(self._rewards.values()))
         return Observation(messages=new, tools=self.tool_specs), reward, terminated, truncated, info
+
+    async def _call_within(
+        self, call: ToolCall, deadline: float
+    ) -> tuple[str | Message, bool, bool]:
+        """``_call``, stopped at ``deadline`` (the turn's time budget), not run after it."""
+        spent = f"Error: this turn's time budget ({self.turn_time_budget_s:g} s) ran out"
+        if asyncio.get_running_loop().time() >= deadline:
+            return f"{spent}; this call was not run.", False, True
+        try:
+            async with asyncio.timeout_at(deadline):
+                return await self._call(call)
+        except TimeoutError:
+            return f"{spent}; this call was stopped.", False, True
 
     async def _call(self, call: ToolCall) -> tuple[str | Message, bool, bool]:
         """Run one call. Returns (text for the model, malformed call?, tool refused?)."""

@@ -79,14 +79,22 @@ def test_envs_lists_the_others_when_one_plugin_is_broken(capsys):
         (["train", "model=TINY", "device=bogus"], "device", "cuda:N"),
         (["train", "model=TINY", "device=cuda"], "device", "device=cpu"),
         (["train", "model=TINY", "engine={bogus_arg: 1}"], "engine.bogus_arg", "AsyncEngineArgs"),
-        (["train", "model=TINY", "engine={max_model_length: 1}"], "engine.max_model_length", "len'"),
+        (
+            ["train", "model=TINY", "engine={max_model_length: 1}"],
+            "engine.max_model_length",
+            "len'",
+        ),
         (["train", "model=TINY", "trainer.lr=[1"], "trainer.lr", "not valid YAML"),
         (["train", "model=TINY", "trainer.lora.targets=[x]"], "trainer.lora.targets", "target_"),
         (["train", "model=TINY", "out=FILE"], "out", "cannot write the run directory"),
         (["eval", "env=guess_number", "out=FILE"], "out", "cannot write the run directory"),
         (["eval", "policy=hf", "policy.model=FILE"], "policy.model", "not a model folder"),
         (["eval", "policy=hf", "policy.model=TINY", "policy.device=gpu"], "policy.device", ""),
-        (["eval", "policy=vllm", "policy.model=TINY", "policy.engine={x: 1}"], "policy.engine.x", ""),
+        (
+            ["eval", "policy=vllm", "policy.model=TINY", "policy.engine={x: 1}"],
+            "policy.engine.x",
+            "",
+        ),
         (["eval", "policy=openai", "policy.base_url=notaurl"], "policy.base_url", "http"),
         (["sft", "data=FILE", "model=EMPTY"], "model", "not a model folder"),
         (["sft", "data=FILE", "model=TINY", "device=cuda:0"], "device", "CUDA"),
@@ -111,3 +119,15 @@ def test_malformed_invocations_fail_at_once_in_one_line(
     assert time.perf_counter() - t < 5
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and f"config key '{key}'" in err and fix in err, err
+
+
+def test_a_recipe_is_a_saved_set_of_overrides_that_the_command_line_beats(tmp_path):
+    from agentgym.config import compose
+
+    recipe = tmp_path / "mine.yaml"
+    recipe.write_text("env: guess_number\nenv.high: 7\nepisodes: 6\npolicy:\n  script: random\n")
+    tree = compose("eval", [f"recipe={recipe}", "episodes=4"], {"env": "id", "policy": "name"})
+    assert tree["env"]["id"] == "guess_number" and tree["env"]["high"] == 7
+    assert tree["episodes"] == 4 and tree["policy"]["script"] == "random"
+    with pytest.raises(ConfigError, match="'recipe'.*deep_research_smollm2"):
+        compose("train", ["recipe=nope"], {"env": "id"})

@@ -201,3 +201,29 @@ def test_hidden_tools_cannot_be_called():
     )
     assert info["format_error"] and not terminated
     assert "unknown tool 'answer'. Available tools: none" in obs.messages[0].content
+
+
+class Slow(Echo):
+    turn_time_budget_s = 0.5
+
+    @tool
+    async def nap(self, seconds: float) -> str:
+        """Sleep."""
+        await asyncio.sleep(seconds)
+        return "rested"
+
+
+def test_a_turn_of_slow_calls_is_stopped_at_its_time_budget():
+    import time
+
+    env = Slow()
+    env.reset(seed=0)
+    naps = [ToolCall(name="nap", arguments={"seconds": 0.3}) for _ in range(4)]
+    t = time.perf_counter()
+    obs, _, _, _, info = env.step(Message(role="assistant", content="", tool_calls=naps))
+    assert time.perf_counter() - t < 1.5
+    texts = [m.content for m in obs.messages]
+    assert texts[0] == "rested" and "budget (0.5 s) ran out; this call was stopped" in texts[1]
+    assert all("was not run" in text for text in texts[2:]) and info["tool_errors"] == 3
+    obs, *_ = env.step(Message(role="assistant", content="", tool_calls=naps[:1]))
+    assert obs.messages[0].content == "rested"  # the next turn has its own budget

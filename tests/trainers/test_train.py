@@ -236,3 +236,30 @@ def test_a_second_process_on_the_same_out_fails_at_once(tiny_model, tmp_path):
                 pass
     with rundir.claim(tmp_path):  # released with its holder
         pass
+
+
+def _vllm_processes() -> set[int]:
+    out = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True).stdout
+    return {int(line.split()[0]) for line in out.splitlines()[1:] if "VLLM::" in line}
+
+
+@pytest.mark.vllm
+@pytest.mark.slow
+def test_sigterm_ends_a_vllm_run_without_orphans(tiny_model, tmp_path):
+    before = _vllm_processes()
+    cmd = [
+        *_train_cmd(tiny_model, tmp_path, "trainer.steps=50"),
+        "backend=vllm",
+        "engine={max_model_len: 1024, gpu_memory_utilization: 0.2, enforce_eager: true}",
+    ]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 300
+    while not (tmp_path / "metrics.jsonl").exists() and time.monotonic() < deadline:
+        assert proc.poll() is None, proc.stderr.read()
+        time.sleep(0.2)
+    assert _vllm_processes() - before, "the engine's processes should be running"
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=120) == 130
+    assert "interrupted" in proc.stderr.read()
+    time.sleep(2)
+    assert not _vllm_processes() - before, "vLLM processes outlived the run"
