@@ -129,5 +129,5 @@ def test_a_recipe_is_a_saved_set_of_overrides_that_the_command_line_beats(tmp_pa
     tree = compose("eval", [f"recipe={recipe}", "episodes=4"], {"env": "id", "policy": "name"})
     assert tree["env"]["id"] == "guess_number" and tree["env"]["high"] == 7
     assert tree["episodes"] == 4 and tree["policy"]["script"] == "random"
-    with pytest.raises(ConfigError, match="'recipe'.*deep_research_smollm2"):
+    with pytest.raises(ConfigError, match=r"'recipe'.*deep_research_smollm2"):
         compose("train", ["recipe=nope"], {"env": "id"})
