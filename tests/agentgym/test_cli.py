@@ -118,7 +118,7 @@ def test_malformed_invocations_fail_at_once_in_one_line(
     assert main(args) == 2
     assert time.perf_counter() - t < 5
     err = capsys.readouterr().err.strip()
-    assert err.count("\n") == 0 and f"config key '{key}'" in err and fix in err, err
+    assert err.count("\n") == 0 and f"config key '{key}" in err and fix in err, err
 
 
 def test_a_recipe_is_a_saved_set_of_overrides_that_the_command_line_beats(tmp_path):
