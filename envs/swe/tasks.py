@@ -17,7 +17,7 @@ from agentgym.sandbox.base import WORKSPACE
 
 COMMIT = "git -c user.name=agentgym -c user.email=agentgym@localhost commit -qm"
 SETUP = f"git init -q && git add -A && {COMMIT} base"
-RESULT = re.compile(r"^(PASSED|FAILED|ERROR) (\S+)", re.M)
+SUMMARY_LINE = re.compile(r"(PASSED|FAILED|ERROR|SKIPPED|XFAIL|XPASS) (\S+)")
 
 
 @dataclass
@@ -148,8 +148,25 @@ async def test_results(
 ) -> dict[str, bool]:
     """Run pytest on ``ids`` (all tests when empty); test id -> passed."""
     quoted = " ".join("'" + i.replace("'", "'\\''") + "'" for i in ids)
+    # -s -E: no user site-packages (a planted .pth) and no PYTHON* variables
     r = await sandbox.exec(
-        f"python3 -m pytest -q -rA -p no:cacheprovider --no-header {quoted}",
+        f"python3 -s -E -m pytest -q -rA -p no:cacheprovider --no-header {quoted}",
         timeout=cfg.command_timeout * 3,
     )
-    return {name: status == "PASSED" for status, name in RESULT.findall(r.stdout)}
+    return parse_results(r.stdout)
+
+
+def parse_results(stdout: str) -> dict[str, bool]:
+    """Test id -> passed, from pytest's own short summary only (its first one, up to its
+    final line): what the code under test prints after it (an ``atexit`` hook printing
+    ``PASSED ...``) or before it is not a result; the first verdict of an id wins."""
+    head = stdout.find(" short test summary info ")
+    results: dict[str, bool] = {}
+    for line in stdout[head:].splitlines()[1:] if head >= 0 else []:
+        found = SUMMARY_LINE.match(line)
+        if found is None:
+            break  # the summary's end: pytest's final count line
+        status, name = found.groups()
+        if status in ("PASSED", "FAILED", "ERROR"):
+            results.setdefault(name, status == "PASSED")
+    return results

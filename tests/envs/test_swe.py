@@ -106,6 +106,13 @@ def test_swebench_loader(tmp_path):
     assert t.workdir == "/testbed" and "git apply" in t.setup_command
 
 
+_IDS = "grep -Ho '^def test_[a-z0-9_]*' tests/test_*.py | sed 's/:def /::/' > /tmp/ids\n"
+_AT_EXIT = (  # prints a PASSED line for every test when the interpreter exits
+    "cat > /tmp/hook <<'PY'\n"
+    "import atexit; atexit.register(lambda: print("
+    "''.join(f'\\nPASSED {i}' for i in open('/tmp/ids').read().split())))\n"
+    "PY\n"
+)
 CHEATS = {
     # every test body becomes `assert True`, names kept
     "rewrite the tests": (
@@ -137,6 +144,17 @@ CHEATS = {
         "PY"
     ),
     "delete the tests": "rm -rf tests",
+    # the package prints what the scorer wants when the interpreter exits (after pytest's
+    # own summary)
+    "print PASSED at exit": (
+        _IDS + _AT_EXIT + "for f in $(git ls-files '*.py' | grep -v '^tests/'); do "
+        'cat /tmp/hook >> "$f"; done'
+    ),
+    # the same from a .pth file in the user's site-packages, which every python3 reads
+    "plant a user-site .pth": (
+        _IDS + _AT_EXIT + "d=$(python3 -c 'import site; print(site.getusersitepackages())'); "
+        'mkdir -p "$d" && cp /tmp/hook "$d/zz.pth"'
+    ),
 }
 
 
@@ -148,10 +166,10 @@ def test_cheats_score_zero(cheat):
         obs, *_ = env.step(call("bash", command=CHEATS[cheat]))
         _, reward, terminated, _, info = env.step(call("submit"))
         assert terminated and reward == 0.0 and not info["success"], (cheat, info)
-        # the gold fix still scores after the same cheat: restoring is not destroying
+        # the gold fix still scores beside the same cheat: restoring is not destroying
         env.reset(seed=0)
-        env.step(call("bash", command=CHEATS[cheat]))
         env.step(call("bash", command=f"git apply - <<'EOF'\n{env.t.patch}\nEOF"))
+        env.step(call("bash", command=CHEATS[cheat]))
         _, reward, *_ = env.step(call("submit"))
         assert reward == 1.0, cheat
     finally:
