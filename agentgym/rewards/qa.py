@@ -35,9 +35,34 @@ def best_em(prediction: str, golds: Sequence[str]) -> float:
     return float(any(normalize(prediction) == normalize(g) for g in golds))
 
 
-def substring_match(prediction: str, golds: Sequence[str]) -> float:
-    """LoongRL's two-way substring match: gold in prediction or prediction in gold."""
-    p = normalize(prediction)
-    if not p:
-        return 0.0
-    return float(any((g := normalize(x)) and (g in p or p in g) for x in golds))
+def substring_match(prediction: str, golds: Sequence[str], slack: int = 4) -> float:
+    """LoongRL's two-way substring match, on whole words and bounded so that it cannot be
+    gamed: the gold inside a prediction at most ``slack`` words longer than it ("It was X."),
+    or the prediction inside the gold covering at least half of its words ("Vornoutan" for
+    "Lythwyth Vornoutan"). A one-letter answer (inside every gold, character-wise) and a
+    list of every candidate (containing every gold) score 0."""
+    p = normalize(prediction).split()
+    for gold in golds:
+        g = normalize(gold).split()
+        if (
+            p
+            and g
+            and (
+                (_contains(p, g) and len(p) <= len(g) + slack)
+                or (_contains(g, p) and 2 * len(p) >= len(g))
+            )
+        ):
+            return 1.0
+    return 0.0
+
+
+def mentions(text: str, phrase: str) -> bool:
+    """Whether ``phrase`` occurs in ``text`` as whole words (after ``normalize``)."""
+    part = normalize(phrase).split()
+    return bool(part) and _contains(normalize(text).split(), part)
+
+
+def _contains(words: list[str], part: list[str]) -> bool:
+    """Whether ``part`` occurs in ``words`` as a contiguous run."""
+    n = len(part)
+    return any(words[i : i + n] == part for i in range(len(words) - n + 1))

@@ -25,7 +25,7 @@ from agentgym import AgentEnv, Message, ToolError, tool
 from agentgym.data.keychain import KeyChain, synthesize
 from agentgym.envs.keychain import config as C
 from agentgym.envs.keychain.baselines import BASELINES
-from agentgym.rewards import best_f1, normalize, substring_match
+from agentgym.rewards import best_f1, mentions, normalize, substring_match
 from agentgym.tools import Tool
 
 ANSWER = re.compile(r"<answer>(.*?)</answer>", re.S)
@@ -103,7 +103,12 @@ class KeyChainEnv(AgentEnv):
 
     def _score(self, reply: str, prediction: str) -> None:
         golds = self.q.aliases or [self.q.answer]
-        match = substring_match(prediction, golds)
+        # hedging between the true answer and a decoy's is not an answer
+        hedged = any(
+            mentions(prediction, d.answer) and not any(mentions(g, d.answer) for g in golds)
+            for d in self.decoys
+        )
+        match = 0.0 if hedged else substring_match(prediction, golds)
         self.add_reward("answer", match)
         said = normalize(reply)
         self.end(

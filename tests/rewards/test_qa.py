@@ -31,3 +31,7 @@ def test_best_over_aliases_and_two_way_substring():
     assert substring_match("It was Lythwyth Vornoutan.", golds) == 1.0  # gold in prediction
     assert substring_match("Vornoutan", golds) == 1.0  # prediction in gold
     assert substring_match("", golds) == 0.0 and substring_match("Paris", golds) == 0.0
+    # gamed: one letter is inside every gold; a list of every candidate contains every gold
+    assert substring_match("o", golds) == 0.0 and substring_match("Lyth", golds) == 0.0
+    everyone = " ".join(f"Person{i} Name{i}," for i in range(50)) + " Lythwyth Vornoutan"
+    assert substring_match(everyone, golds) == 0.0
