@@ -78,6 +78,15 @@ def make_app(retriever: Retriever) -> Any:
 
 
 def serve(retriever: Retriever, host: str = "127.0.0.1", port: int = 8000) -> None:
-    """Serve until interrupted."""
+    """Serve until interrupted (SIGTERM or Ctrl-C: requests in flight get 5 s to finish).
+    A request's work is bounded by its validation (at most MAX_QUERIES queries of
+    MAX_QUERY_CHARS characters, topk at most MAX_K), so a client that leaves cannot start
+    minutes of work."""
     uvicorn = require("uvicorn", "retrieval")
-    uvicorn.run(make_app(retriever), host=host, port=port, log_level="warning")
+    uvicorn.run(
+        make_app(retriever),
+        host=host,
+        port=port,
+        log_level="warning",
+        timeout_graceful_shutdown=5,
+    )
