@@ -105,6 +105,7 @@ class AgentEnv(gym.Env[Observation, Message | str]):
             self.max_turns = max_turns
         if format_penalty is not None:
             self.format_penalty = format_penalty
+        self._own_max_turns = self.max_turns
         self.observation_space = ObservationSpace()
         self.action_space = ActionSpace()
         self.tools: dict[str, Tool] = collect_tools(self)
@@ -215,6 +216,10 @@ class AgentEnv(gym.Env[Observation, Message | str]):
         self.split = (options or {}).get("split")
         if self.split not in (None, "train", "eval"):
             raise ValueError(f"options['split'] must be 'train' or 'eval', got {self.split!r}")
+        # the one turn limit: the env's own, or this episode's from a rollout's max_turns;
+        # however it is reached, the episode is truncated here and aon_turn_limit scores it
+        limit = (options or {}).get("max_turns")
+        self.max_turns = self._own_max_turns if limit is None else int(limit)
         self.turn, self._ended, self._end_info, self._rewards = 0, False, {}, {}
         messages, info = await self.atask(dict(options or {}))
         self.messages = list(messages)

@@ -52,7 +52,9 @@ class RolloutSettings:
 
     Attributes:
         max_turns: Assistant turns before the episode is truncated; None: the environment's
-            own limit (it truncates itself at its ``max_turns``).
+            own limit. Passed to ``reset`` as ``options["max_turns"]``: the environment owns
+            the limit, truncates there and scores the final state (``aon_turn_limit``); the
+            engine stops there too for environments that ignore the option.
         max_tokens: Token budget of the whole conversation (prompt + all turns).
         concurrency: Episodes in flight at once.
         split: ``"train"`` or ``"eval"``: which of an environment's tasks to play (passed
@@ -79,8 +81,9 @@ async def run_episode(
 ) -> Trajectory:
     """Play one episode of ``task`` and return its trajectory."""
     t0 = time.perf_counter()
-    options = {"split": settings.split} if settings.split else None
-    obs, reset_info = await env.areset(seed=task, options=options)
+    options = {"split": settings.split, "max_turns": settings.max_turns}
+    options = {k: v for k, v in options.items() if v is not None}
+    obs, reset_info = await env.areset(seed=task, options=options or None)
     reset_seconds = time.perf_counter() - t0
     ctx = policy.start(obs.messages, obs.tools, reset_info, seed=episode_seed(task, sample))
     turns: list[Turn] = []

@@ -38,7 +38,7 @@ def test_groups_are_the_same_task_and_oracle_solves_all():
 def test_turn_limit_truncates():
     trajs = run(ScriptedPolicy(GuessNumberEnv.random), [5], 1, RolloutSettings(max_turns=2))
     assert len(trajs[0].turns) <= 2
-    assert trajs[0].success or (trajs[0].truncated and trajs[0].stop_reason == "max_turns")
+    assert trajs[0].success or (trajs[0].truncated and trajs[0].stop_reason == "env_truncated")
 
 
 class FakeTokens(Policy):
@@ -163,3 +163,21 @@ def test_one_failed_episode_is_recorded_and_the_others_go_on(tmp_path):
         asyncio.run(
             rollout(FlakyEnv, ScriptedPolicy(GuessNumberEnv.oracle), [3, 4], 1, RolloutSettings())
         )
+
+
+def test_a_rollout_turn_limit_is_the_envs_own_and_scores_the_final_state():
+    from tests.agentgym.test_env import Echo
+
+    class Scored(Echo):  # three turns of its own
+        async def aon_turn_limit(self):
+            self.add_reward("final", 0.5)
+            self.end(success=False, graded=True)
+
+    line = '<tool_call>{"name": "echo", "arguments": {"text": "x"}}</tool_call>'
+    echo = ScriptedPolicy(lambda messages, info, rng: line)
+    for limit in (2, 5):
+        [t] = asyncio.run(rollout(Scored, echo, [0], 1, RolloutSettings(max_turns=limit)))
+        assert len(t.turns) == limit and t.stop_reason == "env_truncated"
+        assert t.turns[-1].reward_parts == {"final": 0.5} and t.info["graded"]
+    [t] = asyncio.run(rollout(Scored, echo, [0], 1, RolloutSettings()))
+    assert len(t.turns) == 3  # the env's own limit again, per episode
