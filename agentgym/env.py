@@ -41,7 +41,7 @@ import gymnasium as gym
 import numpy as np
 
 from agentgym.errors import EnvError, ToolError
-from agentgym.parsing import parse_hermes, parse_untagged
+from agentgym.parsing import parse_hermes, parse_openai_tool_calls, parse_untagged
 from agentgym.tools import Tool, collect_tools
 from agentgym.types import Message, Observation, ToolCall, ToolSpec
 
@@ -68,14 +68,14 @@ class ActionSpace(gym.Space[Message | str]):
         super().__init__(shape=None, dtype=None)
 
     def contains(self, x: Any) -> bool:
-        return isinstance(x, str) or (isinstance(x, Message) and x.role == "assistant")
+        return isinstance(x, str | dict) or (isinstance(x, Message) and x.role == "assistant")
 
     def sample(self, mask: Any = None, probability: Any = None) -> str:
         letters = np.array(list('abcdefghijklmnopqrstuvwxyz {}<>":,_'))
         return "".join(self.np_random.choice(letters, size=int(self.np_random.integers(1, 64))))
 
 
-class AgentEnv(gym.Env[Observation, Message | str]):
+class AgentEnv(gym.Env[Observation, Message | str | dict[str, Any]]):
     """Base class of every agentgym environment. See the module docstring."""
 
     metadata: dict[str, Any] = {"render_modes": []}
@@ -204,7 +204,9 @@ class AgentEnv(gym.Env[Observation, Message | str]):
     ) -> tuple[Observation, dict[str, Any]]:
         return self._run(self.areset(seed=seed, options=options))
 
-    def step(self, action: Message | str) -> tuple[Observation, float, bool, bool, dict[str, Any]]:
+    def step(
+        self, action: Message | str | dict[str, Any]
+    ) -> tuple[Observation, float, bool, bool, dict[str, Any]]:
         return self._run(self.astep(action))
 
     async def areset(
@@ -226,28 +228,14 @@ class AgentEnv(gym.Env[Observation, Message | str]):
         return Observation(messages=messages, tools=self.tool_specs), info
 
     async def astep(
-        self, action: Message | str
+        self, action: Message | str | dict[str, Any]
     ) -> tuple[Observation, float, bool, bool, dict[str, Any]]:
         """Async ``step``."""
         if self._ended or (self.turn >= self.max_turns and self.turn > 0):
             raise EnvError(self.env_id, self.turn, None, "step() after the episode ended; reset()")
-        message = (
-            action if isinstance(action, Message) else Message(role="assistant", content=action)
-        )
         self.turn += 1
         self._rewards, self._signals, self._turn_info = {}, {}, {}
-        if message.tool_calls:
-            content, calls, errors = message.content, list(message.tool_calls), []
-        else:
-            parsed = parse_hermes(message.content)
-            content, calls, errors = parsed.content, parsed.calls, parsed.errors
-            untagged = None
-            if self.untagged_tool_calls and not calls and not errors:
-                untagged = parse_untagged(content, self.active_tools())
-            if untagged is not None:
-                calls, content = [untagged], ""
-                self.add_reward("format", -self.format_penalty / 2)
-                self.label(untagged_call=True)
+        message, content, calls, errors = self._parse_action(action)
         cap = self.max_tool_calls_per_turn
         if len(calls) > cap:
             errors = [
@@ -298,6 +286,32 @@ class AgentEnv(gym.Env[Observation, Message | str]):
         }
         reward = float(sum(self._rewards.values()))
         return Observation(messages=new, tools=self.tool_specs), reward, terminated, truncated, info
+
+    def _parse_action(
+        self, action: Message | str | dict[str, Any]
+    ) -> tuple[Message, str, list[ToolCall], list[str]]:
+        """(the message, its text, its calls, what was malformed) from any form of action:
+        text with Hermes ``<tool_call>`` blocks (or, when allowed, one untagged JSON call), a
+        ``Message`` with parsed calls, or an OpenAI assistant message whose ``tool_calls``
+        are as the server sent them."""
+        if isinstance(action, dict):
+            parsed = parse_openai_tool_calls(action.get("tool_calls"), action.get("content"))
+            message = Message(role="assistant", content=parsed.content)
+            if parsed.calls or parsed.errors:
+                return message, parsed.content, parsed.calls, parsed.errors
+            action = message
+        if isinstance(action, str):
+            action = Message(role="assistant", content=action)
+        if action.tool_calls:
+            return action, action.content, list(action.tool_calls), []
+        parsed = parse_hermes(action.content)
+        if self.untagged_tool_calls and not parsed.calls and not parsed.errors:
+            untagged = parse_untagged(parsed.content, self.active_tools())
+            if untagged is not None:
+                self.add_reward("format", -self.format_penalty / 2)
+                self.label(untagged_call=True)
+                return action, "", [untagged], []
+        return action, parsed.content, parsed.calls, parsed.errors
 
     async def _call_within(
         self, call: ToolCall, deadline: float

@@ -129,8 +129,9 @@ def parse_untagged(text: str, tools: set[str] | dict[str, Any]) -> ToolCall | No
 _EXAMPLE = '<tool_call>{"name": "tool_name", "arguments": {"arg": "value"}}</tool_call>'
 
 
-def parse_openai_tool_calls(tool_calls: list[Any], content: str | None = "") -> ParsedAction:
-    """Parse the ``tool_calls`` of an OpenAI chat-completions message."""
+def parse_openai_tool_calls(tool_calls: Any, content: str | None = "") -> ParsedAction:
+    """Parse the ``tool_calls`` of an OpenAI chat-completions message (anything the server
+    sent: a non-list is one error, not a crash)."""
     calls: list[ToolCall] = []
     errors: list[str] = []
     if tool_calls is not None and not isinstance(tool_calls, list):

@@ -94,7 +94,10 @@ class Sample(BaseModel):
     token_ids: list[int] = Field(default_factory=list)
     logprobs: list[float] = Field(default_factory=list)
     finish_reason: str = "stop"
-    tool_calls: list[ToolCall] = Field(default_factory=list)
+    tool_calls: Any = None
+    """Native tool calls exactly as a chat server sent them (OpenAI's ``tool_calls``, the
+    arguments a JSON string, possibly malformed): the environment parses them, so that a
+    malformed call is an error observation and a format error whichever policy made it."""
 
 
 class Turn(BaseModel):

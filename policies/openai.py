@@ -156,11 +156,17 @@ class OpenAIChatPolicy(Policy):
             message = data["choices"][0]["message"]
         except (KeyError, IndexError, TypeError) as exc:
             raise PolicyError(f"/v1/chat/completions answer has no message ({exc!r})") from exc
-        parsed = parse_openai_tool_calls(message.get("tool_calls") or [], message.get("content"))
+        if not isinstance(message, dict):
+            raise PolicyError(f"/v1/chat/completions answer's message is {type(message).__name__}")
+        raw = message.get("tool_calls")
+        # the env parses the calls (a malformed one is its error observation); the history
+        # sent back to the server keeps the well-formed ones
+        parsed = parse_openai_tool_calls(raw or [], message.get("content"))
         ctx.turns += 1
-        reply = Message(role="assistant", content=parsed.content, tool_calls=parsed.calls)
-        ctx.messages.append(reply)
-        return Sample(text=parsed.content, tool_calls=parsed.calls)
+        ctx.messages.append(
+            Message(role="assistant", content=parsed.content, tool_calls=parsed.calls)
+        )
+        return Sample(text=parsed.content, tool_calls=raw)
 
     async def aclose(self) -> None:
         await self.client.aclose()

@@ -35,7 +35,7 @@ class EpisodeEnv(Protocol):
     ) -> tuple[Observation, dict[str, Any]]: ...
 
     async def astep(
-        self, action: Message | str
+        self, action: Message | str | dict[str, Any]
     ) -> tuple[Observation, float, bool, bool, dict[str, Any]]: ...
 
     def close(self) -> None: ...
@@ -97,9 +97,9 @@ async def run_episode(
             break
         sample_out = await policy.act(ctx, budget)
         t2 = time.perf_counter()
-        action = Message(
-            role="assistant", content=sample_out.text, tool_calls=sample_out.tool_calls
-        )
+        action: Message | dict[str, Any] = Message(role="assistant", content=sample_out.text)
+        if sample_out.tool_calls is not None:  # native calls: the env parses them
+            action = {"content": sample_out.text, "tool_calls": sample_out.tool_calls}
         obs, reward, terminated, truncated, info = await env.astep(action)
         t3 = time.perf_counter()
         turns.append(

@@ -31,7 +31,9 @@ class _EnvActor:
         obs, info = await self.env.areset(seed=seed, options=options)
         return obs, info, self.env.env_id, self.env.tool_specs
 
-    async def astep(self, action: Message | str) -> tuple[tuple[Any, ...], list[Message]]:
+    async def astep(
+        self, action: Message | str | dict[str, Any]
+    ) -> tuple[tuple[Any, ...], list[Message]]:
         result = await self.env.astep(action)
         return result, self.env.messages
 
@@ -66,7 +68,7 @@ class RayEnv:
         return obs, info
 
     async def astep(
-        self, action: Message | str
+        self, action: Message | str | dict[str, Any]
     ) -> tuple[Observation, float, bool, bool, dict[str, Any]]:
         result, self.messages = await self._actor.astep.remote(action)
         obs, reward, terminated, truncated, info = result

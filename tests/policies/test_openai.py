@@ -136,3 +136,41 @@ def test_a_base_url_that_is_not_a_url_fails_at_once(capsys):
     assert main(["eval", "env=guess_number", "policy=openai", "policy.model=m",
                  "policy.base_url=notaurl"]) == 2  # fmt: skip
     assert "policy.base_url" in capsys.readouterr().err
+
+
+def test_chat_mode_native_tool_calls_malformed_ones_are_env_feedback():
+    """A chat server's native tool calls reach the env as sent: the malformed one (arguments
+    that are not JSON) is an error observation and a format error, the next call runs."""
+    import agentgym
+    from agentgym.policies.base import SamplingConfig
+    from agentgym.policies.openai import OpenAIChatPolicy
+    from agentgym.rollout import RolloutSettings, rollout
+
+    replies = iter(
+        [
+            [{"id": "a", "type": "function", "function": {"name": "guess", "arguments": "{"}}],
+            [
+                {
+                    "id": "b",
+                    "type": "function",
+                    "function": {"name": "guess", "arguments": '{"number": 50}'},
+                }
+            ],
+            "not a list",
+        ]
+    )
+    sent = []
+
+    def server(request):
+        sent.append(json.loads(request.content))
+        message = {"role": "assistant", "content": "", "tool_calls": next(replies)}
+        return httpx.Response(200, json={"choices": [{"message": message}]})
+
+    policy = OpenAIChatPolicy("m", client_for(server), SamplingConfig())
+    settings = RolloutSettings(max_turns=3)
+    [t] = asyncio.run(rollout(lambda: agentgym.make("guess_number"), policy, [0], 1, settings))
+    first, second, third = t.turns
+    assert first.format_error and "not valid JSON" in first.observation[0].content
+    assert not second.format_error and second.action.tool_calls[0].arguments == {"number": 50}
+    assert third.format_error and "must be a list" in third.observation[0].content
+    assert sent[1]["messages"][-1]["content"].startswith("Error: tool call 1")  # the model sees it
