@@ -16,6 +16,7 @@ from agentgym.errors import (
     MissingDependencyError,
     PolicyError,
     RegistrationError,
+    RolloutError,
     ToolError,
     UnknownEnvError,
 )
@@ -48,6 +49,7 @@ __all__ = [
     "Policy",
     "PolicyError",
     "RegistrationError",
+    "RolloutError",
     "Sample",
     "StepResult",
     "Tool",

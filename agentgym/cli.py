@@ -12,10 +12,13 @@ import asyncio
 import difflib
 import inspect
 import json
+import os
 import signal
 import sys
+import tempfile
 import threading
 import time
+import traceback
 from pathlib import Path
 from typing import Any, Literal
 
@@ -457,12 +460,24 @@ def main(argv: list[str] | None = None) -> int:
         for module in args.imports:
             load_module(module)
         return int(args.fn(args))
-    except AgentGymError as exc:
-        Console(stderr=True, soft_wrap=True).print(f"[bold red]error:[/] {exc}", highlight=False)
+    except ConfigError as exc:
+        _say_error(str(exc))
         return 2
+    except Exception as exc:  # a fault or a bug: one line here, the traceback in a file
+        log = Path(tempfile.gettempdir()) / f"agentgym-error-{os.getpid()}.log"
+        log.write_text(traceback.format_exc())
+        what = str(exc) if isinstance(exc, AgentGymError) else f"{type(exc).__name__}: {exc}"
+        _say_error(f"{what.splitlines()[0] if what.strip() else what} (traceback: {log})")
+        return 2 if isinstance(exc, AgentGymError) else 1
     except KeyboardInterrupt:
         Console(stderr=True).print("interrupted: what was written so far is kept (rerun resumes)")
         return 130
+
+
+def _say_error(line: str) -> None:
+    Console(stderr=True, soft_wrap=True).print(
+        f"[bold red]error:[/] {escape(line)}", highlight=False
+    )
 
 
 if __name__ == "__main__":

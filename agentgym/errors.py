@@ -10,7 +10,8 @@ The tree::
     ├── EnvError               an infrastructure fault inside an environment (names env, turn, tool)
     ├── ToolError              a tool refused its input; becomes an observation for the model
     ├── SandboxError           a sandbox could not be started or used (docker missing, image gone)
-    └── PolicyError            a policy backend failed (server down, bad response)
+    ├── PolicyError            a policy backend failed (server down, bad response)
+    └── RolloutError           more episodes failed than a run allows (names the last one)
 
 A model's mistakes (malformed tool calls, unknown tools, bad arguments) are never exceptions
 that reach the caller: the environment turns them into observations the model can read. Only
@@ -68,3 +69,9 @@ class SandboxError(AgentGymError):
 
 class PolicyError(AgentGymError):
     """A policy backend failed: a server that does not answer, or answers nonsense."""
+
+
+class RolloutError(AgentGymError):
+    """More episodes failed (infrastructure faults) than ``rollout.max_failure_rate`` allows;
+    the message names the last one's env, task and cause. Each failure is also in the
+    trajectory file (``stop_reason="error"``)."""

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from agentgym.errors import PolicyError, RolloutError
 from agentgym.policy import Policy
 from agentgym.rollout.writer import TrajectoryWriter
 from agentgym.types import Message, Observation, ToolSpec, Trajectory, Turn
@@ -241,7 +242,13 @@ async def rollout(
                     record(failed_episode(env, task, sample, exc))
                     failures += 1
                     if failures > settings.max_failure_rate * len(todo):
-                        raise
+                        if isinstance(exc, PolicyError):
+                            raise  # the policy is down: every episode would fail the same way
+                        raise RolloutError(
+                            f"{failures} of {len(todo)} episodes failed (more than "
+                            f"rollout.max_failure_rate={settings.max_failure_rate}); the last: "
+                            f"env '{env.env_id}', task {task}: {type(exc).__name__}: {exc}"[:1000]
+                        ) from exc
                     await env.aclose()
                     env = envs.acquire()
                     continue
@@ -257,7 +264,8 @@ async def rollout(
             for _ in range(n_workers if todo else 0):
                 group.create_task(worker())
     except ExceptionGroup as failed:  # the first failure cancelled the rest: raise it alone
-        raise failed.exceptions[0] from None
+        first = failed.exceptions[0]
+        raise first from first.__cause__  # keeps its own cause (the episode's fault)
     return [results[key] for key in todo]
 
 

@@ -131,3 +131,19 @@ def test_a_recipe_is_a_saved_set_of_overrides_that_the_command_line_beats(tmp_pa
     assert tree["episodes"] == 4 and tree["policy"]["script"] == "random"
     with pytest.raises(ConfigError, match=r"'recipe'.*deep_research_smollm2"):
         compose("train", ["recipe=nope"], {"env": "id"})
+
+
+def explode(messages, info, rng):
+    raise RuntimeError("the disk is on fire")
+
+
+def test_a_fault_in_every_episode_ends_eval_in_one_line_with_the_traceback_in_a_file(
+    tmp_path, capsys
+):
+    script = f"policy.script={__name__}:explode"
+    assert main(["eval", "env=guess_number", script, "episodes=4", f"out={tmp_path}"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0, err
+    assert "env 'agentgym/guess_number-v0', task 0: RuntimeError: the disk is on fire" in err
+    log = err.rsplit("(traceback: ", 1)[1].rstrip(")")
+    assert "Traceback" in open(log).read() and "explode" in open(log).read()

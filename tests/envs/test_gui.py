@@ -188,3 +188,20 @@ def test_ui_r1_score_by_hand_and_public_format_loader(tmp_path):
         and s.action_type == "click"
         and s.image.startswith("data:image/png")
     )
+
+
+def test_every_files_plan_selects_only_options_the_page_offers():
+    """The filter lists the types present on the page; a plan selecting another one hung
+    Playwright 30 s per retry and crashed gui_action's rendering (tasks 79, 90, 95 of seed 0)."""
+    from agentgym.envs.gui.apps import app_data
+    from agentgym.envs.gui.tasks import make_task
+
+    files = [i for i, (app, _) in enumerate(TEMPLATES) if app == "files"]
+    assert files
+    for seed in range(40):
+        for index in files:
+            task = make_task(index, seed)
+            offered = {f["type"] for f in app_data("files", task.seed)["files"]}
+            for step in task.plan:
+                if step[0] == "select":
+                    assert step[3] in offered, (index, seed, step)
