@@ -105,7 +105,23 @@ def load_eval_config(overrides: list[str]) -> EvalConfig:
     policy = parse_policy(cfg.policy)
     if isinstance(policy, ScriptedConfig):
         resolve_script(policy.script, getattr(env_cls, "baselines", {}))
+    sees_images = isinstance(policy, ScriptedConfig) or getattr(policy, "mode", "") == "chat"
+    _check_images(env_cls, cfg.env.id, cfg.env.kwargs, sees_images, f"policy={policy.name}")
     return cfg
+
+
+def _check_images(
+    env_cls: type, env_id: str, kwargs: dict[str, Any], sees_images: bool, policy: str
+) -> None:
+    """A text-only policy given an env that shows images fails here, not mid-episode."""
+    shows = getattr(env_cls, "shows_images", None)
+    if not sees_images and shows is not None and shows(kwargs):
+        raise ConfigError(
+            "policy",
+            f"'{env_id}' shows the model images and {policy} reads text only",
+            "use policy=openai policy.mode=chat with a vision-language model "
+            "(or, for gui, leave env.screenshot off: the model reads the page's tree)",
+        )
 
 
 def _check_env_kwargs(env_cls: type, env_id: str, kwargs: dict[str, Any]) -> None:
@@ -244,13 +260,15 @@ def load_train_config(overrides: list[str]) -> Any:
             "pick a divisor",
         )
     check_model_dir("model", cfg.model)
-    check_engine_args("engine", cfg.engine)
     if cfg.init is not None:
         check_model_dir("init", cfg.init)
-    try:
-        agentgym.make(cfg.env.id, **cfg.env.kwargs).close()
+    check_engine_args("engine", cfg.engine)
+    try:  # checked, not built: the loop builds the envs (browsers, containers) once
+        env_cls = agentgym.spec(cfg.env.id).load()
     except RegistrationError as exc:
         raise ConfigError("env", str(exc), "see `agentgym envs`") from None
+    _check_env_kwargs(env_cls, cfg.env.id, cfg.env.kwargs)
+    _check_images(env_cls, cfg.env.id, cfg.env.kwargs, False, f"backend={cfg.backend}")
     return cfg
 
 

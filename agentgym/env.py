@@ -96,6 +96,13 @@ class AgentEnv(gym.Env[Observation, Message | str | dict[str, Any]]):
     holdout_fraction: float = 0.1
     """The share of a task list (``task_index``) held out for evaluation: ``reset(options=
     {"split": "eval"})`` plays only those tasks, ``"train"`` only the others, no split all."""
+
+    @classmethod
+    def shows_images(cls, config: dict[str, Any]) -> bool:
+        """Whether an env built with ``config`` puts images in its observations (a text-only
+        policy cannot act on them; the CLI says so before any work starts)."""
+        return False
+
     config_model: Any = None
     """A pydantic model of the constructor's keyword arguments, if the env has one (the CLI
     checks ``env.*`` against it before any work starts)."""

@@ -70,6 +70,10 @@ class GUIActionEnv(AgentEnv):
     config_model = GUIActionConfig
     baselines = ACTION_BASELINES
 
+    @classmethod
+    def shows_images(cls, config: dict[str, Any]) -> bool:
+        return True  # the screenshot is the task
+
     def __init__(self, **config: Any) -> None:
         cfg = self.parse_config(config)
         super().__init__()

@@ -34,6 +34,10 @@ class GUIEnv(AgentEnv):
     baselines = BASELINES
     config_model = GUIConfig
 
+    @classmethod
+    def shows_images(cls, config: dict[str, Any]) -> bool:
+        return bool(config.get("screenshot") or config.get("coordinates"))
+
     def __init__(self, **config: Any) -> None:
         cfg = self.parse_config(config)
         super().__init__(max_turns=cfg.max_turns)

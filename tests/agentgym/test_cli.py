@@ -147,3 +147,20 @@ def test_a_fault_in_every_episode_ends_eval_in_one_line_with_the_traceback_in_a_
     assert "env 'agentgym/guess_number-v0', task 0: RuntimeError: the disk is on fire" in err
     log = err.rsplit("(traceback: ", 1)[1].rstrip(")")
     assert "Traceback" in open(log).read() and "explode" in open(log).read()
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["eval", "env=gui_action", "policy=hf", "policy.model=TINY"],
+        ["eval", "env=gui", "env.screenshot=true", "policy=vllm", "policy.model=TINY"],
+        ["train", "env=gui_action", "model=TINY"],
+    ],
+)
+def test_a_text_only_policy_on_an_env_that_shows_images_fails_at_once(
+    command, tiny_model, tmp_path, capsys
+):
+    args = [a.replace("TINY", str(tiny_model)) for a in command]
+    assert main([*args, f"out={tmp_path}"]) == 2
+    err = capsys.readouterr().err
+    assert "config key 'policy'" in err and "reads text only" in err and "mode=chat" in err
