@@ -280,4 +280,9 @@ def _hunks(diff: str) -> str:
     """A diff without git's header lines (``diff --git``, ``index``, modes), so that a
     ``git diff`` and a plain unified diff of the same change compare equal."""
     keep = ("--- ", "+++ ", "@@", "+", "-", " ")
-    return "".join(line for line in diff.splitlines(keepends=True) if line.startswith(keep))
+    lines = [line for line in diff.splitlines(keepends=True) if line.startswith(keep)]
+    # git adds the enclosing function to a hunk's header ("@@ -1,3 +1,3 @@ def f():")
+    return "".join(_HUNK.sub(r"\1\n", line) for line in lines)
+
+
+_HUNK = re.compile(r"^(@@ [^@]* @@).*\n?$")

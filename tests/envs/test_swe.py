@@ -32,6 +32,9 @@ def test_patch_mode_with_similarity_reward(tmp_path):
     args = ["env.mode=patch", "env.reward=similarity", "env.tasks=4", "episodes=4"]
     assert summary(tmp_path / "o", *args, "policy.script=oracle")[0]["mean_reward"] == 1.0
     assert summary(tmp_path / "n", *args, "policy.script=noop")[0]["mean_reward"] == -1.0
+    # tools mode: the final `git diff` (hunk headers name the function) against the gold
+    tools = ["env.reward=similarity", "env.difficulty=3", "env.tasks=8", "episodes=8"]
+    assert summary(tmp_path / "t", *tools, "policy.script=oracle")[0]["mean_reward"] == 1.0
 
 
 def test_tool_errors_are_observations():
