@@ -276,6 +276,9 @@ class AgentEnv(gym.Env[Observation, Message | str | dict[str, Any]]):
             new.extend(await self.aon_reply(content))
         if format_error:
             self.add_reward("format", -self.format_penalty)
+        # the flag and the penalty agree: a turn penalised for its format (plain text where a
+        # tool call was due, an untagged call) is a format error too
+        format_error = format_error or self._rewards.get("format", 0.0) < 0
         self.messages.extend(new)
         terminated = self._ended
         truncated = not terminated and self.turn >= self.max_turns

@@ -158,7 +158,8 @@ def test_untagged_json_calls_are_accepted_only_when_asked_and_cost_half(text):
     lenient = agentgym.make("guess_number", untagged_tool_calls=True)
     obs, _ = lenient.reset(seed=1)
     obs, reward, _, _, info = lenient.step(text)
-    assert info["tool_calls"] == 1 and info["untagged_call"] and not info["format_error"]
+    assert info["tool_calls"] == 1 and info["untagged_call"]
+    assert info["format_error"]  # penalised (at half): the flag says so
     assert obs.messages[0].role == "tool"
     assert info["reward_parts"]["format"] == pytest.approx(-lenient.format_penalty / 2)
     tagged = agentgym.make("guess_number", untagged_tool_calls=True)
@@ -227,3 +228,13 @@ def test_a_turn_of_slow_calls_is_stopped_at_its_time_budget():
     assert all("was not run" in text for text in texts[2:]) and info["tool_errors"] == 3
     obs, *_ = env.step(Message(role="assistant", content="", tool_calls=naps[:1]))
     assert obs.messages[0].content == "rested"  # the next turn has its own budget
+
+
+def test_a_turn_penalised_for_its_format_is_flagged_as_a_format_error():
+    env = agentgym.make("deep_research", world_size=200, tasks=20)
+    try:
+        env.reset(seed=0)
+        *_, info = env.step("I think the answer is Paris.")  # plain text where a call was due
+        assert info["reward_parts"]["format"] < 0 and info["format_error"]
+    finally:
+        env.close()

@@ -99,7 +99,7 @@ def test_info_says_whether_the_true_question_was_named():
     assert end["followed_decoy"] and not end["success"]
     env.reset(seed=0)
     _, reward, *_, end = env.step("no tags at all")
-    assert reward == -env.format_penalty and end["format_error"] is False
+    assert reward == -env.format_penalty and end["format_error"] is True  # flag = penalty
 
 
 def test_from_a_hotpotqa_file(tmp_path):
