@@ -290,7 +290,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
                 f"GPU memory plan (GiB): {rows}; total {plan['total']:.1f} of {plan['device']:.1f}"
             )
 
+        evals: list[dict[str, Any]] = []
+
         def on_eval(record: dict[str, Any]) -> None:
+            evals.append(record)
             console.print(
                 f"held-out ({record['phase']}, step {record['step']}): reward "
                 f"{record['eval_reward_mean']:.3f}, success {record['eval_success_rate']:.3f} "
@@ -301,9 +304,15 @@ def _cmd_train(args: argparse.Namespace) -> int:
     if history:
         first, last = history[0], history[-1]
         console.print(
-            f"reward {first['reward_mean']:.3f} (step {first['step']}) -> "
+            f"training reward {first['reward_mean']:.3f} (step {first['step']}) -> "
             f"{last['reward_mean']:.3f} (step {last['step']}); run: {cfg.out}"
         )
+    if len(evals) > 1:
+        when = {"base": "base model", "sft": "after SFT", "grpo": "GRPO step {}"}
+        path = " -> ".join(
+            f"{e['eval_reward_mean']:.3f} ({when[e['phase']].format(e['step'])})" for e in evals
+        )
+        console.print(f"[bold]held-out reward: {path}[/]")
     console.print(f"report: {write_report(cfg.out)}")
     return 0
 

@@ -5,10 +5,13 @@ Concurrent episodes submit requests to one engine, which batches them continuous
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import logging.config
 import os
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +49,25 @@ def log_vllm_to(path: Path) -> None:
     logging.config.dictConfig(config)
 
 
+@contextlib.contextmanager
+def _stderr_to(path: Path | None) -> Iterator[None]:
+    """Point file descriptor 2 at ``path`` (appending) while the block runs: processes
+    started in it keep writing their stderr (import warnings, progress bars) there."""
+    if path is None:
+        yield
+        return
+    sys.stderr.flush()
+    saved, log = os.dup(2), os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    os.dup2(log, 2)
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(log)
+
+
 class VLLMPolicy(TokenPolicy):
     """Samples with an in-process ``vllm`` engine.
 
@@ -79,7 +101,9 @@ class VLLMPolicy(TokenPolicy):
         if not torch.cuda.is_available():
             engine_kwargs.setdefault("gpu_memory_utilization", CPU_MEMORY_UTILIZATION)
             engine_kwargs.setdefault("max_num_batched_tokens", CPU_BATCHED_TOKENS)
-        self.engine = AsyncLLM.from_engine_args(vllm.AsyncEngineArgs(model=model, **engine_kwargs))
+        args = vllm.AsyncEngineArgs(model=model, **engine_kwargs)
+        with _stderr_to(log_file):  # the engine processes inherit it: their warnings go there
+            self.engine = AsyncLLM.from_engine_args(args)
         super().__init__(self.engine.tokenizer, sampling)
         self._ids = itertools.count()
 

@@ -123,6 +123,7 @@ def test_vllm_rollouts_with_weight_sync_probe_every_step(tiny_model, tmp_path, c
     # vLLM's own logging (engine start, every weight reload) goes to the run's log file
     printed = capfd.readouterr()
     assert "Loading weights took" not in printed.out + printed.err
+    assert "Loading safetensors checkpoint shards" not in printed.err  # the engine's stderr
     assert "Loading weights took" in (tmp_path / "vllm.log").read_text()
 
 
