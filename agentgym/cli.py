@@ -22,7 +22,7 @@ import traceback
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import ConfigDict, Field
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import (
@@ -40,6 +40,7 @@ from agentgym import rundir
 from agentgym.config import (
     EnvConfig,
     RolloutConfig,
+    WithImports,
     check_model_dir,
     compose,
     redact,
@@ -60,7 +61,7 @@ from agentgym.types import Trajectory
 console = Console()
 
 
-class EvalConfig(BaseModel):
+class EvalConfig(WithImports):
     """``agentgym eval``: see ``agentgym/conf/eval.yaml``."""
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
@@ -75,12 +76,14 @@ class EvalConfig(BaseModel):
     split: Literal["train", "eval"] | None = Field(
         None, description="play only the env's training or held-out tasks"
     )
-    imports: list[str] = Field(default_factory=list, alias="import")
 
-    @field_validator("imports", mode="before")
-    @classmethod
-    def _one_or_many(cls, v: Any) -> Any:
-        return [v] if isinstance(v, str) else v
+
+def _load_imports(modules: list[str]) -> None:
+    for module in modules:
+        try:
+            load_module(module)
+        except RegistrationError as exc:
+            raise ConfigError("import", str(exc), "name an importable module") from None
 
 
 def load_eval_config(overrides: list[str]) -> EvalConfig:
@@ -92,11 +95,7 @@ def load_eval_config(overrides: list[str]) -> EvalConfig:
             f"{cfg.episodes} is not a multiple of group_size {cfg.group_size}",
             "make episodes = tasks x group_size",
         )
-    for module in cfg.imports:
-        try:
-            load_module(module)
-        except RegistrationError as exc:
-            raise ConfigError("import", str(exc), "name an importable module") from None
+    _load_imports(cfg.imports)
     try:
         env_cls = agentgym.spec(cfg.env.id).load()
     except RegistrationError as exc:
@@ -263,6 +262,7 @@ def load_train_config(overrides: list[str]) -> Any:
     if cfg.init is not None:
         check_model_dir("init", cfg.init)
     check_engine_args("engine", cfg.engine)
+    _load_imports(cfg.imports)
     try:  # checked, not built: the loop builds the envs (browsers, containers) once
         env_cls = agentgym.spec(cfg.env.id).load()
     except RegistrationError as exc:

@@ -15,7 +15,14 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
 import yaml
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+)
 
 from agentgym.errors import ConfigError
 
@@ -33,6 +40,18 @@ class EnvConfig(BaseModel):
     @property
     def kwargs(self) -> dict[str, Any]:
         return dict(self.model_extra or {})
+
+
+class WithImports(BaseModel):
+    """``import=module`` (or a list): modules imported first, from the current directory as
+    ``python -m`` would, that register environments; every rollout worker imports them too."""
+
+    imports: list[str] = Field(default_factory=list, alias="import")
+
+    @field_validator("imports", mode="before")
+    @classmethod
+    def _one_or_many(cls, v: Any) -> Any:
+        return [v] if isinstance(v, str) else v
 
 
 class RolloutConfig(BaseModel):

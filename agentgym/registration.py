@@ -19,6 +19,8 @@ import difflib
 import importlib
 import importlib.metadata
 import inspect
+import os
+import sys
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -188,7 +190,11 @@ def list_envs() -> list[EnvSpec]:
 
 
 def load_module(name: str) -> None:
-    """Import a user's module (which calls ``register``); a clear error if it is missing."""
+    """Import a user's module (which calls ``register``), from the current directory too
+    (as ``python -m`` finds it); a clear error if it is missing."""
+    here = os.getcwd()
+    if here not in sys.path and "" not in sys.path:
+        sys.path.insert(0, here)
     try:
         importlib.import_module(name)
     except ModuleNotFoundError as exc:

@@ -1,17 +1,14 @@
-"""Does a real pretrained model learn here? SmolLM2-135M-Instruct (dequantised from its packaged
-GGUF) on deep_research, with a short SFT cold start on the naive baseline's episodes and then
-GRPO, evaluated on held-out questions (sampling at temperature 1, as GRPO does; 0 is greedy)
-before anything, after the cold start, and during and after GRPO. Prints the held-out table;
-the curves are in the run's report.html.
+"""Does a real pretrained model learn here? The README's main command over several seeds:
+`agentgym train recipe=deep_research_smollm2` (SmolLM2-135M-Instruct, dequantised from its
+packaged GGUF, on deep_research's one-search questions: an SFT cold start on 32 episodes of
+the naive baseline, then GRPO with vLLM rollouts), evaluated on 32 held-out questions at
+temperature 1 (as GRPO samples) before anything, after the cold start, and during GRPO.
+Prints one row per seed; each run's curves are in its report.html.
 
     bash scripts/setup.sh --models
-    .venv/bin/python bench/learn.py [--steps 8] [--out runs/learn]
+    .venv/bin/python bench/learn.py [--seeds 0 1 2] [--steps 3] [--eval-every 3]
 
-The questions are deep_research's intersection kind (one search, then read the answer off
-the results); SmolLM2's chat template has no tool section, so everything it knows of the
-tools comes from the cold start. Measured here (README, "Does an agent learn here?"): one run
--0.300 (base) -> -0.188 (after SFT) -> 0.094 (GRPO step 4) -> 0.389 (step 8), 19 min 21 s;
-another, cut at 4 steps, -0.300 -> -0.113 -> -0.169: the RL phase is not yet reliable.
+Measured here (README, "Does an agent learn here?"): about 11 min a seed for 3 steps.
 """
 
 from __future__ import annotations
@@ -19,60 +16,39 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from pathlib import Path
 
 from agentgym.cli import main
 
-MODEL = ".cache/models/smollm2-135m-instruct"
 
-
-def run(args: argparse.Namespace) -> list[dict[str, object]]:
+def run(seed: int, args: argparse.Namespace) -> tuple[list[dict[str, object]], float]:
+    out = Path(args.out) / f"seed{seed}"
     overrides = [
-        "env=deep_research",
-        "env.kinds=[intersection]",
-        f"model={args.model}",
-        "backend=hf",
-        "device=cpu",
-        f"cold_start.episodes={args.cold_start}",
-        "cold_start.epochs=1",
-        "cold_start.batch_size=4",
-        "cold_start.lr=5e-5",
-        "cold_start.baseline=naive",
+        "recipe=deep_research_smollm2",
+        f"seed={seed}",
         f"trainer.steps={args.steps}",
-        "trainer.group_size=4",
-        "trainer.tasks_per_step=4",
-        "trainer.lr=1e-5",
-        "trainer.micro_batch_tokens=2048",
-        f"trainer.eval_tasks={args.eval_tasks}",
         f"trainer.eval_every={args.eval_every}",
-        f"trainer.eval_temperature={args.eval_temperature}",
-        "trainer.save_every=100",
-        "sampling.max_new_tokens=64",
-        "rollout.max_turns=3",
-        f"out={args.out}",
+        f"out={out}",
     ]
+    t = time.perf_counter()
     if main(["train", *overrides]) != 0:
-        sys.exit("training failed")
-    lines = (Path(args.out) / "metrics.jsonl").read_text().splitlines()
-    return [r for r in map(json.loads, lines) if "phase" in r]
+        sys.exit(f"training failed (seed {seed})")
+    lines = (out / "metrics.jsonl").read_text().splitlines()
+    return [r for r in map(json.loads, lines) if "phase" in r], time.perf_counter() - t
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default=MODEL)
-    parser.add_argument("--steps", type=int, default=8)
-    parser.add_argument("--cold-start", type=int, default=32, help="naive episodes for SFT")
-    parser.add_argument("--eval-tasks", type=int, default=32)
-    parser.add_argument("--eval-every", type=int, default=4)
-    parser.add_argument(
-        "--eval-temperature", type=float, default=1.0, help="1: the policy as GRPO samples it"
-    )
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--steps", type=int, default=3)
+    parser.add_argument("--eval-every", type=int, default=3)
     parser.add_argument("--out", default="runs/learn")
-    evals = run(parser.parse_args())
-    print("| phase | step | held-out reward | success | format-error rate |")
-    print("|---|---|---|---|---|")
-    for e in evals:
-        print(
-            f"| {e['phase']} | {e['step']} | {e['eval_reward_mean']:.3f} "
-            f"| {e['eval_success_rate']:.3f} | {e['eval_format_error_rate']:.3f} |"
-        )
+    args = parser.parse_args()
+    rows = [(seed, *run(seed, args)) for seed in args.seeds]
+    columns = [f"{e['phase']} {e['step']}" for e in rows[0][1]]
+    print("| seed | " + " | ".join(columns) + " | minutes |")
+    print("|---" * (len(columns) + 2) + "|")
+    for seed, evals, seconds in rows:
+        cells = [f"{e['eval_reward_mean']:.3f} ({e['eval_success_rate']:.2f})" for e in evals]
+        print(f"| {seed} | " + " | ".join(cells) + f" | {seconds / 60:.1f} |")

@@ -94,3 +94,59 @@ def test_register_from_imported_module(tmp_path):
         env=env,
     )
     assert result.returncode == 0, result.stderr
+
+
+MY_ENVS = '''
+from agentgym import AgentEnv, Message, ToolError, register, tool
+
+class GuessNumber(AgentEnv):
+    max_turns = 8
+
+    def task(self, options):
+        self.secret = int(self.np_random.integers(1, 101))
+        return [Message(role="user", content="Guess my number (1-100).")], {}
+
+    @tool
+    def guess(self, number: int) -> str:
+        """Guess the number.
+
+        Args:
+            number: Your guess.
+        """
+        if number == self.secret:
+            self.add_reward("correct", 1.0)
+            self.end(success=True)
+            return "correct"
+        return "higher" if number < self.secret else "lower"
+
+def fifty(messages, info, rng):
+    return '<tool_call>{"name": "guess", "arguments": {"number": 50}}</tool_call>'
+
+register("my_guess", GuessNumber)
+'''
+
+
+def test_the_readme_example_module_works_with_import_from_the_current_directory(
+    tmp_path, tiny_model
+):
+    """`import=my_envs` from the folder that holds my_envs.py, no PYTHONPATH: eval and train,
+    through the installed `agentgym` command (which, unlike `python -m`, does not put the
+    current directory on the path)."""
+    (tmp_path / "my_envs.py").write_text(MY_ENVS)
+    agentgym = str(Path(sys.executable).parent / "agentgym")
+    env = {"PYTHONPATH": ""}
+    ev = ["eval", "import=my_envs", "env=my_guess", "policy.script=my_envs:fifty", "episodes=2"]
+    r = subprocess.run(
+        [agentgym, *ev, "out=e"],
+        cwd=tmp_path, capture_output=True, text=True, env={**os.environ, **env}, timeout=300,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert json.loads((tmp_path / "e" / "summary.json").read_text())["episodes"] == 2
+    tr = ["train", "import=my_envs", "env=my_guess", f"model={tiny_model}", "backend=hf"]
+    small = ["trainer.steps=1", "trainer.tasks_per_step=2", "trainer.group_size=2"]
+    r = subprocess.run(
+        [agentgym, *tr, *small, "sampling.max_new_tokens=8", "out=t"],
+        cwd=tmp_path, capture_output=True, text=True, env={**os.environ, **env}, timeout=300,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "t" / "model" / "config.json").exists()

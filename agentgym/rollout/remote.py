@@ -8,7 +8,7 @@ remote environments are driven concurrently from one process, next to the policy
 
 from __future__ import annotations
 
-import importlib
+import os
 from typing import Any
 
 from agentgym._imports import require
@@ -18,11 +18,14 @@ from agentgym.types import Message, Observation, ToolSpec
 class _EnvActor:
     """Runs inside a Ray worker process."""
 
-    def __init__(self, env_id: str, kwargs: dict[str, Any], imports: list[str]) -> None:
+    def __init__(self, env_id: str, kwargs: dict[str, Any], imports: list[str], cwd: str) -> None:
         import agentgym
+        from agentgym.registration import load_module
 
+        if os.path.isdir(cwd):  # the driver's, so that `import=` finds the same modules
+            os.chdir(cwd)
         for module in imports:
-            importlib.import_module(module)
+            load_module(module)
         self.env = agentgym.make(env_id, **kwargs)
 
     async def areset(
@@ -55,7 +58,7 @@ class RayEnv:
         ray = require("ray", "ray")
         actor = ray.remote(num_cpus=0)(_EnvActor)
         self._ray = ray
-        self._actor = actor.remote(env_id, kwargs, imports)
+        self._actor = actor.remote(env_id, kwargs, imports, os.getcwd())
         self.env_id = env_id
         self.tool_specs: list[ToolSpec] = []
         self.messages: list[Message] = []

@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from agentgym.config import Device, EnvConfig, RolloutConfig
+from agentgym.config import Device, EnvConfig, RolloutConfig, WithImports
 from agentgym.trainers.grpo.advantages import Scale
 from agentgym.trainers.grpo.losses import KLEstimator, LossAgg
 
@@ -92,8 +92,10 @@ class SamplingSection(_Strict):
     max_new_tokens: int = Field(256, ge=1)
 
 
-class TrainConfig(_Strict):
+class TrainConfig(_Strict, WithImports):
     """``agentgym train``."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
     env: EnvConfig
     model: str

@@ -169,7 +169,9 @@ async def _train(
     )
     # environments (browsers, containers, Ray actors) live across steps
     envs = EnvPool(
-        env_factory(cfg.env.id, cfg.env.kwargs, [], cfg.rollout.backend, cfg.rollout.ray_address)
+        env_factory(
+            cfg.env.id, cfg.env.kwargs, cfg.imports, cfg.rollout.backend, cfg.rollout.ray_address
+        )
     )
     tb = require("torch.utils.tensorboard", "train").SummaryWriter(str(out / "tb"))
     probe_prompt = policy.renderer.prompt_ids(*await _first_prompt(cfg))
