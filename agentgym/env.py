@@ -57,6 +57,12 @@ class ObservationSpace(gym.Space[Observation]):
     def contains(self, x: Any) -> bool:
         return isinstance(x, Observation)
 
+    def __eq__(self, other: object) -> bool:  # gymnasium's vector envs compare spaces
+        return isinstance(other, ObservationSpace)
+
+    def __hash__(self) -> int:
+        return hash(type(self))
+
     def sample(self, mask: Any = None, probability: Any = None) -> Observation:
         return Observation(messages=[Message(role="user", content="")])
 
@@ -69,6 +75,12 @@ class ActionSpace(gym.Space[Message | str]):
 
     def contains(self, x: Any) -> bool:
         return isinstance(x, str | dict) or (isinstance(x, Message) and x.role == "assistant")
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ActionSpace)
+
+    def __hash__(self) -> int:
+        return hash(type(self))
 
     def sample(self, mask: Any = None, probability: Any = None) -> str:
         letters = np.array(list('abcdefghijklmnopqrstuvwxyz {}<>":,_'))
@@ -126,6 +138,17 @@ class AgentEnv(gym.Env[Observation, Message | str | dict[str, Any]]):
         self.task_seed: int | None = None
         self.split: str | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled without its tools (rebuilt from the class) and its private event loop."""
+        state = self.__dict__.copy()
+        state.pop("tools", None)
+        state["_loop"] = None
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self.tools = collect_tools(self)
 
     # ---- what a subclass writes -------------------------------------------------------------
 

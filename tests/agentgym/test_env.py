@@ -238,3 +238,16 @@ def test_a_turn_penalised_for_its_format_is_flagged_as_a_format_error():
         assert info["reward_parts"]["format"] < 0 and info["format_error"]
     finally:
         env.close()
+
+
+def test_spaces_compare_equal_and_an_env_pickles_mid_episode():
+    import pickle
+
+    a, b = agentgym.make("guess_number"), agentgym.make("guess_number")
+    assert a.observation_space == b.observation_space and a.action_space == b.action_space
+    a.reset(seed=4)
+    a.step(call("guess", number=50))
+    twin = pickle.loads(pickle.dumps(a))
+    assert [twin.step(call("guess", number=n))[:4] for n in (25, 75)] == [
+        a.step(call("guess", number=n))[:4] for n in (25, 75)
+    ]
