@@ -292,9 +292,16 @@ class AgentEnv(gym.Env[Observation, Message | str | dict[str, Any]]):
             message = reply if isinstance(reply, Message) else Message(role="tool", content=reply)
             new.append(
                 message.model_copy(
-                    update={"role": "tool", "tool_call_id": call.id, "name": call.name}
+                    update={
+                        "role": "tool",
+                        "tool_call_id": call.id,
+                        "name": call.name,
+                        "images": [],
+                    }
                 )
             )
+            if message.images:  # OpenAI's schema allows images on user messages only
+                new.append(Message(role="user", content="", images=message.images))
         if not calls and not errors:
             new.extend(await self.aon_reply(content))
         if format_error:

@@ -6,9 +6,10 @@ trajectories written as JSONL can be read by other tools.
 
 from __future__ import annotations
 
+import json
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_serializer, model_validator
 
 Role = Literal["system", "user", "assistant", "tool"]
 
@@ -20,10 +21,21 @@ class ToolCall(BaseModel):
     name: str
     arguments: dict[str, Any] = Field(default_factory=dict)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _from_openai(cls, data: Any) -> Any:
+        if isinstance(data, dict) and isinstance(data.get("function"), dict):
+            fn, args = data["function"], data["function"].get("arguments") or "{}"
+            args = json.loads(args) if isinstance(args, str) else args
+            return {"id": data.get("id", ""), "name": fn.get("name"), "arguments": args}
+        return data
+
+    @model_serializer
+    def _openai(self) -> dict[str, Any]:
+        return self.to_openai()
+
     def to_openai(self) -> dict[str, Any]:
         """The OpenAI ``tool_calls`` entry (arguments as a JSON string)."""
-        import json
-
         return {
             "id": self.id,
             "type": "function",
@@ -32,7 +44,10 @@ class ToolCall(BaseModel):
 
 
 class Message(BaseModel):
-    """A chat message. ``tool_calls`` only on assistant messages, ``tool_call_id`` on tool ones."""
+    """A chat message. ``tool_calls`` only on assistant messages, ``tool_call_id`` on tool ones.
+
+    Serialised (``model_dump``, trajectories) exactly as the OpenAI chat API has it
+    (``to_openai``), and read back from that shape too."""
 
     role: Role
     content: str = ""
@@ -40,7 +55,26 @@ class Message(BaseModel):
     tool_call_id: str | None = None
     name: str | None = None
     images: list[str] = Field(default_factory=list)
-    """Images as data URLs (``data:image/png;base64,...``), for vision-language policies."""
+    """Images as data URLs (``data:image/png;base64,...``), for vision-language policies;
+    on user messages (OpenAI's schema allows them nowhere else)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_openai(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        content = data.get("content")
+        if isinstance(content, list):  # parts: text and image_url
+            texts = [p.get("text", "") for p in content if p.get("type") == "text"]
+            urls = [p["image_url"]["url"] for p in content if p.get("type") == "image_url"]
+            data = {**data, "content": "".join(texts), "images": urls}
+        elif content is None:
+            data = {**data, "content": ""}
+        return data
+
+    @model_serializer
+    def _openai(self) -> dict[str, Any]:
+        return self.to_openai()
 
     def to_openai(self) -> dict[str, Any]:
         """The message as the OpenAI chat API (and HF chat templates) expect it."""
@@ -65,6 +99,17 @@ class ToolSpec(BaseModel):
     name: str
     description: str
     parameters: dict[str, Any]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_openai(cls, data: Any) -> Any:
+        if isinstance(data, dict) and isinstance(data.get("function"), dict):
+            return data["function"]
+        return data
+
+    @model_serializer
+    def _openai(self) -> dict[str, Any]:
+        return self.to_openai()
 
     def to_openai(self) -> dict[str, Any]:
         """The OpenAI ``tools`` entry."""

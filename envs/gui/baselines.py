@@ -24,9 +24,14 @@ def find(tree: str, role: str, name: str) -> int:
     return int(m.group(1))
 
 
+def _tree(messages: list[Message]) -> str:
+    """The latest page tree (a screenshot may follow it in a user message of its own)."""
+    return next((m.content for m in reversed(messages) if m.content), "")
+
+
 def oracle(messages: list[Message], info: dict[str, Any], rng: np.random.Generator) -> str:
     step = info["plan"][sum(m.role == "assistant" for m in messages)]
-    tree = messages[-1].content
+    tree = _tree(messages)
     kind = step[0]
     if kind == "finish":
         return call("finish", answer=step[1])
@@ -41,7 +46,7 @@ def oracle(messages: list[Message], info: dict[str, Any], rng: np.random.Generat
 def random_clicker(messages: list[Message], info: dict[str, Any], rng: np.random.Generator) -> str:
     if sum(m.role == "assistant" for m in messages) >= 6:
         return call("finish", answer="")
-    ids = [int(x) for x in re.findall(r"^\[(\d+)\]", messages[-1].content, re.M)]
+    ids = [int(x) for x in re.findall(r"^\[(\d+)\]", _tree(messages), re.M)]
     return call("click", id=int(rng.choice(ids))) if ids else call("finish", answer="")
 
 

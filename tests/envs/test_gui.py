@@ -133,7 +133,8 @@ def test_screenshots_are_real_pngs_that_change(shop):
     (w, h), before = png_size(obs.messages[0].images[0])
     assert (w, h) == (1024, 768)
     o, *_ = env.step(call("type", id=find(text(obs), "textbox", "Search products"), text="zzz"))
-    _, after = png_size(o.messages[0].images[0])
+    assert o.messages[0].role == "tool" and not o.messages[0].images
+    _, after = png_size(o.messages[1].images[0])  # on the user message after the tool's
     assert after != before
 
 

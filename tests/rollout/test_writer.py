@@ -90,3 +90,27 @@ def test_sigkill_then_resume(tmp_path):
     summary = json.loads((out / "summary.json").read_text())
     assert summary["episodes"] == 40 and summary["resumed_episodes"] == len(before)
     assert summary["success_rate"] == 1.0
+
+
+def test_trajectories_are_openai_chat_messages_as_written(tmp_path):
+    """Each line's messages and tools validate against the openai package's own types, as
+    they are on disk (no null names, no empty tool_calls, calls and tools in OpenAI's shape),
+    and read back into the same trajectory."""
+    import json
+
+    from openai.types.chat import ChatCompletionMessageParam, ChatCompletionToolParam
+    from pydantic import TypeAdapter
+
+    from tests.conftest import eval_run
+
+    _, trajs = eval_run(tmp_path / "run", "env=guess_number", "episodes=2")
+    line = (tmp_path / "run" / "trajectories.jsonl").read_text().splitlines()[0]
+    raw = json.loads(line)
+    messages = TypeAdapter(list[ChatCompletionMessageParam])
+    messages.validate_python(raw["messages"], strict=True)
+    TypeAdapter(list[ChatCompletionToolParam]).validate_python(raw["tools"], strict=True)
+    assert all("name" not in m or m["name"] for m in raw["messages"])
+    assert all(m.get("tool_calls", [1]) for m in raw["messages"])
+    call = next(m for m in raw["messages"] if m.get("tool_calls"))["tool_calls"][0]
+    assert json.loads(call["function"]["arguments"]) and call["type"] == "function"
+    assert trajs[0].model_dump_json() == line  # read back unchanged
