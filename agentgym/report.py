@@ -8,8 +8,8 @@ It reads what runs leave behind: ``metrics.jsonl`` (train), ``summary.json`` (ev
 from __future__ import annotations
 
 import json
+import math
 from html import escape
-from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -51,10 +51,16 @@ def line_chart(
         f'<svg class="chart" width="{width}" height="{height}" role="img" '
         f'aria-label="{escape(title)}"><text x="{pad}" y="20" font-weight="bold">'
         f"{escape(title)}</text>",
-        f'<text x="4" y="{pad}" font-size="11">{hi:.3g}</text>',
-        f'<text x="4" y="{height - pad}" font-size="11">{lo:.3g}</text>',
         f'<text x="{width - pad}" y="{height - 12}" font-size="11">step {n - 1}</text>',
     ]
+    digits = max(0, 2 - math.floor(math.log10(hi - lo)))  # ticks that differ when printed
+    for k in range(5):
+        v = lo + (hi - lo) * k / 4
+        y = height - pad - (height - 2 * pad) * k / 4
+        parts.append(
+            f'<text class="tick" x="2" y="{y + 4:.1f}" font-size="10">{v:.{digits}f}</text>'
+            f'<line x1="{pad}" x2="{width - pad}" y1="{y:.1f}" y2="{y:.1f}" stroke="#eee"/>'
+        )
     for k, (name, ys) in enumerate(series.items()):
         color = COLORS[k % len(COLORS)]
         points = " ".join(xy(i, v) for i, v in enumerate(ys))
@@ -128,7 +134,10 @@ def _trajectory(t: Trajectory, label: str) -> str:
         calls = "".join(
             f"\n→ {escape(c.name)}({escape(json.dumps(c.arguments))})" for c in m.tool_calls
         )
-        body.append(f'<div class="msg {m.role}"><b>{m.role}</b>\n{escape(m.content)}{calls}</div>')
+        shots = "".join(f'<br><img src="{escape(u)}" width="360" alt="image">' for u in m.images)
+        body.append(
+            f'<div class="msg {m.role}"><b>{m.role}</b>\n{escape(m.content)}{calls}{shots}</div>'
+        )
     parts = "; ".join(f"turn {turn.index}: {_fmt(turn.reward_parts) or '-'}" for turn in t.turns)
     body.append(f'<div class="parts">reward parts — {escape(parts)}</div>')
     return f'<details class="trajectory"><summary>{head}</summary>{"".join(body)}</details>'
@@ -181,6 +190,16 @@ def _cell(value: Any) -> str:
     return f"{value:.3f}" if isinstance(value, float) else escape(str(value))
 
 
+def _pick(path: Path, n: int) -> list[tuple[str, Trajectory]]:
+    """The ``n // 2`` highest-reward and ``n - n // 2`` lowest-reward trajectories of a file
+    (all of them when it holds fewer than ``n``), best first."""
+    ranked = sorted(read_trajectories(path), key=lambda t: (-t.reward, t.task, t.sample))
+    if len(ranked) <= n:
+        return [("", t) for t in ranked]
+    best, worst = ranked[: n // 2], ranked[len(ranked) - (n - n // 2) :]
+    return [("best", t) for t in best] + [("worst", t) for t in worst]
+
+
 def write_report(run: str | Path, max_trajectories: int = 40) -> Path:
     """Write ``RUN/report.html`` and return its path."""
     run = Path(run)
@@ -229,8 +248,12 @@ def write_report(run: str | Path, max_trajectories: int = 40) -> Path:
         )
     items = []
     for label, path in _trajectory_files(run):
-        items += [_trajectory(t, label) for t in islice(read_trajectories(path), max_trajectories)]
-    sections.append(f"<h2>Trajectories ({len(items)} shown)</h2>" + "".join(items))
+        picked = _pick(path, max_trajectories)
+        items += [_trajectory(t, f"{label}, {why}" if why else label) for why, t in picked]
+    sections.append(
+        f"<h2>Trajectories ({len(items)} shown: the best and the worst of each file)</h2>"
+        + "".join(items)
+    )
     html = (
         f"<!doctype html><html><head><meta charset='utf-8'><title>agentgym report</title>"
         f"<style>{CSS}</style></head><body>{''.join(sections)}</body></html>"

@@ -23,6 +23,8 @@ def test_train_report_renders_in_chromium(tiny_model, tmp_path, open_page):
     lines = page.locator("svg.chart polyline.series")
     assert lines.count() == 8
     assert len(lines.first.get_attribute("points").split()) == 3  # one point per step
+    ticks = page.locator("svg.chart").first.locator("text.tick").all_text_contents()
+    assert len(ticks) == 5 and len(set(ticks)) == 5  # five labels, all different
     trajectories = page.locator("details.trajectory")
     assert trajectories.count() == 8  # 4 episodes of the first and of the last step
     first = trajectories.first
@@ -46,3 +48,25 @@ def test_eval_report_shows_summary(tmp_path, open_page):
 def test_report_command_needs_a_run_dir(tmp_path, capsys):
     assert main(["report", str(tmp_path / "nope")]) == 2
     assert "config key 'run'" in capsys.readouterr().err
+
+
+def test_charts_label_close_values_apart_and_the_best_and_worst_are_shown(tmp_path):
+    import re
+
+    from agentgym.report import _pick, line_chart
+    from agentgym.rollout import TrajectoryWriter
+    from agentgym.types import Trajectory
+
+    svg = line_chart("loss", {"loss": [6.155, 6.158, 6.164]})
+    ticks = re.findall(r'class="tick"[^>]*>([^<]*)<', svg)
+    assert len(set(ticks)) == 5, ticks  # were "6.16" and "6.16"
+    with TrajectoryWriter(tmp_path / "t.jsonl") as w:
+        for i in range(10):
+            w.write(Trajectory(env_id="e", task=i, sample=0, messages=[], reward=float(i)))
+    picked = _pick(tmp_path / "t.jsonl", 4)
+    assert [(why, t.reward) for why, t in picked] == [
+        ("best", 9.0),
+        ("best", 8.0),
+        ("worst", 1.0),
+        ("worst", 0.0),
+    ]
