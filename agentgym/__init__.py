@@ -6,6 +6,7 @@ The public API::
     env = agentgym.make("guess_number")
     obs, info = env.reset(seed=0)
     obs, reward, terminated, truncated, info = env.step('<tool_call>...</tool_call>')
+    summary = agentgym.evaluate("guess_number", policy, episodes=8, out="runs/x")
 """
 
 from agentgym.env import AgentEnv
@@ -20,6 +21,7 @@ from agentgym.errors import (
     ToolError,
     UnknownEnvError,
 )
+from agentgym.evaluate import aevaluate, evaluate
 from agentgym.policy import Context, Policy
 from agentgym.registration import EnvSpec, _load_plugins, list_envs, make, register, spec
 from agentgym.tools import Tool, tool
@@ -60,6 +62,8 @@ __all__ = [
     "Turn",
     "UnknownEnvError",
     "__version__",
+    "aevaluate",
+    "evaluate",
     "list_envs",
     "make",
     "register",

@@ -17,7 +17,6 @@ import signal
 import sys
 import tempfile
 import threading
-import time
 import traceback
 from pathlib import Path
 from typing import Any, Literal
@@ -55,7 +54,7 @@ from agentgym.policies.config import (
 )
 from agentgym.registration import load_module, pop_untagged
 from agentgym.report import write_report
-from agentgym.rollout import RolloutSettings, TrajectoryWriter, env_factory, rollout, summarize
+from agentgym.rollout import RolloutSettings, env_factory, read_trajectories
 from agentgym.types import Trajectory
 
 console = Console()
@@ -170,13 +169,13 @@ def run_eval(cfg: EvalConfig) -> dict[str, Any]:
 
 
 def _run_eval(cfg: EvalConfig) -> dict[str, Any]:
+    from agentgym.evaluate import aevaluate
     from agentgym.policies.config import build_policy
 
     out = Path(cfg.out)
     _check_resume(out, cfg)
     env_cls = agentgym.spec(cfg.env.id).load()
     policy = build_policy(parse_policy(cfg.policy), getattr(env_cls, "baselines", {}), out)
-    tasks = list(range(cfg.seed, cfg.seed + cfg.episodes // cfg.group_size))
     settings = RolloutSettings(
         max_turns=cfg.rollout.max_turns,
         max_tokens=cfg.rollout.max_tokens,
@@ -187,37 +186,33 @@ def _run_eval(cfg: EvalConfig) -> dict[str, Any]:
     make_env = env_factory(
         cfg.env.id, cfg.env.kwargs, cfg.imports, cfg.rollout.backend, cfg.rollout.ray_address
     )
-    writer = TrajectoryWriter(out / "trajectories.jsonl")
-    start = time.perf_counter()
-    with writer, _progress() as progress:
+    done = out / "trajectories.jsonl"
+    rewards = [t.reward for t in read_trajectories(done)] if done.exists() else []
+    with _progress() as progress:
         bar = progress.add_task(
-            f"eval {cfg.env.id}", total=cfg.episodes, completed=len(writer.done), reward=0.0
+            f"eval {cfg.env.id}", total=cfg.episodes, completed=len(rewards), reward=0.0
         )
-        rewards = [t.reward for t in writer.previous]
 
         def on_episode(t: Trajectory) -> None:
             rewards.append(t.reward)
             progress.update(bar, advance=1, reward=sum(rewards) / len(rewards))
 
-        async def main() -> list[Trajectory]:
+        async def main() -> dict[str, Any]:
             try:
-                return await rollout(
+                return await aevaluate(
                     make_env,
                     policy,
-                    tasks,
-                    cfg.group_size,
-                    settings,
-                    writer,
-                    on_episode,
+                    episodes=cfg.episodes,
+                    group_size=cfg.group_size,
+                    seed=cfg.seed,
+                    out=out,
+                    settings=settings,
+                    on_episode=on_episode,
                 )
             finally:
                 await policy.aclose()
 
-        new = asyncio.run(main())
-    summary = summarize(writer.previous + new, wall_seconds=time.perf_counter() - start)
-    summary["resumed_episodes"] = len(writer.previous)
-    (out / "summary.json").write_text(json.dumps(summary, indent=2))
-    return summary
+        return asyncio.run(main())
 
 
 def _progress(field: str = "reward") -> Progress:

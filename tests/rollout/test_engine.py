@@ -183,3 +183,13 @@ def test_a_rollout_turn_limit_is_the_envs_own_and_scores_the_final_state():
         assert t.turns[-1].reward_parts == {"final": 0.5} and t.info["graded"]
     [t] = asyncio.run(rollout(Scored, echo, [0], 1, RolloutSettings()))
     assert len(t.turns) == 3  # the env's own limit again, per episode
+
+
+def test_evaluate_is_a_library_function_that_writes_and_resumes(tmp_path):
+    policy = ScriptedPolicy(GuessNumberEnv.oracle)
+    summary = agentgym.evaluate("guess_number", policy, episodes=6, group_size=2, out=tmp_path)
+    assert summary["episodes"] == 6 and summary["success_rate"] == 1.0
+    assert len(list(read_trajectories(tmp_path / "trajectories.jsonl"))) == 6
+    again = agentgym.evaluate("guess_number", policy, episodes=6, group_size=2, out=tmp_path)
+    assert again["resumed_episodes"] == 6 and again["episodes"] == 6
+    assert agentgym.evaluate(GuessNumberEnv, policy, episodes=2)["success_rate"] == 1.0
