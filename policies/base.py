@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from abc import abstractmethod
-from typing import Any
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict
 
@@ -20,6 +21,20 @@ class SamplingConfig(BaseModel):
     temperature: float = 1.0
     top_p: float = 1.0
     max_new_tokens: int = 256
+
+
+@runtime_checkable
+class TrainablePolicy(Protocol):
+    """A sampler a trainer can move to new weights (the ``vllm`` and ``hf`` policies).
+
+    ``weights_dir`` is the folder the learner writes full weights into before calling
+    ``load_weights``; None means the policy samples from the learner's own model object, so
+    there is nothing to write or load."""
+
+    weights_dir: Path | None
+
+    async def load_weights(self) -> None:
+        """Sample from the weights just written to ``weights_dir`` from now on."""
 
 
 class TokenPolicy(Policy):

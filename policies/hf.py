@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from agentgym._compute import run_torch
@@ -84,6 +85,10 @@ class HFPolicy(TokenPolicy):
         self.max_batch = max_batch
         self._pending: list[_Request] = []
         self._worker: asyncio.Task[None] | None = None
+        self.weights_dir: Path | None = None  # a trainer's HFPolicy holds its learner's model
+
+    async def load_weights(self) -> None:
+        """Nothing to load: the model object is the learner's own."""
 
     @classmethod
     def load(cls, path: str, sampling: SamplingConfig, device: str = "auto") -> HFPolicy:

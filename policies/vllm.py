@@ -106,6 +106,13 @@ class VLLMPolicy(TokenPolicy):
             self.engine = AsyncLLM.from_engine_args(args)
         super().__init__(self.engine.tokenizer, sampling)
         self._ids = itertools.count()
+        self.weights_dir: Path | None = Path(model) if Path(model).is_dir() else None
+
+    async def load_weights(self) -> None:
+        """Reload the weights from the folder the engine was started on (``weights_dir``)
+        and forget the prefix cache (its KV was computed with the old weights)."""
+        await self.engine.collective_rpc("reload_weights")
+        await self.engine.reset_prefix_cache()
 
     async def generate(self, prompt_ids: list[int], max_tokens: int, seed: int) -> Sample:
         params = self._vllm.SamplingParams(

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from statistics import fmean, pstdev
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -24,7 +24,7 @@ from agentgym import rundir
 from agentgym._compute import run_torch
 from agentgym._imports import require
 from agentgym.config import redact
-from agentgym.policies.base import SamplingConfig, TokenPolicy
+from agentgym.policies.base import SamplingConfig
 from agentgym.rollout import (
     EnvPool,
     RolloutSettings,
@@ -41,6 +41,10 @@ from agentgym.trainers.grpo.learner import Learner, first_trained
 from agentgym.trainers.grpo.memory import memory_plan
 from agentgym.trainers.grpo.sync import probe, push_weights
 
+if TYPE_CHECKING:
+    from agentgym.policies.hf import HFPolicy
+    from agentgym.policies.vllm import VLLMPolicy
+
 StepCallback = Callable[[dict[str, Any]], None]
 
 
@@ -51,17 +55,16 @@ def _seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def _rollout_policy(
-    cfg: TrainConfig, learner: Learner, out: Path
-) -> tuple[TokenPolicy, Path | None]:
-    """The sampler, and the folder its weights live in (None when it shares the learner's)."""
+def _rollout_policy(cfg: TrainConfig, learner: Learner, out: Path) -> HFPolicy | VLLMPolicy:
+    """The sampler: hf shares the learner's model; vllm serves ``out/policy``, which
+    ``push_weights`` rewrites after every update."""
     transformers = require("transformers", "train")
     sampling = SamplingConfig(**cfg.sampling.model_dump())
     if cfg.backend == "hf":
         from agentgym.policies.hf import HFPolicy
 
         tokenizer = transformers.AutoTokenizer.from_pretrained(cfg.model)
-        return HFPolicy(learner.model, tokenizer, sampling), None
+        return HFPolicy(learner.model, tokenizer, sampling)
     from agentgym.policies.vllm import VLLMPolicy
 
     # never write into the user's model folder; the weights are the learner's (a resumed
@@ -72,7 +75,7 @@ def _rollout_policy(
     # French prose from the engine, tool calls from the learner, at the same weights)
     dtype = str(next(learner.model.parameters()).dtype).removeprefix("torch.")
     engine = {"dtype": dtype, **cfg.engine}
-    return VLLMPolicy(str(weights), sampling, out / "vllm.log", **engine), weights
+    return VLLMPolicy(str(weights), sampling, out / "vllm.log", **engine)
 
 
 def _truncate_history(out: Path, start: int) -> None:
@@ -158,7 +161,7 @@ async def _train(
             )
         )
     _truncate_history(out, start)
-    policy, weights_dir = _rollout_policy(cfg, learner, out)
+    policy = _rollout_policy(cfg, learner, out)
     policy.version = start
     settings = RolloutSettings(
         max_turns=cfg.rollout.max_turns,
@@ -195,7 +198,7 @@ async def _train(
             await held_out(0, "base")
             if cfg.cold_start.enabled:
                 await cold_start(cfg, envs, learner, settings)
-                await push_weights(policy, learner, weights_dir)
+                await push_weights(policy, learner)
                 await held_out(0, "sft")
         for step in range(start, tc.steps):
             # 1. rollouts: tasks_per_step tasks (a fixed function of the step), G samples each
@@ -242,10 +245,10 @@ async def _train(
             ]
             t2 = time.perf_counter()
             # 5. sync the sampler and prove it
-            await push_weights(policy, learner, weights_dir)
+            await push_weights(policy, learner)
             policy.version = step + 1
             gap = None  # hf rollouts run on the learner's own model: nothing was synced
-            if weights_dir is not None:
+            if policy.weights_dir is not None:
                 gap = await probe(policy, learner, probe_prompt, tc.sync_probe_tol)
             t3 = time.perf_counter()
             # 6. metrics and checkpoints

@@ -12,13 +12,11 @@ common bug reported against RL trainers) shows up as a gap, and the run stops.
 
 from __future__ import annotations
 
-from pathlib import Path
 from statistics import fmean
-from typing import Any
 
 from agentgym._compute import run_torch
 from agentgym.errors import AgentGymError
-from agentgym.policies.base import TokenPolicy
+from agentgym.policies.base import TokenPolicy, TrainablePolicy
 from agentgym.trainers.grpo.learner import Learner
 
 
@@ -26,14 +24,12 @@ class SyncError(AgentGymError):
     """The sampler's log-probs disagree with the learner's after a weight sync."""
 
 
-async def push_weights(policy: TokenPolicy, learner: Learner, weights_dir: Path | None) -> None:
+async def push_weights(policy: TrainablePolicy, learner: Learner) -> None:
     """Make ``policy`` sample from the learner's current weights."""
-    if weights_dir is None:  # hf: the policy holds the learner's own model
+    if policy.weights_dir is None:  # it holds the learner's own model: nothing to copy
         return
-    await run_torch(learner.export, weights_dir)
-    engine: Any = getattr(policy, "engine")  # noqa: B009 - only the vllm policy has one
-    await engine.collective_rpc("reload_weights")
-    await engine.reset_prefix_cache()
+    await run_torch(learner.export, policy.weights_dir)
+    await policy.load_weights()
 
 
 async def probe(
