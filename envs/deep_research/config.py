@@ -51,9 +51,11 @@ class DeepResearchConfig(SearchConfig):
     def _web(self) -> DeepResearchConfig:
         if self.web == "internet" and not self.searxng_url:
             raise ValueError("web=internet needs searxng_url (a SearXNG instance's base URL)")
-        if self.dataset and self.web == "local":
+        if self.dataset and self.web == "local" and not (self.index or self.retrieval_url):
             raise ValueError(
-                "questions from a dataset need web=internet (the local web is the world's)"
+                "questions from a dataset need their corpus: index=<a built index folder> or "
+                "retrieval_url=<a retrieval server> (or web=internet); the local web is the "
+                "fictional world's"
             )
         return self
 

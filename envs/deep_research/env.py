@@ -23,7 +23,7 @@ from typing import Any
 from agentgym import AgentEnv, Message, ToolError, tool
 from agentgym.envs.deep_research import config as C
 from agentgym.envs.deep_research.baselines import BASELINES
-from agentgym.envs.deep_research.web import InternetWeb, LocalWeb, Web
+from agentgym.envs.deep_research.web import IndexWeb, InternetWeb, LocalWeb, Web
 from agentgym.rewards import best_em, best_f1
 
 PROMPT = (
@@ -47,6 +47,8 @@ class DeepResearchEnv(AgentEnv):
         self.web: Web = (
             InternetWeb(cfg.searxng_url or "")
             if cfg.web == "internet"
+            else IndexWeb(C.searcher(cfg))
+            if cfg.dataset
             else LocalWeb(C.searcher(cfg), C.site_url(cfg))
         )
         self.max_k, self.page_words = cfg.max_k, cfg.page_words

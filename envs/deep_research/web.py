@@ -17,7 +17,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from typing import Any, Protocol
-from urllib.parse import urljoin, urlsplit, urlunsplit
+from urllib.parse import quote, unquote, urljoin, urlsplit, urlunsplit
 
 import httpx
 
@@ -236,6 +236,42 @@ class LocalWeb:
     async def aclose(self) -> None:
         await self.fetcher.aclose()
         if isinstance(self.searcher, RemoteRetriever):  # a client per env; local ones are shared
+            await self.searcher.aclose()
+
+
+class IndexWeb:
+    """A corpus of the user's (an index folder or a retrieval server), no web: the Search-R1
+    / ReSeek setup over a local Wikipedia. Results are ``doc://<id>`` URLs; ``open_page``
+    reads a document that a search returned (its text came with the hit)."""
+
+    def __init__(self, searcher: Searcher, snippet_words: int = 40) -> None:
+        self.searcher, self.snippet_words = searcher, snippet_words
+        self._seen: dict[str, tuple[str, str]] = {}
+
+    async def search(self, query: str, k: int) -> list[Result]:
+        hits = await self.searcher.asearch(query, k)
+        self._seen.update({str(h.id): (h.title, h.text) for h in hits})
+        return [
+            Result(
+                h.title,
+                f"doc://{quote(str(h.id), safe='')}",
+                _snippet(h.text, self.snippet_words),
+                str(h.id),
+            )
+            for h in hits
+        ]
+
+    async def fetch(self, url: str) -> Page:
+        found = self._seen.get(self.doc_id(url) or "")
+        if found is None:
+            raise ToolError(f"cannot open {url[:200]!r}: open a doc:// URL that search returned")
+        return Page(url, found[0], found[1], [])
+
+    def doc_id(self, url: str) -> str | None:
+        return unquote(url.removeprefix("doc://")) if url.startswith("doc://") else None
+
+    async def aclose(self) -> None:
+        if isinstance(self.searcher, RemoteRetriever):
             await self.searcher.aclose()
 
 

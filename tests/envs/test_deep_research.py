@@ -3,6 +3,7 @@ retrieval server, a real local web server, process rewards, and bad input."""
 
 import asyncio
 import json
+import re
 import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -238,3 +239,33 @@ def test_malformed_urls_are_tool_errors_not_crashes(url):
         assert obs.messages[0].content.startswith(("Error: cannot open", "Error: invalid arg"))
     finally:
         env.close()
+
+
+def test_hotpotqa_questions_over_the_users_own_index(tmp_path):
+    """The Search-R1 / ReSeek setup: questions from a HotpotQA file, search over a local index
+    of its corpus (no web), open_page reads the documents search returned."""
+    from agentgym.cli import main
+    from tests.data.test_loaders import HOTPOT
+
+    (tmp_path / "hotpot.json").write_text(json.dumps(HOTPOT))
+    data, idx = str(tmp_path / "hotpot.json"), str(tmp_path / "idx")
+    assert main(["index", f"corpus={data}", f"out={idx}"]) == 0
+    env = agentgym.make("deep_research", dataset=data, index=idx, tasks=1)
+    try:
+        obs, _ = env.reset(seed=0)
+        assert "Which city was the director of Film X born in?" in obs.messages[-1].content
+        obs, *_ = env.step(call("search", query="Jane Doe director born", k=2))
+        assert "doc://" in obs.messages[0].content and "Jane Doe" in obs.messages[0].content
+        url = re.search(r"doc://\S+", obs.messages[0].content).group(0).rstrip(")")
+        obs, *_ = env.step(call("open_page", url=url))
+        assert (
+            "born in Springfield" in obs.messages[0].content or "Film X" in obs.messages[0].content
+        )
+        obs, *_ = env.step(call("open_page", url="doc://never-returned"))
+        assert "that search returned" in obs.messages[0].content
+        *_, info = env.step(call("answer", text="Springfield"))
+        assert info["success"] and info["reward_parts"]["answer_f1"] == 1.0
+    finally:
+        env.close()
+    with pytest.raises(ConfigError, match="need their corpus"):
+        agentgym.make("deep_research", dataset=data)
