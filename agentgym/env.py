@@ -23,12 +23,14 @@ parts)::
             return "higher" if number < self.secret else "lower"
 
 ``reset`` returns an ``Observation`` (the first messages and the tools). ``step(action)`` takes
-the assistant's message (a ``Message`` or its text) and returns ``(observation, reward,
-terminated, truncated, info)``; ``observation.messages`` are the new messages only.
-``info["reward_parts"]`` names every part of the reward; ``info["signals"]`` carries per-turn
-signals that are not part of it (process rewards); ``info["format_error"]`` flags a malformed
-turn. ``areset``/``astep`` are the async twins the rollout engine drives; tools may be
-``async def`` and environments with I/O should make them so.
+the assistant's message (a ``Message``, its text, or an OpenAI assistant message dict with
+native ``tool_calls``) and returns ``(observation, reward, terminated, truncated, info)``;
+``observation.messages`` are the new messages only and ``info["action"]`` is the assistant
+message as recorded (calls parsed, with ids), so a caller keeps the transcript without reading
+``env.messages``. ``info["reward_parts"]`` names every part of the reward; ``info["signals"]``
+carries per-turn signals that are not part of it (process rewards); ``info["format_error"]``
+flags a malformed or penalised turn. ``areset``/``astep`` are the async twins the rollout
+engine drives; tools may be ``async def`` and environments with I/O should make them so.
 """
 
 from __future__ import annotations
@@ -278,7 +280,8 @@ class AgentEnv(gym.Env[Observation, Message | str | dict[str, Any]]):
             c if c.id else c.model_copy(update={"id": f"call_{self.turn}_{i}"})
             for i, c in enumerate(calls)
         ]
-        self.messages.append(message.model_copy(update={"tool_calls": calls}))
+        recorded = message.model_copy(update={"tool_calls": calls})
+        self.messages.append(recorded)
         new: list[Message] = [Message(role="user", content=f"Error: {e}") for e in errors]
         format_error = bool(errors)
         tool_errors = 0
@@ -320,6 +323,7 @@ class AgentEnv(gym.Env[Observation, Message | str | dict[str, Any]]):
             "format_error": format_error,
             "tool_calls": len(calls),
             "tool_errors": tool_errors,
+            "action": recorded,
             **({"signals": dict(self._signals)} if self._signals else {}),
             **self._turn_info,
             **(self._end_info if terminated or truncated else {}),

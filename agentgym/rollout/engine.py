@@ -44,7 +44,7 @@ class EpisodeEnv(Protocol):
     async def aclose(self) -> None: ...
 
 
-_STEP_KEYS = {"turn", "reward_parts", "format_error", "tool_calls", "tool_errors"}
+_STEP_KEYS = {"turn", "reward_parts", "format_error", "tool_calls", "tool_errors", "action"}
 
 
 @dataclass(frozen=True)
@@ -106,7 +106,7 @@ async def run_episode(
         turns.append(
             Turn(
                 index=len(turns),
-                action=env.messages[-1 - len(obs.messages)],
+                action=info.get("action") or env.messages[-1 - len(obs.messages)],
                 observation=obs.messages,
                 reward=reward,
                 reward_parts=info.get("reward_parts", {}),

@@ -34,11 +34,8 @@ class _EnvActor:
         obs, info = await self.env.areset(seed=seed, options=options)
         return obs, info, self.env.env_id, self.env.tool_specs
 
-    async def astep(
-        self, action: Message | str | dict[str, Any]
-    ) -> tuple[tuple[Any, ...], list[Message]]:
-        result = await self.env.astep(action)
-        return result, self.env.messages
+    async def astep(self, action: Message | str | dict[str, Any]) -> tuple[Any, ...]:
+        return await self.env.astep(action)  # the new messages only: O(T) transfer, not O(T^2)
 
 
 def ensure_ray(address: str | None) -> None:
@@ -73,8 +70,8 @@ class RayEnv:
     async def astep(
         self, action: Message | str | dict[str, Any]
     ) -> tuple[Observation, float, bool, bool, dict[str, Any]]:
-        result, self.messages = await self._actor.astep.remote(action)
-        obs, reward, terminated, truncated, info = result
+        obs, reward, terminated, truncated, info = await self._actor.astep.remote(action)
+        self.messages += [info["action"], *obs.messages]  # the transcript, kept here
         return obs, reward, terminated, truncated, info
 
     async def aclose(self) -> None:

@@ -37,6 +37,13 @@ def test_eval_with_environments_in_ray_actors(tmp_path, monkeypatch):
     pids = {t.info["pid"] for t in trajs}
     assert os.getpid() not in pids and 1 <= len(pids) <= 4  # one actor process per worker
     assert json.loads((tmp_path / "summary.json").read_text())["success_rate"] == 1.0
+    # the transcript is kept on this side from each step's new messages (the actor no
+    # longer ships the whole history every step): it is the environment's own
+    main(["eval", "env=count_import", "import=agentgym_testplugin", "episodes=8",
+          "group_size=2", f"out={tmp_path / 'local'}"])  # fmt: skip
+    local = {t.key: t for t in read_trajectories(tmp_path / "local" / "trajectories.jsonl")}
+    for t in trajs:
+        assert t.messages == local[t.key].messages and len(t.messages) > 2
 
 
 @pytest.mark.ray
