@@ -111,6 +111,10 @@ class AgentEnv(gym.Env[Observation, Message | str | dict[str, Any]]):
     """The share of a task list (``task_index``) held out for evaluation: ``reset(options=
     {"split": "eval"})`` plays only those tasks, ``"train"`` only the others, no split all."""
 
+    baselines: dict[str, Any] = {}
+    """Scripted policies by name (``policy=scripted policy.script=NAME``): ``(messages, info,
+    rng) -> action text``; ``oracle`` solves every task from ``info``."""
+
     @classmethod
     def shows_images(cls, config: dict[str, Any]) -> bool:
         """Whether an env built with ``config`` puts images in its observations (a text-only

@@ -61,7 +61,7 @@ class DeepResearchEnv(AgentEnv):
 
     def task(self, options: dict[str, Any]) -> tuple[list[Message], dict[str, Any]]:
         index = self.task_index(len(self.questions))
-        self.question = q = self.questions[options.get("index", index)]
+        self.question = q = self.questions[index]
         self.seen, self._last_found = set(), set()
         info = {
             "question_id": q.id,

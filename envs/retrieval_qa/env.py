@@ -57,7 +57,7 @@ class RetrievalQAEnv(AgentEnv):
 
     def task(self, options: dict[str, Any]) -> tuple[list[Message], dict[str, Any]]:
         index = self.task_index(len(self.sessions))
-        self.session = self.sessions[options.get("index", index)]
+        self.session = self.sessions[index]
         self.current, self.retrieved, self.scores = 0, set(), []
         turns = [
             {

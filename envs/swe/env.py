@@ -68,7 +68,7 @@ class SWEEnv(AgentEnv):
 
     async def atask(self, options: dict[str, Any]) -> tuple[list[Message], dict[str, Any]]:
         index = self.task_index(len(self.tasks))
-        self.t = t = self.tasks[options.get("index", index)]
+        self.t = t = self.tasks[index]
         await self._release_sandbox()
         self.sandbox = await make_sandbox(self.cfg, t, self._pools)
         with tempfile.TemporaryDirectory() as tmp:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import cached_property
 from html import escape
 
 import numpy as np
@@ -140,14 +139,6 @@ class World:
         if self.kind_of(i) == "work":
             return [name, name.removeprefix("The ")]
         return [name]
-
-    @cached_property
-    def employees(self) -> dict[int, list[int]]:
-        """Organisation -> the persons who work for it (built once, on first use)."""
-        out: dict[int, list[int]] = {}
-        for p in self.ids["person"]:
-            out.setdefault(int(self.org[p]), []).append(int(p))
-        return out
 
     # ---- documents --------------------------------------------------------------------
 
