@@ -54,7 +54,7 @@ from agentgym.policies.config import (
 )
 from agentgym.registration import load_module, pop_untagged
 from agentgym.report import write_report
-from agentgym.rollout import RolloutSettings, env_factory, read_trajectories
+from agentgym.rollout import env_factory, read_trajectories
 from agentgym.types import Trajectory
 
 console = Console()
@@ -176,13 +176,7 @@ def _run_eval(cfg: EvalConfig) -> dict[str, Any]:
     _check_resume(out, cfg)
     env_cls = agentgym.spec(cfg.env.id).load()
     policy = build_policy(parse_policy(cfg.policy), getattr(env_cls, "baselines", {}), out)
-    settings = RolloutSettings(
-        max_turns=cfg.rollout.max_turns,
-        max_tokens=cfg.rollout.max_tokens,
-        concurrency=cfg.rollout.concurrency,
-        max_failure_rate=cfg.rollout.max_failure_rate,
-        split=cfg.split,
-    )
+    settings = cfg.rollout.settings(split=cfg.split)
     make_env = env_factory(
         cfg.env.id, cfg.env.kwargs, cfg.imports, cfg.rollout.backend, cfg.rollout.ray_address
     )

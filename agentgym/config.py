@@ -12,7 +12,7 @@ from __future__ import annotations
 import difflib
 import re
 from pathlib import Path
-from typing import Annotated, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
 import yaml
 from pydantic import (
@@ -25,6 +25,9 @@ from pydantic import (
 )
 
 from agentgym.errors import ConfigError
+
+if TYPE_CHECKING:
+    from agentgym.rollout.engine import RolloutSettings
 
 CONF_DIR = Path(__file__).parent / "conf"
 M = TypeVar("M", bound=BaseModel)
@@ -67,6 +70,18 @@ class RolloutConfig(BaseModel):
     max_failure_rate: float = Field(
         0.1, ge=0.0, le=1.0, description="episodes that may fail (infrastructure) before a stop"
     )
+
+    def settings(self, split: str | None = None) -> RolloutSettings:
+        """The engine's limits (``RolloutSettings``) from this config, one place for both."""
+        from agentgym.rollout.engine import RolloutSettings
+
+        return RolloutSettings(
+            max_turns=self.max_turns,
+            max_tokens=self.max_tokens,
+            concurrency=self.concurrency,
+            max_failure_rate=self.max_failure_rate,
+            split=split,
+        )
 
 
 def check_device(device: str) -> str:

@@ -27,7 +27,6 @@ from agentgym.config import redact
 from agentgym.policies.base import SamplingConfig
 from agentgym.rollout import (
     EnvPool,
-    RolloutSettings,
     TrajectoryWriter,
     env_factory,
     rollout,
@@ -163,13 +162,7 @@ async def _train(
     _truncate_history(out, start)
     policy = _rollout_policy(cfg, learner, out)
     policy.version = start
-    settings = RolloutSettings(
-        max_turns=cfg.rollout.max_turns,
-        max_tokens=cfg.rollout.max_tokens,
-        concurrency=cfg.rollout.concurrency,
-        max_failure_rate=cfg.rollout.max_failure_rate,
-        split="train",
-    )
+    settings = cfg.rollout.settings(split="train")
     # environments (browsers, containers, Ray actors) live across steps
     envs = EnvPool(
         env_factory(
