@@ -6,7 +6,7 @@ from abc import abstractmethod
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from agentgym.policies.chat import ChatRenderer
 from agentgym.policy import Context, Policy
@@ -14,13 +14,14 @@ from agentgym.types import Message, Sample, ToolSpec
 
 
 class SamplingConfig(BaseModel):
-    """Sampling settings shared by the token-level backends."""
+    """Sampling settings: the one definition (and bounds) for every policy and the trainer
+    (``policy.temperature=`` in eval, ``sampling.temperature=`` in train)."""
 
     model_config = ConfigDict(extra="forbid")
 
-    temperature: float = 1.0
-    top_p: float = 1.0
-    max_new_tokens: int = 256
+    temperature: float = Field(1.0, ge=0.0, description="0: greedy")
+    top_p: float = Field(1.0, gt=0.0, le=1.0)
+    max_new_tokens: int = Field(256, ge=1, description="the most tokens of one turn")
 
 
 @runtime_checkable

@@ -21,18 +21,11 @@ from agentgym.policies.base import SamplingConfig
 from agentgym.policy import Policy
 
 
-class _Sampled(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class _Sampled(SamplingConfig):
     model: str | None = None
-    temperature: float = Field(1.0, ge=0.0)
-    top_p: float = Field(1.0, gt=0.0, le=1.0)
-    max_new_tokens: int = Field(256, ge=1)
 
     def sampling(self) -> SamplingConfig:
-        return SamplingConfig(
-            temperature=self.temperature, top_p=self.top_p, max_new_tokens=self.max_new_tokens
-        )
+        return SamplingConfig(**self.model_dump(include=set(SamplingConfig.model_fields)))
 
     def require_model(self, local: bool) -> str:
         if not self.model:

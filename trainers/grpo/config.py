@@ -7,6 +7,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from agentgym.config import Device, EnvConfig, RolloutConfig, WithImports
+from agentgym.policies.base import SamplingConfig
 from agentgym.trainers.grpo.advantages import Scale
 from agentgym.trainers.grpo.losses import KLEstimator, LossAgg
 
@@ -86,12 +87,6 @@ class ColdStartConfig(SFTSettings):
         return self.episodes > 0 or self.data is not None
 
 
-class SamplingSection(_Strict):
-    temperature: float = Field(1.0, gt=0.0)
-    top_p: float = Field(1.0, gt=0.0, le=1.0)
-    max_new_tokens: int = Field(256, ge=1)
-
-
 class TrainConfig(_Strict, WithImports):
     """``agentgym train``."""
 
@@ -107,7 +102,7 @@ class TrainConfig(_Strict, WithImports):
     seed: int = Field(0, ge=0)
     out: str = "runs/train"
     trainer: GRPOConfig = Field(default_factory=GRPOConfig)
-    sampling: SamplingSection = Field(default_factory=SamplingSection)
+    sampling: SamplingConfig = Field(default_factory=SamplingConfig)
     rollout: RolloutConfig = Field(default_factory=RolloutConfig)
     engine: dict[str, Any] = Field(default_factory=dict)
     cold_start: ColdStartConfig = Field(default_factory=ColdStartConfig)

@@ -24,7 +24,6 @@ from agentgym import rundir
 from agentgym._compute import run_torch
 from agentgym._imports import require
 from agentgym.config import redact
-from agentgym.policies.base import SamplingConfig
 from agentgym.rollout import (
     EnvPool,
     TrajectoryWriter,
@@ -58,7 +57,7 @@ def _rollout_policy(cfg: TrainConfig, learner: Learner, out: Path) -> HFPolicy |
     """The sampler: hf shares the learner's model; vllm serves ``out/policy``, which
     ``push_weights`` rewrites after every update."""
     transformers = require("transformers", "train")
-    sampling = SamplingConfig(**cfg.sampling.model_dump())
+    sampling = cfg.sampling.model_copy()
     if cfg.backend == "hf":
         from agentgym.policies.hf import HFPolicy
 
