@@ -345,6 +345,8 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 
 def _cmd_envs(args: argparse.Namespace) -> int:
+    if args.env:
+        return _show_env_options(args.env)
     table = Table("id", "gymnasium id", "description")
     for s in agentgym.list_envs():
         try:
@@ -352,6 +354,31 @@ def _cmd_envs(args: argparse.Namespace) -> int:
         except AgentGymError as exc:  # one broken plugin must not hide the others
             summary = f"[red]cannot load: {escape(str(exc))}[/]"
         table.add_row(s.id, s.gym_id, summary)
+    console.print(table)
+    return 0
+
+
+def _show_env_options(env_id: str) -> int:
+    """The env.* keys of one environment, from its config model (the one source of them)."""
+    try:
+        env_cls = agentgym.spec(env_id).load()
+    except RegistrationError as exc:
+        raise ConfigError("env", str(exc), "see `agentgym envs`") from None
+    table = Table("env.<key>", "default", "description", title=f"{env_id} (env.<key>=value)")
+    model = getattr(env_cls, "config_model", None)
+    if model is not None:
+        for key, field in model.model_fields.items():
+            if key == "max_turns":
+                continue
+            default = field.default_factory() if field.default_factory else field.default
+            table.add_row(key, escape(repr(default)), escape(field.description or ""))
+    else:
+        for p in inspect.signature(env_cls).parameters.values():
+            if p.kind is p.KEYWORD_ONLY or p.kind is p.POSITIONAL_OR_KEYWORD:
+                table.add_row(p.name, escape(repr(p.default)), "")
+    own = repr(getattr(env_cls, "max_turns", None))
+    table.add_row("max_turns", own, "turns per episode (rollout.max_turns overrides it)")
+    table.add_row("untagged_tool_calls", "False", "also accept one bare JSON call (any env)")
     console.print(table)
     return 0
 
@@ -428,9 +455,9 @@ def main(argv: list[str] | None = None) -> int:
         help="import a module that registers environments (repeatable)",
     )
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("envs", parents=[common], help="list registered environments").set_defaults(
-        fn=_cmd_envs
-    )
+    en = sub.add_parser("envs", parents=[common], help="list environments, or one's env.* options")
+    en.add_argument("env", nargs="?", help="an environment id: show its env.* keys and defaults")
+    en.set_defaults(fn=_cmd_envs)
     ev = sub.add_parser("eval", parents=[common], help="roll out a policy for evaluation only")
     ev.add_argument("overrides", nargs="*", help="key=value, e.g. env=guess_number policy=hf")
     ev.set_defaults(fn=_cmd_eval)
@@ -464,7 +491,7 @@ def main(argv: list[str] | None = None) -> int:
     sb.set_defaults(fn=_cmd_sandbox)
     args, extra = parser.parse_known_args(argv)
     if any(e.startswith("-") for e in extra) or (
-        extra and args.command in ("envs", "report", "sandbox", "model")
+        extra and args.command in ("report", "sandbox", "model")
     ):
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     args.overrides = getattr(args, "overrides", []) + extra

@@ -22,7 +22,9 @@ from agentgym.policy import Policy
 
 
 class _Sampled(SamplingConfig):
-    model: str | None = None
+    model: str | None = Field(
+        None, description="a model folder (hf, vllm) or the name a server serves (openai)"
+    )
 
     def sampling(self) -> SamplingConfig:
         return SamplingConfig(**self.model_dump(include=set(SamplingConfig.model_fields)))
@@ -51,9 +53,12 @@ class HFConfig(_Sampled):
 
 class OpenAIConfig(_Sampled):
     name: Literal["openai"] = "openai"
-    base_url: str = "http://localhost:8000"
-    mode: Literal["completions", "chat"] = "completions"
-    tokenizer: str | None = None
+    base_url: str = Field("http://localhost:8000", description="with or without /v1")
+    mode: Literal["completions", "chat"] = Field(
+        "completions",
+        description="completions: token-in/token-out (vLLM); chat: any OpenAI-compatible server",
+    )
+    tokenizer: str | None = Field(None, description="completions mode; None: the model's")
     api_key: str | None = Field(None, description="None: $OPENAI_API_KEY, else 'EMPTY'")
     timeout: float = Field(120.0, gt=0)
     max_retries: int = Field(4, ge=0)
@@ -69,7 +74,9 @@ class OpenAIConfig(_Sampled):
 
 class VLLMConfig(_Sampled):
     name: Literal["vllm"] = "vllm"
-    engine: dict[str, Any] = Field(default_factory=dict)
+    engine: dict[str, Any] = Field(
+        default_factory=dict, description="vLLM AsyncEngineArgs, e.g. {max_model_len: 4096}"
+    )
 
     @field_validator("engine")
     @classmethod

@@ -18,16 +18,18 @@ class SearchConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    world_size: int = Field(2000, ge=100)
+    world_size: int = Field(2000, ge=100, description="entities (= pages) of the world")
     world_seed: int = 0
     tasks: int = Field(500, ge=1, description="how many questions/sessions to draw")
     task_seed: int = 0
     dataset: str | None = Field(None, description="a local public-format file (see loaders)")
-    retrieval: Literal["bm25", "dense", "hybrid"] = "bm25"
+    retrieval: Literal["bm25", "dense", "hybrid"] = Field(
+        "bm25", description="the world's index (built once, cached in ~/.cache/agentgym)"
+    )
     index: str | None = Field(None, description="a built index folder instead of the world's")
     retrieval_url: str | None = Field(None, description="an `agentgym serve retrieval` URL")
     max_turns: int | None = Field(None, ge=1)
-    max_k: int = Field(10, ge=1, le=100)
+    max_k: int = Field(10, ge=1, le=100, description="most results one search may return")
 
     @model_validator(mode="after")
     def _one_source(self) -> SearchConfig:
@@ -37,15 +39,17 @@ class SearchConfig(BaseModel):
 
 
 class DeepResearchConfig(SearchConfig):
-    hops: tuple[int, ...] = (2, 3, 4)
+    hops: tuple[int, ...] = Field((2, 3, 4), description="bridge-question difficulty")
     kinds: tuple[Literal["bridge", "comparison", "intersection"], ...] = (
         "bridge",
         "comparison",
         "intersection",
     )
-    web: Literal["local", "internet"] = "local"
+    web: Literal["local", "internet"] = Field(
+        "local", description="local: the world's pages over HTTP; internet: needs searxng_url"
+    )
     searxng_url: str | None = None
-    page_words: int = Field(300, ge=20)
+    page_words: int = Field(300, ge=20, description="open_page reads pages in parts this long")
 
     @model_validator(mode="after")
     def _web(self) -> DeepResearchConfig:

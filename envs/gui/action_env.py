@@ -36,7 +36,7 @@ class GUIActionConfig(BaseModel):
     samples: int = Field(200, ge=1, description="generated samples (rendered once, cached)")
     seed: int = 0
     dataset: str | None = Field(None, description="a ScreenSpot/AndroidControl-style file")
-    box_format: str = Field("xyxy", pattern="^(xyxy|xywh)$")
+    box_format: str = Field("xyxy", pattern="^(xyxy|xywh)$", description="the dataset's bbox")
     tree: bool = Field(False, description="add the accessibility tree to the prompt")
 
 

@@ -22,13 +22,17 @@ class KeyChainConfig(BaseModel):
     task_seed: int = 0
     dataset: str | None = Field(None, description="a HotpotQA/2Wiki/MuSiQue file instead")
     tokenizer: str | None = Field(None, description="the policy's tokenizer (path); None: MiniLM's")
-    context_tokens: int = Field(4096, ge=512)
-    chain_length: int = Field(3, ge=1)
-    decoys: int = Field(3, ge=0)
+    context_tokens: int = Field(4096, ge=512, description="target length of the context")
+    chain_length: int = Field(3, ge=1, description="keys from the start key to the question")
+    decoys: int = Field(3, ge=0, description="decoy chains, each to another question")
     evidence_depth: float | None = Field(None, ge=0.0, le=1.0, description="None: random")
-    mode: Literal["single", "tools"] = "single"
+    mode: Literal["single", "tools"] = Field(
+        "single", description="single: one long prompt; tools: lookup/read/answer"
+    )
     part_tokens: int = Field(512, ge=64, description="tools mode: tokens per read() part")
-    preset: Literal["niah"] | None = None
+    preset: Literal["niah"] | None = Field(
+        None, description="niah: sweep niah_lengths x niah_depths over tasks"
+    )
     niah_lengths: tuple[int, ...] = (4096, 8192, 16384, 32768)
     niah_depths: tuple[float, ...] = (0.0, 0.25, 0.5, 0.75, 1.0)
 

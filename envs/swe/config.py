@@ -14,14 +14,22 @@ class SWEConfig(BaseModel):
 
     tasks: int = Field(50, ge=1, description="generated repository tasks")
     task_seed: int = 0
-    difficulty: Literal[1, 2, 3] = 1
+    difficulty: Literal[1, 2, 3] = Field(
+        1, description="1: one module, one bug; 2: three modules; 3: bugs in two files"
+    )
     dataset: str | None = Field(None, description="SWE-bench/SWE-Gym instance JSONL instead")
-    backend: Literal["docker", "local"] = "docker"
-    image: str = "agentgym/swe:latest"
+    backend: Literal["docker", "local"] = Field(
+        "docker", description="docker: isolated; local: development only, no isolation"
+    )
+    image: str = Field("agentgym/swe:latest", description="built by containers/build.sh")
     limits: Limits = Limits()
     pool: int = Field(1, ge=0, description="warm sandboxes kept ready per environment")
-    mode: Literal["tools", "patch"] = "tools"
-    reward: Literal["execution", "similarity"] = "execution"
+    mode: Literal["tools", "patch"] = Field(
+        "tools", description="patch: one turn, the whole diff at once (SWE-RL)"
+    )
+    reward: Literal["execution", "similarity"] = Field(
+        "execution", description="execution: the tests; similarity: SWE-RL's diff similarity"
+    )
     partial_credit: bool = False
     max_turns: int = Field(30, ge=1)
     output_chars: int = Field(4000, ge=200, description="most characters a tool returns")

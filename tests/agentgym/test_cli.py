@@ -164,3 +164,11 @@ def test_a_text_only_policy_on_an_env_that_shows_images_fails_at_once(
     assert main([*args, f"out={tmp_path}"]) == 2
     err = capsys.readouterr().err
     assert "config key 'policy'" in err and "reads text only" in err and "mode=chat" in err
+
+
+def test_envs_shows_one_envs_keys_and_defaults_from_its_config_model(capsys):
+    assert main(["envs", "deep_research"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "world_size" in out and "2000" in out and "entities (= pages)" in out
+    assert "untagged_tool_calls" in out and "max_turns" in out
+    assert main(["envs", "nope"]) == 2
