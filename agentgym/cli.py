@@ -209,12 +209,14 @@ def _run_eval(cfg: EvalConfig) -> dict[str, Any]:
         return asyncio.run(main())
 
 
-def _progress(field: str = "reward") -> Progress:
+def _progress(field: str | None = "reward") -> Progress:
+    """A bar with done/total, elapsed and remaining time, and the running ``field``."""
+    shown = [TextColumn(field + " {task.fields[" + field + "]:.3f}")] if field else []
     return Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
-        TextColumn(field + " {task.fields[" + field + "]:.3f}"),
+        *shown,
         TimeElapsedColumn(),
         TimeRemainingColumn(),
         console=console,
@@ -424,8 +426,15 @@ def _cmd_index(args: argparse.Namespace) -> int:
             raise ConfigError(key, "is required", f"pass {key}=<path>")
     cfg = validate(IndexConfig, tree)
     passages = load_corpus(cfg.corpus)
-    with console.status(f"indexing {len(passages)} passages ({', '.join(cfg.methods)})"):
-        build_index(cfg.out, passages, cfg.methods, cfg.faiss, cfg.encoder)
+    with _progress(None) as progress:
+        what = f"index {len(passages)} passages ({', '.join(cfg.methods)})"
+        bar = progress.add_task(what, total=len(passages))
+
+        def on_progress(done: int, total: int) -> None:
+            progress.update(bar, completed=done)
+
+        build_index(cfg.out, passages, cfg.methods, cfg.faiss, cfg.encoder, on_progress)
+        progress.update(bar, completed=len(passages))
     console.print(f"index: {cfg.out} ({len(passages)} passages)")
     return 0
 

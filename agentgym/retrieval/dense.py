@@ -7,7 +7,7 @@ cosine similarity.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -32,11 +32,30 @@ def encoder(name: str = DEFAULT_ENCODER) -> Any:
     return st.SentenceTransformer(path, device="cpu")
 
 
-def encode(texts: Sequence[str], name: str = DEFAULT_ENCODER, batch_size: int = 128) -> np.ndarray:
-    """L2-normalised float32 embeddings, one row per text."""
-    vectors = encoder(name).encode(
-        list(texts), batch_size=batch_size, normalize_embeddings=True, show_progress_bar=False
-    )
+def encode(
+    texts: Sequence[str],
+    name: str = DEFAULT_ENCODER,
+    batch_size: int = 128,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> np.ndarray:
+    """L2-normalised float32 embeddings, one row per text; ``on_progress(done, total)``
+    after every chunk of texts."""
+    model, texts = encoder(name), list(texts)
+    chunk = batch_size * 8
+    parts = []
+    for start in range(0, len(texts), chunk):
+        parts.append(
+            model.encode(
+                texts[start : start + chunk],
+                batch_size=batch_size,
+                normalize_embeddings=True,
+                show_progress_bar=False,
+            )
+        )
+        if on_progress is not None:
+            on_progress(min(start + chunk, len(texts)), len(texts))
+    dim = model.get_sentence_embedding_dimension()
+    vectors = np.concatenate(parts) if parts else np.zeros((0, dim), np.float32)
     return np.ascontiguousarray(vectors, dtype=np.float32)
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 
 from agentgym.errors import ConfigError
@@ -33,8 +33,10 @@ def build_index(
     methods: Sequence[str] = ("bm25",),
     faiss_kind: str = "hnsw",
     encoder: str = DEFAULT_ENCODER,
+    on_progress: Callable[[int, int], None] | None = None,
 ) -> Path:
-    """Write corpus and indexes for ``methods`` (``bm25``, ``dense``) into ``folder``.
+    """Write corpus and indexes for ``methods`` (``bm25``, ``dense``) into ``folder``;
+    ``on_progress(done, total)`` as the dense encoder goes (the slow part).
 
     The folder is written under a temporary name and renamed at the end, so a crash never
     leaves a half-built index where ``open_index`` would find it.
@@ -57,7 +59,8 @@ def build_index(
         import faiss
 
         faiss.write_index(
-            make_faiss_index(encode(texts, encoder), faiss_kind), str(tmp / "dense.faiss")
+            make_faiss_index(encode(texts, encoder, on_progress=on_progress), faiss_kind),
+            str(tmp / "dense.faiss"),
         )
     meta = {"size": n, "methods": list(methods), "faiss": faiss_kind, "encoder": encoder}
     (tmp / "meta.json").write_text(json.dumps(meta, indent=1))

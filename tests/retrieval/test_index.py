@@ -93,3 +93,13 @@ def test_agentgym_index_reads_search_r1_and_hotpotqa_corpora(tmp_path):
     assert len(open_index(tmp_path / "b")) == 3
     (tmp_path / "empty.jsonl").write_text("")
     assert main(["index", f"corpus={tmp_path / 'empty.jsonl'}", f"out={tmp_path / 'c'}"]) == 2
+
+
+def test_dense_encoding_reports_progress_in_chunks():
+    from agentgym.retrieval.dense import encode
+
+    seen = []
+    vectors = encode(
+        [f"text {i}" for i in range(300)], batch_size=16, on_progress=lambda *a: seen.append(a)
+    )
+    assert vectors.shape[0] == 300 and seen == [(128, 300), (256, 300), (300, 300)]
