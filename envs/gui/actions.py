@@ -12,6 +12,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import sys
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -68,13 +70,16 @@ async def _render(index: int, seed: int, page: Any, rng: np.random.Generator) ->
     )  # fmt: skip
 
 
-async def _make(n: int, seed: int) -> list[ActionSample]:
+async def _make(n: int, seed: int, on_sample: Callable[[], None]) -> list[ActionSample]:
     pool = browsers()
     browser = await pool.acquire()
     try:
         context, page = await new_page(browser, server().origin, (1024, 768))
         rng = np.random.default_rng(seed)
-        out = [await _render(i % len(TEMPLATES), seed, page, rng) for i in range(n)]
+        out = []
+        for i in range(n):
+            out.append(await _render(i % len(TEMPLATES), seed, page, rng))
+            on_sample()
         await context.close()
         return out
     finally:
@@ -85,9 +90,15 @@ def make_samples(n: int, seed: int = 0) -> list[ActionSample]:
     """``n`` samples (rendered once in Chromium, then read from the cache)."""
     path = cache_dir() / "gui_actions" / f"samples-{n}-{seed}.jsonl"
     if not path.exists():
-        # rendered on a thread of its own: the caller may be inside a running event loop
-        with ThreadPoolExecutor(1) as pool:
-            samples = pool.submit(asyncio.run, _make(n, seed)).result()
+        # rendered on a thread of its own: the caller may be inside a running event loop;
+        # minutes for hundreds of samples, so a bar shows on a terminal
+        from rich.progress import Progress
+
+        with Progress(disable=not sys.stderr.isatty(), transient=True) as bar:
+            task = bar.add_task(f"rendering {n} gui_action samples (once; cached)", total=n)
+            with ThreadPoolExecutor(1) as pool:
+                job = _make(n, seed, lambda: bar.advance(task))
+                samples = pool.submit(asyncio.run, job).result()
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")
         tmp.write_text("".join(json.dumps(asdict(s)) + "\n" for s in samples))
