@@ -54,7 +54,8 @@ def encode(
         )
         if on_progress is not None:
             on_progress(min(start + chunk, len(texts)), len(texts))
-    dim = model.get_sentence_embedding_dimension()
+    dim = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+    dim = dim()
     vectors = np.concatenate(parts) if parts else np.zeros((0, dim), np.float32)
     return np.ascontiguousarray(vectors, dtype=np.float32)
 

@@ -82,6 +82,11 @@ class Sandbox(abc.ABC):
         r = await self.exec(f"tar -c -- {_q(src)} | base64 -w0", timeout=120)
         if r.exit_code != 0 or not r.stdout:
             raise FileNotFoundError(f"{src}: {r.stderr.strip()}")
+        if r.truncated:  # the archive travels as output, which is capped
+            raise ValueError(
+                f"{src} is larger than the sandbox's output cap once archived "
+                f"(limits.output_bytes={self.limits.output_bytes}); raise it to copy this out"
+            )
         dst.mkdir(parents=True, exist_ok=True)
         with tarfile.open(fileobj=io.BytesIO(base64.b64decode(r.stdout)), mode="r") as tar:
             tar.extractall(dst, filter="data")
