@@ -46,20 +46,6 @@ def test_update_favours_positive_advantage_tokens(tiny_model):
     assert stats["trained_tokens"] == 8 and stats["tis_mean"] == pytest.approx(1.0)
 
 
-def test_bf16_autocast_keeps_fp32_weights_close_log_probs_and_learns(tiny_model):
-    learner = Learner(str(tiny_model), GRPOConfig(lr=1e-3, autocast="bf16"), device="cpu")
-    exact = Learner(str(tiny_model), GRPOConfig(), device="cpu")
-    ids = [[5, 6, 7, 8, 9, 10, 11, 12]]
-    fast, slow = learner.logprobs(ids)[0], exact.logprobs(ids)[0]
-    assert fast != slow and fast == pytest.approx(slow, abs=0.05)  # bf16 arithmetic, close
-    assert all(p.dtype == torch.float32 for p in learner.model.parameters())
-    good, bad = [5, 6, 7, 8, 9, 10, 11, 12], [5, 6, 7, 8, 20, 21, 22, 23]
-    before = [sum(learner.logprobs([x])[0][4:]) for x in (good, bad)]
-    learner.update([seq(learner, good, 1.0), seq(learner, bad, -1.0)])
-    after = [sum(learner.logprobs([x])[0][4:]) for x in (good, bad)]
-    assert after[0] - after[1] > before[0] - before[1] + 0.5
-
-
 def test_lora_trains_adapters_only_and_exports_merged_weights(tiny_model, tmp_path):
     cfg = GRPOConfig(lr=1e-2, lora=LoRAConfig(rank=4))
     learner = Learner(str(tiny_model), cfg, device="cpu")

@@ -65,11 +65,6 @@ class GRPOConfig(_Strict):
     grad_clip: float = Field(1.0, gt=0.0)
     micro_batch_tokens: int = Field(8192, ge=64)
     gradient_checkpointing: bool = False
-    autocast: Literal["off", "bf16"] = Field(
-        "off",
-        description="bf16 autocast of the learner's passes (weights stay fp32): 2.5x faster "
-        "forward+backward on CPUs with avx512_bf16 (SmolLM2, 4x512 tokens: 10.0 s -> 4.0 s)",
-    )
     lora: LoRAConfig = Field(default_factory=LoRAConfig)
     save_every: int = Field(5, ge=1)
     resume: bool = False

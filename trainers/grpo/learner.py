@@ -129,9 +129,7 @@ class Learner:
         for row, x in enumerate(ids):
             batch[row, : len(x)] = torch.tensor(x, device=self.device)
             attn[row, : len(x)] = 1
-        bf16 = self.cfg.autocast == "bf16"  # weights stay fp32: only the arithmetic is bf16
-        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=bf16):
-            out = model(input_ids=batch, attention_mask=attn, logits_to_keep=width - start + 1)
+        out = model(input_ids=batch, attention_mask=attn, logits_to_keep=width - start + 1)
         logits = out.logits[:, :-1].float()  # right padding: the kept columns are the last ones
         logp = token_logprobs(logits, batch[:, start:])
         return torch.nn.functional.pad(logp, (start, 0)), logits
