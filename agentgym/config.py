@@ -158,7 +158,10 @@ def compose(name: str, overrides: list[str], groups: dict[str, str]) -> dict[str
     selections = {g: tree.pop(g) for g in groups if isinstance(tree.get(g), str)}
     parsed = [_parse_override(item, groups) for item in overrides]
     recipe = [
-        kv for key, v in parsed if key == "recipe" for kv in _flatten(_load_recipe(str(v)), "")
+        kv
+        for key, v in parsed
+        if key == "recipe"
+        for kv in flatten(_load_recipe(str(v)), ("engine",))
     ]
     values: list[tuple[str, Any]] = []
     for key, value in recipe + [kv for kv in parsed if kv[0] != "recipe"]:
@@ -199,12 +202,15 @@ def _load_recipe(name: str) -> dict[str, Any]:
     return _load_yaml(path)
 
 
-def _flatten(tree: dict[str, Any], prefix: str) -> list[tuple[str, Any]]:
-    """``{"a": {"b": 1}}`` -> ``[("a.b", 1)]`` (free-form dicts such as ``engine`` too)."""
+def flatten(
+    tree: dict[str, Any], whole: tuple[str, ...] = (), prefix: str = ""
+) -> list[tuple[str, Any]]:
+    """``{"a": {"b": 1}}`` -> ``[("a.b", 1)]``; a dict under a key in ``whole`` stays one
+    value (a free-form dict such as ``engine`` is set whole, not merged key by key)."""
     out: list[tuple[str, Any]] = []
     for key, value in tree.items():
-        if isinstance(value, dict) and value and key != "engine":
-            out += _flatten(value, f"{prefix}{key}.")
+        if isinstance(value, dict) and value and key not in whole:
+            out += flatten(value, whole, f"{prefix}{key}.")
         else:
             out.append((f"{prefix}{key}", value))
     return out

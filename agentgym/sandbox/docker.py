@@ -146,8 +146,7 @@ class DockerSandbox(Sandbox):
         )
         try:
             code, out, err, cut = await docker(
-                *args, self.id, "bash", "-c", wrapped, stdin=stdin, timeout=limit + 30,
-                keep=keep + 64,
+                *args, self.id, "bash", "-c", wrapped, stdin=stdin, timeout=limit + 30, keep=keep
             )  # fmt: skip
         except TimeoutError:
             return ExecResult(137, "", f"killed after {limit:g} s", timed_out=True)
@@ -157,10 +156,10 @@ class DockerSandbox(Sandbox):
         oom_killed = code == 137 and await self._oom_killed()
         return ExecResult(
             code,
-            out[:keep].decode("utf-8", "replace"),
-            err[:keep].decode("utf-8", "replace"),
+            out.decode("utf-8", "replace"),
+            err.decode("utf-8", "replace"),
             timed_out=code == 137 and not oom_killed,
-            truncated=cut or len(out) > keep or len(err) > keep,
+            truncated=cut,
             oom_killed=oom_killed,
         )
 

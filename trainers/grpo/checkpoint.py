@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from agentgym._imports import require
+from agentgym.config import flatten
 from agentgym.errors import ConfigError
 from agentgym.trainers.grpo.learner import Learner
 
@@ -28,17 +29,7 @@ RESUMABLE = (
 
 def run_config(config: dict[str, Any]) -> dict[str, Any]:
     """The settings that define a run (flattened to dotted keys), as its checkpoints record."""
-    flat: dict[str, Any] = {}
-
-    def walk(tree: dict[str, Any], prefix: str) -> None:
-        for key, value in tree.items():
-            if isinstance(value, dict) and value:
-                walk(value, f"{prefix}{key}.")
-            else:
-                flat[f"{prefix}{key}"] = value
-
-    walk(config, "")
-    return {k: v for k, v in flat.items() if k not in RESUMABLE}
+    return {k: v for k, v in flatten(config) if k not in RESUMABLE}
 
 
 def check_resume(path: Path, config: dict[str, Any]) -> None:
