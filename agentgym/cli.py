@@ -18,6 +18,7 @@ import sys
 import tempfile
 import threading
 import traceback
+import warnings
 from pathlib import Path
 from typing import Any, Literal
 
@@ -45,10 +46,9 @@ from agentgym.config import (
     redact,
     validate,
 )
-from agentgym.errors import AgentGymError, ConfigError, RegistrationError
+from agentgym.errors import AgentGymError, ConfigError, DeprecatedSpelling, RegistrationError
 from agentgym.policies.config import (
     ScriptedConfig,
-    check_engine_args,
     parse_policy,
     resolve_script,
 )
@@ -241,7 +241,7 @@ def load_train_config(overrides: list[str]) -> Any:
     """Compose and validate ``agentgym train``'s config before any work starts."""
     from agentgym.trainers.grpo.config import TrainConfig
 
-    cfg = validate(TrainConfig, compose("train", overrides, {"env": "id"}))
+    cfg = validate(TrainConfig, compose("train", overrides, {"env": "id", "policy": "name"}))
     batch = cfg.trainer.tasks_per_step * cfg.trainer.group_size
     if batch % cfg.trainer.minibatches:
         raise ConfigError(
@@ -249,17 +249,16 @@ def load_train_config(overrides: list[str]) -> Any:
             f"{cfg.trainer.minibatches} does not divide the {batch} episodes of a step",
             "pick a divisor",
         )
-    check_model_dir("model", cfg.model)
+    check_model_dir("policy.model", cfg.policy.model)
     if cfg.init is not None:
         check_model_dir("init", cfg.init)
-    check_engine_args("engine", cfg.engine)
     _load_imports(cfg.imports)
     try:  # checked, not built: the loop builds the envs (browsers, containers) once
         env_cls = agentgym.spec(cfg.env.id).load()
     except RegistrationError as exc:
         raise ConfigError("env", str(exc), "see `agentgym envs`") from None
     _check_env_kwargs(env_cls, cfg.env.id, cfg.env.kwargs)
-    _check_images(env_cls, cfg.env.id, cfg.env.kwargs, False, f"backend={cfg.backend}")
+    _check_images(env_cls, cfg.env.id, cfg.env.kwargs, False, f"policy={cfg.policy.name}")
     return cfg
 
 
@@ -511,7 +510,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for module in args.imports:
             load_module(module)
-        return int(args.fn(args))
+        with warnings.catch_warnings():
+            warnings.showwarning = _show_warning
+            return int(args.fn(args))
     except ConfigError as exc:
         _say_error(str(exc))
         return 2
@@ -524,6 +525,18 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         Console(stderr=True).print("interrupted: what was written so far is kept (rerun resumes)")
         return 130
+
+
+def _show_warning(message: Warning | str, category: type[Warning], *args: Any, **kw: Any) -> None:
+    """An old spelling is one yellow line; any other warning as Python prints it."""
+    if not issubclass(category, DeprecatedSpelling):
+        return _SHOW_WARNING(message, category, *args, **kw)
+    Console(stderr=True, soft_wrap=True).print(
+        f"[bold yellow]deprecated:[/] {escape(str(message))}", highlight=False
+    )
+
+
+_SHOW_WARNING = warnings.showwarning
 
 
 def _say_error(line: str) -> None:

@@ -171,7 +171,8 @@ def compose(name: str, overrides: list[str], groups: dict[str, str]) -> dict[str
             values.append((key, value))
     for group, choice in selections.items():
         path = CONF_DIR / group / f"{choice}.yaml"
-        tree[group] = _load_yaml(path) if path.exists() else {groups[group]: choice}
+        base = tree[group] if isinstance(tree.get(group), dict) else {}
+        tree[group] = _load_yaml(path) if path.exists() else {**base, groups[group]: choice}
     for key, value in values:
         _set(tree, key, value)
     return tree

@@ -13,6 +13,9 @@ The tree::
     ├── PolicyError            a policy backend failed (server down, bad response)
     └── RolloutError           more episodes failed than a run allows (names the last one)
 
+    FutureWarning
+    └── DeprecatedSpelling     an old config spelling that still works (names the new one)
+
 A model's mistakes (malformed tool calls, unknown tools, bad arguments) are never exceptions
 that reach the caller: the environment turns them into observations the model can read. Only
 ``ToolError`` is raised *inside* tools to say so; ``AgentEnv`` catches it.
@@ -75,3 +78,8 @@ class RolloutError(AgentGymError):
     """More episodes failed (infrastructure faults) than ``rollout.max_failure_rate`` allows;
     the message names the last one's env, task and cause. Each failure is also in the
     trajectory file (``stop_reason="error"``)."""
+
+
+class DeprecatedSpelling(FutureWarning):
+    """An old spelling of a config key: it still works for one release; the message names
+    the new one (``agentgym`` prints it as one line)."""

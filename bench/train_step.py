@@ -2,7 +2,7 @@
 
 Both: the ``digits`` task (reward = share of digit characters), 4 prompts x 8 completions,
 at most 32 new tokens, temperature 1, no KL, token-level loss, transformers ``generate`` for
-sampling (TRL without vLLM; ours with ``backend=hf``) on this CPU. Prints time per phase and
+sampling (TRL without vLLM; ours with ``policy=hf``) on this CPU. Prints time per phase and
 learner tokens/s for ours, time per step for both, and the ratio of time per trained token
 (ours/TRL; goal < 1). Steps after the first are timed (the first warms up); a side's time
 per step is the median over its steps.
@@ -40,8 +40,8 @@ def ours(model: Path, steps: int, out: Path) -> tuple[float, float, dict[str, fl
     cfg = load_train_config(
         [  # the CLI's own defaults (agentgym/conf/train.yaml), then these
             "env=digits",
-            f"model={model}",
-            "backend=hf",
+            f"policy.model={model}",
+            "policy=hf",
             "device=cpu",
             f"out={out}",
             f"trainer.steps={steps}",
@@ -49,7 +49,7 @@ def ours(model: Path, steps: int, out: Path) -> tuple[float, float, dict[str, fl
             f"trainer.group_size={GROUP}",
             f"trainer.lr={LR}",
             "trainer.save_every=10000",
-            f"sampling.max_new_tokens={NEW_TOKENS}",
+            f"policy.max_new_tokens={NEW_TOKENS}",
         ]
     )
     history = asyncio.run(train(cfg))[1:]

@@ -15,13 +15,17 @@ from agentgym.types import Message, Sample, ToolSpec
 
 class SamplingConfig(BaseModel):
     """Sampling settings: the one definition (and bounds) for every policy and the trainer
-    (``policy.temperature=`` in eval, ``sampling.temperature=`` in train)."""
+    (``policy.temperature=`` in eval and in train)."""
 
     model_config = ConfigDict(extra="forbid")
 
     temperature: float = Field(1.0, ge=0.0, description="0: greedy")
     top_p: float = Field(1.0, gt=0.0, le=1.0)
     max_new_tokens: int = Field(256, ge=1, description="the most tokens of one turn")
+
+    def sampling(self) -> SamplingConfig:
+        """Only the sampling settings of a config that has more (a policy's)."""
+        return SamplingConfig(**self.model_dump(include=set(SamplingConfig.model_fields)))
 
 
 @runtime_checkable

@@ -26,9 +26,6 @@ class _Sampled(SamplingConfig):
         None, description="a model folder (hf, vllm) or the name a server serves (openai)"
     )
 
-    def sampling(self) -> SamplingConfig:
-        return SamplingConfig(**self.model_dump(include=set(SamplingConfig.model_fields)))
-
     def require_model(self, local: bool) -> str:
         if not self.model:
             raise ConfigError("policy.model", "not set", "pass policy.model=<path or name>")

@@ -225,7 +225,7 @@ def train_digits(model: Path, out: Path, *overrides: str) -> int:
     code."""
     from agentgym.cli import main
 
-    base = ["train", "env=digits", f"model={model}", "backend=hf", "device=cpu", f"out={out}"]
+    base = ["train", "env=digits", f"policy.model={model}", "policy=hf", "device=cpu", f"out={out}"]
     return main([*base, *overrides])
 
 

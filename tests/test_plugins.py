@@ -142,10 +142,10 @@ def test_the_readme_example_module_works_with_import_from_the_current_directory(
     )  # fmt: skip
     assert r.returncode == 0, r.stderr
     assert json.loads((tmp_path / "e" / "summary.json").read_text())["episodes"] == 2
-    tr = ["train", "import=my_envs", "env=my_guess", f"model={tiny_model}", "backend=hf"]
+    tr = ["train", "import=my_envs", "env=my_guess", f"policy.model={tiny_model}", "policy=hf"]
     small = ["trainer.steps=1", "trainer.tasks_per_step=2", "trainer.group_size=2"]
     r = subprocess.run(
-        [agentgym, *tr, *small, "sampling.max_new_tokens=8", "out=t"],
+        [agentgym, *tr, *small, "policy.max_new_tokens=8", "out=t"],
         cwd=tmp_path, capture_output=True, text=True, env={**os.environ, **env}, timeout=300,
     )  # fmt: skip
     assert r.returncode == 0, r.stderr

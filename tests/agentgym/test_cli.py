@@ -73,20 +73,28 @@ def test_envs_lists_the_others_when_one_plugin_is_broken(capsys):
 @pytest.mark.parametrize(
     "command, key, fix",
     [
-        (["train", "model=FILE"], "model", "not a model folder"),
-        (["train", "model=EMPTY"], "model", "not a model folder"),
-        (["train", "model=TINY", "init=EMPTY"], "init", "not a model folder"),
-        (["train", "model=TINY", "device=bogus"], "device", "cuda:N"),
-        (["train", "model=TINY", "device=cuda"], "device", "device=cpu"),
-        (["train", "model=TINY", "engine={bogus_arg: 1}"], "engine.bogus_arg", "AsyncEngineArgs"),
+        (["train", "policy.model=FILE"], "policy.model", "not a model folder"),
+        (["train", "policy.model=EMPTY"], "policy.model", "not a model folder"),
+        (["train", "policy.model=TINY", "init=EMPTY"], "init", "not a model folder"),
+        (["train", "policy.model=TINY", "device=bogus"], "device", "cuda:N"),
+        (["train", "policy.model=TINY", "device=cuda"], "device", "device=cpu"),
         (
-            ["train", "model=TINY", "engine={max_model_length: 1}"],
-            "engine.max_model_length",
+            ["train", "policy.model=TINY", "policy.engine={bogus_arg: 1}"],
+            "policy.engine.bogus_arg",
+            "AsyncEngineArgs",
+        ),
+        (
+            ["train", "policy.model=TINY", "policy.engine={max_model_length: 1}"],
+            "policy.engine.max_model_length",
             "len'",
         ),
-        (["train", "model=TINY", "trainer.lr=[1"], "trainer.lr", "not valid YAML"),
-        (["train", "model=TINY", "trainer.lora.targets=[x]"], "trainer.lora.targets", "target_"),
-        (["train", "model=TINY", "out=FILE"], "out", "cannot write the run directory"),
+        (["train", "policy.model=TINY", "trainer.lr=[1"], "trainer.lr", "not valid YAML"),
+        (
+            ["train", "policy.model=TINY", "trainer.lora.targets=[x]"],
+            "trainer.lora.targets",
+            "target_",
+        ),
+        (["train", "policy.model=TINY", "out=FILE"], "out", "cannot write the run directory"),
         (["eval", "env=guess_number", "out=FILE"], "out", "cannot write the run directory"),
         (["eval", "policy=hf", "policy.model=FILE"], "policy.model", "not a model folder"),
         (["eval", "policy=hf", "policy.model=TINY", "policy.device=gpu"], "policy.device", ""),
@@ -133,6 +141,43 @@ def test_a_recipe_is_a_saved_set_of_overrides_that_the_command_line_beats(tmp_pa
         compose("train", ["recipe=nope"], {"env": "id"})
 
 
+def test_train_speaks_evals_words_and_the_old_spellings_still_work_with_a_warning(
+    tiny_model, tmp_path, capsys
+):
+    from agentgym.cli import load_train_config
+    from agentgym.errors import DeprecatedSpelling
+
+    new = load_train_config(
+        [f"policy.model={tiny_model}", "policy=hf", "policy.temperature=0.5",
+         "policy.engine={max_model_len: 512}", f"out={tmp_path}"]
+    )  # fmt: skip
+    with pytest.warns(DeprecatedSpelling, match=r"backend= is spelled policy=") as caught:
+        old = load_train_config(
+            [f"model={tiny_model}", "backend=hf", "sampling.temperature=0.5",
+             "engine={max_model_len: 512}", f"out={tmp_path}"]
+        )  # fmt: skip
+    assert old == new and len(caught) == 4
+    assert new.policy.name == "hf" and new.policy.sampling().temperature == 0.5
+    # the command prints each old spelling as one line and goes on
+    assert main(["train", f"model={tiny_model}", "trainer.steps=0", f"out={tmp_path}"]) == 2
+    err = capsys.readouterr().err
+    assert "deprecated: model= is spelled policy.model= now" in err, err
+
+
+def test_a_checkpoint_written_under_the_old_spellings_still_resumes(tmp_path):
+    from agentgym.trainers.grpo.checkpoint import check_resume, run_config
+
+    tree = {"policy": {"name": "hf", "model": "m", "top_p": 0.9}, "trainer": {"lr": 1.0}}
+    old = {"backend": "hf", "model": "m", "sampling.top_p": 0.9, "trainer.lr": 1.0}
+    assert run_config(tree) == {"policy.name": "hf", "policy.model": "m", "policy.top_p": 0.9,
+                                "trainer.lr": 1.0}  # fmt: skip
+    (tmp_path / "step_000001").mkdir(parents=True)
+    (tmp_path / "step_000001" / "state.json").write_text(json.dumps({"config": old}))
+    check_resume(tmp_path / "step_000001", tree)  # no error: the same run, old words
+    with pytest.raises(ConfigError, match=r"policy\.top_p"):
+        check_resume(tmp_path / "step_000001", {**tree, "policy": {**tree["policy"], "top_p": 1}})
+
+
 def explode(messages, info, rng):
     raise RuntimeError("the disk is on fire")
 
@@ -154,7 +199,7 @@ def test_a_fault_in_every_episode_ends_eval_in_one_line_with_the_traceback_in_a_
     [
         ["eval", "env=gui_action", "policy=hf", "policy.model=TINY"],
         ["eval", "env=gui", "env.screenshot=true", "policy=vllm", "policy.model=TINY"],
-        ["train", "env=gui_action", "model=TINY"],
+        ["train", "env=gui_action", "policy.model=TINY"],
     ],
 )
 def test_a_text_only_policy_on_an_env_that_shows_images_fails_at_once(

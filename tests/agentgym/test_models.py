@@ -47,13 +47,13 @@ def test_imported_model_trains_and_samples(tiny_model, tmp_path):
         [
             "train",
             "env=digits",
-            f"model={out}",
-            "backend=hf",
+            f"policy.model={out}",
+            "policy=hf",
             "device=cpu",
             "trainer.steps=1",
             "trainer.group_size=2",
             "trainer.tasks_per_step=2",
-            "sampling.max_new_tokens=8",
+            "policy.max_new_tokens=8",
             f"out={tmp_path / 'run'}",
         ]
     )

@@ -85,5 +85,8 @@ def test_defaults_live_in_the_config_models_only():
             if not rest:
                 assert field.is_required() or field.default != value, (name, key)
                 continue
-            default = field.default_factory() if field.default_factory else field.default
-            assert getattr(default, rest[-1]) != value, (name, key)
+            inner = field.annotation.model_fields[rest[-1]]
+            assert inner.is_required() or inner.get_default(call_default_factory=True) != value, (
+                name,
+                key,
+            )

@@ -15,7 +15,7 @@ def test_train_report_renders_in_chromium(tiny_model, tmp_path, open_page):
         "trainer.steps=3",
         "trainer.tasks_per_step=2",
         "trainer.group_size=2",
-        "sampling.max_new_tokens=8",
+        "policy.max_new_tokens=8",
     )
     assert code == 0
     page = open_page((tmp_path / "report.html").as_uri())

@@ -21,15 +21,15 @@ def grpo_figures(tmp_path, device: str, shape: dict[str, int]) -> dict[str, floa
     cfg = load_train_config(
         [
             "env=digits",
-            f"model={model}",
-            "backend=hf",
+            f"policy.model={model}",
+            "policy=hf",
             f"device={device}",
             f"out={tmp_path / 'run'}",
             "trainer.steps=4",
             "trainer.tasks_per_step=8",
             "trainer.group_size=8",
             "trainer.save_every=100",
-            "sampling.max_new_tokens=128",
+            "policy.max_new_tokens=128",
         ]
     )
     plans: list[dict[str, float]] = []

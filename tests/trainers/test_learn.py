@@ -21,7 +21,7 @@ def test_the_readme_main_command_in_short_raises_the_held_out_reward(tmp_path):
         [
             "train",
             "recipe=deep_research_smollm2",
-            f"model={SMOLLM2}",
+            f"policy.model={SMOLLM2}",
             "trainer.steps=1",
             "trainer.eval_tasks=16",
             f"out={tmp_path}",

@@ -26,7 +26,7 @@ def test_grpo_learns_digits_on_cpu(tiny_model, tmp_path):
         tmp_path,
         "trainer.steps=30",
         "trainer.lr=2e-3",
-        "sampling.max_new_tokens=16",
+        "policy.max_new_tokens=16",
         "trainer.save_every=100",
     )
     assert code == 0
@@ -45,13 +45,13 @@ def _train_cmd(model, out, *extra):
         "agentgym.cli",
         "train",
         "env=digits",
-        f"model={model}",
-        "backend=hf",
+        f"policy.model={model}",
+        "policy=hf",
         "device=cpu",
         "trainer.steps=6",
         "trainer.save_every=2",
         "trainer.lr=2e-3",
-        "sampling.max_new_tokens=16",
+        "policy.max_new_tokens=16",
         f"out={out}",
         *extra,
     ]
@@ -99,16 +99,16 @@ def test_vllm_rollouts_with_weight_sync_probe_every_step(tiny_model, tmp_path, c
         [
             "train",
             "env=digits",
-            f"model={tiny_model}",
-            "backend=vllm",
+            f"policy.model={tiny_model}",
+            "policy=vllm",
             "device=cpu",
             "trainer.steps=4",
             "trainer.lr=2e-3",
-            "sampling.max_new_tokens=16",
+            "policy.max_new_tokens=16",
             "trainer.sync_probe_tol=1e-3",
             f"out={tmp_path}",
             # no engine dtype: the engine computes in the learner's (fp32 here)
-            "engine={max_model_len: 2048, gpu_memory_utilization: 0.2, "
+            "policy.engine={max_model_len: 2048, gpu_memory_utilization: 0.2, "
             "enforce_eager: true, max_num_batched_tokens: 16384}",
         ]
     )
@@ -156,7 +156,7 @@ def test_cold_start_then_grpo_with_held_out_evaluation(tiny_model, tmp_path):
         "cold_start.baseline=tests.trainers.test_sft:_digits",
         "cold_start.lr=3e-3",
         "cold_start.epochs=4",
-        "sampling.max_new_tokens=16",
+        "policy.max_new_tokens=16",
     )
     assert code == 0
     evals = [m for m in metrics(tmp_path) if "phase" in m]
@@ -176,7 +176,7 @@ def test_cold_start_then_grpo_with_held_out_evaluation(tiny_model, tmp_path):
 
 def _digits_train(model, out, *extra):
     small = ["trainer.lr=2e-3", "trainer.group_size=2", "trainer.tasks_per_step=2",
-             "sampling.max_new_tokens=8"]  # fmt: skip
+             "policy.max_new_tokens=8"]  # fmt: skip
     return train_digits(model, out, *small, *extra)
 
 
@@ -202,7 +202,7 @@ def test_resume_refuses_other_settings_and_a_fresh_run_sets_the_old_one_aside(
     tiny_model, tmp_path, capsys
 ):
     out = tmp_path / "run"
-    small = ("trainer.steps=2", "trainer.save_every=1", "sampling.max_new_tokens=4")
+    small = ("trainer.steps=2", "trainer.save_every=1", "policy.max_new_tokens=4")
     assert train_digits(tiny_model, out, *small, "trainer.resume=true") == 0
     said = lambda: " ".join(capsys.readouterr().out.split())  # noqa: E731 - rich wraps lines
     assert "has no checkpoint yet: starting at step 0" in said()
@@ -211,11 +211,11 @@ def test_resume_refuses_other_settings_and_a_fresh_run_sets_the_old_one_aside(
     err = " ".join(capsys.readouterr().err.split())
     assert "'trainer.lr'" in err and "1e-05" in err and "another out=" in err
     # more steps is the same run, continued
-    more = ("trainer.steps=3", "trainer.save_every=1", "sampling.max_new_tokens=4")
+    more = ("trainer.steps=3", "trainer.save_every=1", "policy.max_new_tokens=4")
     assert train_digits(tiny_model, out, *more, "trainer.resume=true") == 0
     assert [m["step"] for m in metrics(out)] == [0, 1, 2]
     # a fresh run never mixes with the old one's checkpoints and metrics
-    assert train_digits(tiny_model, out, "trainer.steps=1", "sampling.max_new_tokens=4") == 0
+    assert train_digits(tiny_model, out, "trainer.steps=1", "policy.max_new_tokens=4") == 0
     assert "moved to" in said()
     assert [m["step"] for m in metrics(out)] == [0]
     assert (out / "checkpoints" / "latest").read_text() == "step_000001"
@@ -250,8 +250,8 @@ def test_sigterm_ends_a_vllm_run_without_orphans(tiny_model, tmp_path):
     before = _vllm_processes()
     cmd = [
         *_train_cmd(tiny_model, tmp_path, "trainer.steps=50"),
-        "backend=vllm",
-        "engine={max_model_len: 1024, gpu_memory_utilization: 0.2, enforce_eager: true}",
+        "policy=vllm",
+        "policy.engine={max_model_len: 1024, gpu_memory_utilization: 0.2, enforce_eager: true}",
     ]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 300

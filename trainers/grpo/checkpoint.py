@@ -18,6 +18,7 @@ import numpy as np
 from agentgym._imports import require
 from agentgym.config import flatten
 from agentgym.errors import ConfigError
+from agentgym.trainers.grpo.config import respelled
 from agentgym.trainers.grpo.learner import Learner
 
 RESUMABLE = (
@@ -38,6 +39,7 @@ def check_resume(path: Path, config: dict[str, Any]) -> None:
     saved = json.loads((path / "state.json").read_text()).get("config")
     if saved is None:
         return  # written before checkpoints recorded their run's settings
+    saved = {respelled(k): v for k, v in saved.items()}  # a run from before policy.*
     mine = run_config(config)
     changed = sorted(k for k in saved.keys() | mine.keys() if saved.get(k) != mine.get(k))
     if changed:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from agentgym.config import Device, EnvConfig, RolloutConfig, WithImports
+from agentgym.errors import DeprecatedSpelling
 from agentgym.policies.base import SamplingConfig
 from agentgym.trainers.grpo.advantages import Scale
 from agentgym.trainers.grpo.losses import KLEstimator, LossAgg
@@ -87,22 +89,81 @@ class ColdStartConfig(SFTSettings):
         return self.episodes > 0 or self.data is not None
 
 
+class TrainPolicyConfig(SamplingConfig):
+    """The policy trained (``policy.*``, in the words ``agentgym eval`` uses): its model, the
+    sampler that rolls it out (``policy=vllm|hf``), that engine's arguments, how it samples."""
+
+    name: Literal["vllm", "hf"] = "vllm"
+    model: str = Field(description="a model folder (or a hub id where the hub is reachable)")
+    engine: dict[str, Any] = Field(
+        default_factory=dict, description="vLLM engine arguments (policy=vllm)"
+    )
+
+    @field_validator("engine")
+    @classmethod
+    def _known(cls, engine: dict[str, Any]) -> dict[str, Any]:
+        from agentgym.policies.config import check_engine_args
+
+        check_engine_args("policy.engine", engine)
+        return engine
+
+
+OLD_SPELLINGS = {
+    "model": "policy.model",
+    "backend": "policy.name",
+    "engine": "policy.engine",
+    "sampling": "policy",
+}
+"""Train's keys before eval and train spoke one vocabulary -> where they live now. They still
+work, with a ``DeprecatedSpelling`` warning, until agentgym 0.3."""
+
+
+def respelled(key: str) -> str:
+    """A dotted key in today's spelling (``sampling.top_p`` -> ``policy.top_p``)."""
+    head, dot, rest = key.partition(".")
+    new = OLD_SPELLINGS.get(head)
+    return key if new is None else new + dot + rest
+
+
+def _respell(tree: dict[str, Any]) -> dict[str, Any]:
+    policy = tree.get("policy") or {}
+    tree, policy = dict(tree), {"name": policy} if isinstance(policy, str) else dict(policy)
+    for old in [k for k in OLD_SPELLINGS if k in tree]:
+        value = tree.pop(old)
+        if old == "sampling":
+            policy.update(value or {})
+            now = "sampling.KEY= is spelled policy.KEY="
+        else:
+            policy[respelled(old).removeprefix("policy.")] = value
+            now = f"{old}= is spelled {'policy' if old == 'backend' else respelled(old)}="
+        warnings.warn(
+            f"{now} now (the old spelling works until agentgym 0.3)",
+            DeprecatedSpelling,
+            stacklevel=2,
+        )
+    if policy:
+        tree["policy"] = policy
+    return tree
+
+
 class TrainConfig(_Strict, WithImports):
     """``agentgym train``."""
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
     env: EnvConfig
-    model: str
+    policy: TrainPolicyConfig
     init: str | None = Field(
         None, description="start from these weights (e.g. `agentgym sft`'s out/model)"
     )
-    backend: Literal["hf", "vllm"] = "vllm"
-    device: Device = "auto"
+    device: Device = Field("auto", description="where the learner runs")
     seed: int = Field(0, ge=0)
     out: str = "runs/train"
     trainer: GRPOConfig = Field(default_factory=GRPOConfig)
-    sampling: SamplingConfig = Field(default_factory=SamplingConfig)
     rollout: RolloutConfig = Field(default_factory=RolloutConfig)
-    engine: dict[str, Any] = Field(default_factory=dict)
     cold_start: ColdStartConfig = Field(default_factory=ColdStartConfig)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _old_spellings(cls, tree: Any) -> Any:
+        return _respell(tree) if isinstance(tree, dict) else tree

@@ -83,7 +83,7 @@ async def cold_start(
     if data is None:
         env_cls = agentgym.spec(cfg.env.id).load()
         script = resolve_script(cs.baseline, getattr(env_cls, "baselines", {}))
-        tokenizer = require("transformers", "train").AutoTokenizer.from_pretrained(cfg.model)
+        tokenizer = require("transformers", "train").AutoTokenizer.from_pretrained(cfg.policy.model)
         teacher = ScriptedTokenPolicy(script, tokenizer)
         tasks = list(range(COLD_START_SEED + cfg.seed, COLD_START_SEED + cfg.seed + cs.episodes))
         train = dataclasses.replace(settings, split="train")

@@ -57,22 +57,22 @@ def _rollout_policy(cfg: TrainConfig, learner: Learner, out: Path) -> HFPolicy |
     """The sampler: hf shares the learner's model; vllm serves ``out/policy``, which
     ``push_weights`` rewrites after every update."""
     transformers = require("transformers", "train")
-    sampling = cfg.sampling.model_copy()
-    if cfg.backend == "hf":
+    sampling = cfg.policy.sampling()
+    if cfg.policy.name == "hf":
         from agentgym.policies.hf import HFPolicy
 
-        tokenizer = transformers.AutoTokenizer.from_pretrained(cfg.model)
+        tokenizer = transformers.AutoTokenizer.from_pretrained(cfg.policy.model)
         return HFPolicy(learner.model, tokenizer, sampling)
     from agentgym.policies.vllm import VLLMPolicy
 
     # never write into the user's model folder; the weights are the learner's (a resumed
     # run's, an init's, or a LoRA merge)
-    weights = checkpoint.write_model(learner, cfg.model, out / "policy")
+    weights = checkpoint.write_model(learner, cfg.policy.model, out / "policy")
     # the engine computes in the learner's dtype: an fp32 learner's small updates rounded
     # into a bf16 engine leave the sampler far from the learner (SmolLM2 after a cold start:
     # French prose from the engine, tool calls from the learner, at the same weights)
     dtype = str(next(learner.model.parameters()).dtype).removeprefix("torch.")
-    engine = {"dtype": dtype, **cfg.engine}
+    engine = {"dtype": dtype, **cfg.policy.engine}
     return VLLMPolicy(str(weights), sampling, out / "vllm.log", **engine)
 
 
@@ -143,14 +143,16 @@ async def _train(
     out = Path(cfg.out)
     _seed_everything(cfg.seed)
     tc = cfg.trainer
-    learner = Learner(cfg.init or cfg.model, tc, cfg.device)
+    learner = Learner(cfg.init or cfg.policy.model, tc, cfg.device)
     start = _start(cfg, learner, note)
     (out / "config.json").write_text(json.dumps(redact(cfg.model_dump(mode="json")), indent=2))
     if learner.device.type == "cuda" and on_plan is not None:
         import torch
 
         share = (
-            float(cfg.engine.get("gpu_memory_utilization", 0.9)) if cfg.backend == "vllm" else 0.0
+            float(cfg.policy.engine.get("gpu_memory_utilization", 0.9))
+            if cfg.policy.name == "vllm"
+            else 0.0
         )
         total = torch.cuda.get_device_properties(learner.device).total_memory
         on_plan(
@@ -249,12 +251,14 @@ async def _train(
             history.append(record)
             log(record, on_step)
             if (step + 1) % tc.save_every == 0 or step + 1 == tc.steps:
-                base, run = cfg.init or cfg.model, cfg.model_dump(mode="json")
+                base, run = cfg.init or cfg.policy.model, cfg.model_dump(mode="json")
                 checkpoint.save(out / "checkpoints", step + 1, learner, base, run)
             if step + 1 == tc.steps or (tc.eval_every and (step + 1) % tc.eval_every == 0):
                 await held_out(step + 1, "grpo")
         # the trained policy as a model folder (LoRA merged): policy.model=<out>/model
-        await run_torch(checkpoint.write_model, learner, cfg.init or cfg.model, out / "model")
+        await run_torch(
+            checkpoint.write_model, learner, cfg.init or cfg.policy.model, out / "model"
+        )
     finally:
         tb.close()
         await envs.aclose()
