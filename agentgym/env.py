@@ -122,10 +122,23 @@ class AgentEnv(gym.Env[Observation, Message | str | dict[str, Any]]):
         return False
 
     config_model: Any = None
-    """A pydantic model of the constructor's keyword arguments, if the env has one (the CLI
-    checks ``env.*`` against it before any work starts)."""
+    """A pydantic model of the constructor's keyword arguments, if the env has one: ``__init__``
+    validates them into ``self.cfg`` (the CLI checks ``env.*`` against it before any work
+    starts)."""
 
-    def __init__(self, max_turns: int | None = None, format_penalty: float | None = None) -> None:
+    cfg: Any = None
+    """The validated config (an instance of ``config_model``), when the env has one."""
+
+    def __init__(
+        self, max_turns: int | None = None, format_penalty: float | None = None, **config: Any
+    ) -> None:
+        if self.config_model is not None:
+            if max_turns is not None:
+                config["max_turns"] = max_turns
+            self.cfg = self.parse_config(config)
+            max_turns = self.turn_limit(self.cfg)
+        elif config:
+            raise TypeError(f"{type(self).__name__} takes no options {sorted(config)}")
         if max_turns is not None:
             self.max_turns = max_turns
         if format_penalty is not None:
@@ -157,6 +170,11 @@ class AgentEnv(gym.Env[Observation, Message | str | dict[str, Any]]):
         self.tools = collect_tools(self)
 
     # ---- what a subclass writes -------------------------------------------------------------
+
+    def turn_limit(self, cfg: Any) -> int | None:
+        """The turn limit an env built with ``cfg`` plays to (default: ``cfg.max_turns`` where
+        the config has it, else the class's ``max_turns``)."""
+        return getattr(cfg, "max_turns", None)
 
     def task(self, options: dict[str, Any]) -> tuple[list[Message], dict[str, Any]]:
         """Start an episode: draw the task from ``self.np_random``; return (messages, info)."""

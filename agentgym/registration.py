@@ -105,7 +105,7 @@ def register(
     _registry[id] = spec
     gym.register(
         id=spec.gym_id,
-        entry_point=entry_point,  # type: ignore[arg-type]
+        entry_point=entry_point,
         kwargs=dict(kwargs),
         max_episode_steps=None,
     )

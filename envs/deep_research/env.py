@@ -34,16 +34,19 @@ PROMPT = (
 
 
 class DeepResearchEnv(AgentEnv):
-    """Multi-hop research over a web: see the module docstring."""
+    """Answer multi-hop questions by searching and reading an offline web (DeepResearcher).
+
+    See the module docstring."""
 
     max_turns = 10
     baselines = BASELINES
     config_model = C.DeepResearchConfig
+    cfg: C.DeepResearchConfig
 
     def __init__(self, **config: Any) -> None:
-        cfg: C.DeepResearchConfig = self.parse_config(config)
-        super().__init__(max_turns=cfg.max_turns)
-        self.cfg, self.questions = cfg, C.questions(cfg)
+        super().__init__(**config)
+        cfg = self.cfg
+        self.questions = C.questions(cfg)
         self.web: Web = (
             InternetWeb(cfg.searxng_url or "")
             if cfg.web == "internet"

@@ -64,10 +64,13 @@ def score(reply: str, gold: ActionSample) -> dict[str, float]:
 
 
 class GUIActionEnv(AgentEnv):
-    """See the module docstring."""
+    """Predict the one GUI action a screenshot and an instruction ask for (UI-R1).
+
+    See the module docstring."""
 
     max_turns = 1
     config_model = GUIActionConfig
+    cfg: GUIActionConfig
     baselines = ACTION_BASELINES
 
     @classmethod
@@ -75,9 +78,8 @@ class GUIActionEnv(AgentEnv):
         return True  # the screenshot is the task
 
     def __init__(self, **config: Any) -> None:
-        cfg = self.parse_config(config)
-        super().__init__()
-        self.cfg = cfg
+        super().__init__(**config)
+        cfg = self.cfg
         self.samples = (
             load_samples(cfg.dataset, cfg.box_format)
             if cfg.dataset

@@ -28,20 +28,22 @@ from agentgym.tools import Tool
 
 
 class GUIEnv(AgentEnv):
-    """See the module docstring."""
+    """Complete tasks in web apps in a real Chromium, from the page tree or pixels.
+
+    See the module docstring."""
 
     max_turns = 20
     baselines = BASELINES
     config_model = GUIConfig
+    cfg: GUIConfig
 
     @classmethod
     def shows_images(cls, config: dict[str, Any]) -> bool:
         return bool(config.get("screenshot") or config.get("coordinates"))
 
     def __init__(self, **config: Any) -> None:
-        cfg = self.parse_config(config)
-        super().__init__(max_turns=cfg.max_turns)
-        self.cfg = cfg
+        super().__init__(**config)
+        cfg = self.cfg
         self.indices = [
             i for i, (app, _) in enumerate(TEMPLATES) if not cfg.apps or app in cfg.apps
         ]

@@ -32,16 +32,21 @@ ANSWER = re.compile(r"<answer>(.*?)</answer>", re.S)
 
 
 class KeyChainEnv(AgentEnv):
-    """See the module docstring."""
+    """Follow a chain of keys through a long context to the answer (LoongRL's KeyChain).
+
+    See the module docstring."""
 
     max_turns = 1
     baselines = BASELINES
     config_model = C.KeyChainConfig
+    cfg: C.KeyChainConfig
+
+    def turn_limit(self, cfg: C.KeyChainConfig) -> int:
+        return 1 if cfg.mode == "single" else 12
 
     def __init__(self, **config: Any) -> None:
-        cfg: C.KeyChainConfig = self.parse_config(config)
-        super().__init__(max_turns=1 if cfg.mode == "single" else 12)
-        self.cfg = cfg
+        super().__init__(**config)
+        cfg = self.cfg
         self.questions, self.texts, self.pool = C.data(cfg)
         self.kc: KeyChain | None = None
         self.parts: list[str] = []

@@ -37,16 +37,19 @@ MATCH = 0.5
 
 
 class RetrievalQAEnv(AgentEnv):
-    """Conversational retrieval QA: see the module docstring."""
+    """Answer a conversation's questions from a retrieval index, turn by turn (ChatR1).
+
+    See the module docstring."""
 
     max_turns = 24
     baselines = BASELINES
     config_model = C.SearchConfig
+    cfg: C.SearchConfig
 
     def __init__(self, **config: Any) -> None:
-        cfg: C.SearchConfig = self.parse_config(config)
-        super().__init__(max_turns=cfg.max_turns)
-        self.cfg, self.sessions, self.max_k = cfg, C.sessions(cfg), cfg.max_k
+        super().__init__(**config)
+        cfg = self.cfg
+        self.sessions, self.max_k = C.sessions(cfg), cfg.max_k
         self.searcher = C.searcher(cfg)
         self.session: Session = self.sessions[0]
         self.current, self.retrieved, self.scores = 0, set(), []  # type: ignore[var-annotated]

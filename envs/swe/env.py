@@ -49,16 +49,22 @@ PATCH_PROMPT = (
 
 
 class SWEEnv(AgentEnv):
-    """See the module docstring."""
+    """Patch a repository in a sandbox until its failing tests pass (SWE-RL).
+
+    See the module docstring."""
 
     max_turns = 30
     baselines = BASELINES
     config_model = SWEConfig
+    cfg: SWEConfig
+
+    def turn_limit(self, cfg: SWEConfig) -> int:
+        return 1 if cfg.mode == "patch" else cfg.max_turns
 
     def __init__(self, **config: Any) -> None:
-        cfg = self.parse_config(config)
-        super().__init__(max_turns=1 if cfg.mode == "patch" else cfg.max_turns)
-        self.cfg, self.tasks = cfg, load_tasks(cfg)
+        super().__init__(**config)
+        cfg = self.cfg
+        self.tasks = load_tasks(cfg)
         self.sandbox: Any = None
         self._pools: dict[int, Any] = {}
         self.t: SWETask = self.tasks[0]

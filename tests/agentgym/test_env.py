@@ -251,3 +251,25 @@ def test_spaces_compare_equal_and_an_env_pickles_mid_episode():
     assert [twin.step(call("guess", number=n))[:4] for n in (25, 75)] == [
         a.step(call("guess", number=n))[:4] for n in (25, 75)
     ]
+
+
+def test_the_base_class_validates_an_envs_config_into_cfg_and_takes_its_turn_limit():
+    import pydantic
+
+    from agentgym.errors import ConfigError
+
+    class Cfg(pydantic.BaseModel):
+        model_config = pydantic.ConfigDict(extra="forbid")
+        max_turns: int = 3
+        size: int = 1
+
+    class Configured(Echo):
+        config_model = Cfg
+
+    env = Configured(size=2)
+    assert env.cfg == Cfg(size=2) and env.max_turns == 3
+    assert Configured(max_turns=5).max_turns == 5 == Configured(max_turns=5).cfg.max_turns
+    with pytest.raises(ConfigError, match=r"env\.bogus"):
+        Configured(bogus=1)
+    with pytest.raises(TypeError, match="takes no options"):
+        Echo(bogus=1)  # no config model: only max_turns and format_penalty
