@@ -87,7 +87,7 @@ async def run_episode(
     obs, reset_info = await env.areset(seed=task, options=options or None)
     reset_seconds = time.perf_counter() - t0
     ctx = policy.start(obs.messages, obs.tools, reset_info, seed=episode_seed(task, sample))
-    turns: list[Turn] = []
+    transcript, turns = list(obs.messages), list[Turn]()
     terminated = truncated = False
     stop_reason, end_info = "max_turns", {}
     while settings.max_turns is None or len(turns) < settings.max_turns:
@@ -103,10 +103,13 @@ async def run_episode(
             action = {"content": sample_out.text, "tool_calls": sample_out.tool_calls}
         obs, reward, terminated, truncated, info = await env.astep(action)
         t3 = time.perf_counter()
+        # the env's reading of the action (its parsed calls); a bare gymnasium-style env: text
+        said = info.get("action") or Message(role="assistant", content=sample_out.text)
+        transcript += [said, *obs.messages]
         turns.append(
             Turn(
                 index=len(turns),
-                action=info.get("action") or env.messages[-1 - len(obs.messages)],
+                action=said,
                 observation=obs.messages,
                 reward=reward,
                 reward_parts=info.get("reward_parts", {}),
@@ -132,7 +135,7 @@ async def run_episode(
         env_id=env.env_id,
         task=task,
         sample=sample,
-        messages=list(env.messages),
+        messages=transcript,
         tools=env.tool_specs,
         turns=turns,
         token_ids=ctx.token_ids,
