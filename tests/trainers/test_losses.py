@@ -85,3 +85,6 @@ def test_token_logprobs_and_chunked_entropy_match_log_softmax():
     logp = torch.log_softmax(logits.detach(), -1)
     full = -(logp.exp() * logp).sum(-1)
     assert torch.allclose(entropy_from_logits(logits, chunk=4), full, atol=1e-6)  # 15 rows
+    where = torch.rand(3, 5) > 0.5  # only where the loss is; 0 elsewhere
+    got = entropy_from_logits(logits, where, chunk=2)
+    assert torch.allclose(got, torch.where(where, full, 0.0), atol=1e-6)

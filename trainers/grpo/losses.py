@@ -99,14 +99,21 @@ def token_logprobs(logits: Any, ids: Any) -> Any:
     return logits.gather(-1, ids[..., None])[..., 0] - torch.logsumexp(logits, dim=-1)
 
 
-def entropy_from_logits(logits: Any, chunk: int = 1024) -> Any:
-    """Per-position entropy of the softmax of ``logits`` (no gradient), ``chunk`` positions
-    at a time so that its temporaries stay small."""
+def entropy_from_logits(logits: Any, where: Any = None, chunk: int = 1024) -> Any:
+    """Per-position entropy of the softmax of ``logits`` (no gradient), only where ``where``
+    (a mask of ``logits.shape[:-1]``) is set, 0 elsewhere; ``chunk`` positions at a time so
+    that its temporaries stay small."""
     torch = _torch()
     flat = logits.detach().reshape(-1, logits.shape[-1])
-    out = torch.empty(flat.shape[0], dtype=torch.float32, device=logits.device)
+    out = torch.zeros(flat.shape[0], dtype=torch.float32, device=logits.device)
+    rows = (
+        torch.arange(flat.shape[0], device=logits.device)
+        if where is None
+        else where.reshape(-1).nonzero().squeeze(1)
+    )
     with torch.no_grad():
-        for i in range(0, flat.shape[0], chunk):
-            logp = torch.log_softmax(flat[i : i + chunk].float(), dim=-1)
-            out[i : i + chunk] = -(logp.exp() * logp).sum(dim=-1)
+        for i in range(0, rows.shape[0], chunk):
+            r = rows[i : i + chunk]
+            logp = torch.log_softmax(flat[r].float(), dim=-1)
+            out[r] = -(logp.exp() * logp).sum(dim=-1)
     return out.reshape(logits.shape[:-1])

@@ -1,0 +1,90 @@
+"""The learner's GRPO update, one sequence per forward (what a CPU learner does now) against
+padded micro-batches (what it did before, and what a GPU learner still does), in one process.
+
+The same real model and the same synthetic GRPO batch for both: ``--seqs`` sequences of a
+multi-turn shape (a prompt, then turns whose tokens the loss covers, between observation
+tokens it does not), lengths drawn from ``--min-len``..``--max-len``. Rounds alternate the two
+layouts; prints seconds and CPU seconds per update and trained tokens/s (min / median / max),
+and the ratio of medians (one by one / padded; < 1 is faster).
+
+    bash scripts/setup.sh --models     # once: .cache/models/smollm2-135m-instruct
+    .venv/bin/python bench/learner.py [--rounds 5] [--model DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import time
+
+from agentgym.trainers.grpo.config import GRPOConfig
+from agentgym.trainers.grpo.learner import Learner, Sequence
+
+
+def batch(n: int, lo: int, hi: int, vocab: int, seed: int = 0) -> list[Sequence]:
+    """``n`` sequences: a 150-token prompt, then 4 turns of sampled tokens between
+    observations, with advantages of a group (+1 / -1) and sampler log-probs."""
+    rng = random.Random(seed)
+    seqs = []
+    for i in range(n):
+        length = rng.randint(lo, hi)
+        mask = [0] * 150 + [(t // 40) % 2 for t in range(length - 150)]
+        ids = [rng.randrange(vocab) for _ in range(length)]
+        adv = 1.0 if i % 2 else -1.0
+        seqs.append(
+            Sequence(
+                token_ids=ids,
+                loss_mask=mask,
+                advantages=[adv * m for m in mask],
+                sampler_logprobs=[-2.0 * m for m in mask],
+            )
+        )
+    return seqs
+
+
+def timed(learner: Learner, seqs: list[Sequence], rows: int | None) -> tuple[float, float, float]:
+    """(seconds, CPU seconds, trained tokens) of one update with ``max_rows=rows``."""
+    learner.max_rows = rows
+    t, c = time.perf_counter(), time.process_time()
+    stats = learner.update(seqs)
+    return time.perf_counter() - t, time.process_time() - c, stats["trained_tokens"]
+
+
+def spread(xs: list[float]) -> str:
+    return f"{min(xs):.2f} / {statistics.median(xs):.2f} / {max(xs):.2f}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default=".cache/models/smollm2-135m-instruct")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--seqs", type=int, default=16)
+    parser.add_argument("--min-len", type=int, default=300)
+    parser.add_argument("--max-len", type=int, default=700)
+    parser.add_argument("--micro-batch-tokens", type=int, default=4096)
+    args = parser.parse_args()
+    cfg = GRPOConfig(lr=1e-7, micro_batch_tokens=args.micro_batch_tokens)
+    learner = Learner(args.model, cfg, "cpu")
+    seqs = batch(args.seqs, args.min_len, args.max_len, learner.model.config.vocab_size)
+    timed(learner, seqs[:2], 1)  # warm-up
+    runs: dict[str, list[tuple[float, float, float]]] = {"one by one": [], "padded": []}
+    for r in range(args.rounds):
+        order = [("one by one", 1), ("padded", None)]
+        for name, rows in order if r % 2 == 0 else order[::-1]:
+            runs[name].append(timed(learner, seqs, rows))
+    print(f"{args.seqs} sequences of {args.min_len}-{args.max_len} tokens, {args.rounds} rounds")
+    print("| layout | s / update (min / med / max) | CPU s / update | trained tokens/s (med) |")
+    print("|---|---|---|---|")
+    for name, xs in runs.items():
+        wall, cpu = [x[0] for x in xs], [x[1] for x in xs]
+        tps = statistics.median(x[2] / x[0] for x in xs)
+        print(f"| {name} | {spread(wall)} | {spread(cpu)} | {tps:.0f} |")
+    ratio = statistics.median(x[0] for x in runs["one by one"]) / statistics.median(
+        x[0] for x in runs["padded"]
+    )
+    print(f"ratio (one by one / padded, median seconds): {ratio:.2f}")
+
+
+if __name__ == "__main__":
+    main()
