@@ -77,6 +77,19 @@ class Sandbox(abc.ABC):
     async def copy_in(self, src: Path) -> None:
         """Copy the contents of the local directory ``src`` into the workspace."""
 
+    async def setup(self, files: dict[str, str], command: str, timeout: float) -> ExecResult:
+        """Write ``files`` (workspace path -> text) and run ``command`` after them, in one
+        call: an episode's reset costs one exec, not one to copy and one to set up."""
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w") as tar:
+            for path, text in sorted(files.items()):
+                data = text.encode()
+                info = tarfile.TarInfo(path)
+                info.size, info.mode = len(data), 0o644
+                tar.addfile(info, io.BytesIO(data))
+        unpack = f"tar -x -C {_q(self.workdir)} -f - && " if files else ""
+        return await self.exec(f"{unpack}{command}", timeout=timeout, stdin=buf.getvalue())
+
     async def copy_out(self, src: str, dst: Path) -> None:
         """Copy ``src`` (a file or folder of the workspace) into the local folder ``dst``."""
         r = await self.exec(f"tar -c -- {_q(src)} | base64 -w0", timeout=120)

@@ -22,8 +22,6 @@ from __future__ import annotations
 
 import difflib
 import re
-import tempfile
-from pathlib import Path
 from typing import Any
 
 from agentgym import AgentEnv, Message, ToolError, tool
@@ -77,11 +75,9 @@ class SWEEnv(AgentEnv):
         self.t = t = self.tasks[index]
         await self._release_sandbox()
         self.sandbox = await make_sandbox(self.cfg, t, self._pools)
-        with tempfile.TemporaryDirectory() as tmp:
-            if t.files:
-                t.write(Path(tmp))
-                await self.sandbox.copy_in(Path(tmp))
-        setup = await self.sandbox.exec(f"{t.setup_command} && git rev-parse HEAD", timeout=120)
+        setup = await self.sandbox.setup(
+            t.files, f"{t.setup_command} && git rev-parse HEAD", timeout=120
+        )
         if setup.exit_code != 0:
             raise ToolError(f"task setup failed: {setup.output[-500:]}")
         self.base = setup.stdout.split()[-1]  # scoring restores the tests from this commit

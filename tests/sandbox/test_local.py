@@ -38,3 +38,24 @@ def test_copy_out_and_reset(tmp_path):
 
     r = asyncio.run(go())
     assert (tmp_path / "out" / "a.txt").read_bytes() == b"A" and r.stdout.strip() == "0"
+
+
+@pytest.mark.filterwarnings("ignore:LocalSandbox")
+def test_setup_writes_files_and_runs_the_command_in_one_exec():
+    async def go():
+        async with LocalSandbox() as box:
+            calls = []
+            exec_ = box.exec
+
+            async def counted(*a, **kw):
+                calls.append(a)
+                return await exec_(*a, **kw)
+
+            box.exec = counted
+            files = {"pkg/mod.py": "X = 1\n", "README": "héllo\n"}
+            r = await box.setup(files, "cat pkg/mod.py README && ls -A | sort", timeout=30)
+            return r, calls
+
+    r, calls = asyncio.run(go())
+    assert r.exit_code == 0 and r.stdout == "X = 1\nhéllo\nREADME\npkg\n", r.output
+    assert len(calls) == 1
