@@ -112,6 +112,9 @@ class VLLMPolicy(TokenPolicy):
         from vllm.v1.engine.async_llm import AsyncLLM
 
         self._vllm = vllm
+        from vllm.sampling_params import RequestOutputKind
+
+        self._final_only = RequestOutputKind.FINAL_ONLY
         import torch
 
         if not torch.cuda.is_available():
@@ -138,7 +141,10 @@ class VLLMPolicy(TokenPolicy):
             max_tokens=max_tokens,
             seed=seed,
             logprobs=0,
-            skip_special_tokens=True,
+            # ids and log-probs only, once: no text per token (decoded here, once a turn) and
+            # no output per token streamed back to this process
+            detokenize=False,
+            output_kind=self._final_only,
         )
         final = None
         prompt = self._vllm.TokensPrompt(prompt_token_ids=prompt_ids)
@@ -153,7 +159,8 @@ class VLLMPolicy(TokenPolicy):
         if len(logprobs) != len(ids):
             raise PolicyError(f"vLLM returned {len(ids)} tokens but {len(logprobs)} log-probs")
         finish = "stop" if seq.finish_reason == "stop" else "length"
-        return Sample(text=seq.text, token_ids=ids, logprobs=logprobs, finish_reason=finish)
+        text = self.renderer.decode(ids)
+        return Sample(text=text, token_ids=ids, logprobs=logprobs, finish_reason=finish)
 
     async def aclose(self) -> None:
         self.engine.shutdown()

@@ -56,3 +56,17 @@ def test_overlong_penalty():
     assert overlong_penalty(90, 100, 20) == pytest.approx(-0.5)
     assert overlong_penalty(100, 100, 20) == pytest.approx(-1.0)
     assert overlong_penalty(101, 100, 20) == -1.0
+
+
+def test_rloo_subtracts_the_mean_of_the_others_hand_computed():
+    from agentgym.trainers.grpo.config import GRPOConfig
+
+    # group a: 1, 0, 0 -> 1 - 0 = 1; 0 - (1 + 0) / 2 = -0.5 (twice); group b ties
+    rewards, groups = [1.0, 0.0, 0.0, 3.0, 3.0], ["a", "a", "a", "b", "b"]
+    g = group_advantages(rewards, groups, "none", "rloo")
+    assert g.advantages == pytest.approx([1.0, -0.5, -0.5, 0.0, 0.0])
+    # with the group's std: the same, divided by std([1, 0, 0]) = sqrt(1/3)
+    scaled = group_advantages(rewards, groups, "group", "rloo").advantages
+    assert scaled[:3] == pytest.approx([x / math.sqrt(1 / 3) for x in (1.0, -0.5, -0.5)], rel=1e-5)
+    assert GRPOConfig(advantage="rloo").scale_rewards == "none"  # unscaled, as its paper
+    assert GRPOConfig(advantage="rloo", scale_rewards="group").scale_rewards == "group"

@@ -119,3 +119,15 @@ def test_memory_plan_by_hand(hf_model):
     assert plan["activations"] == pytest.approx(1000 * per_token / GiB)
     assert plan["vllm"] == 4.0 and plan["device"] == 8.0
     assert memory_plan(hf_model, 1000, True, 0.5, 8 * GiB)["activations"] < plan["activations"]
+
+
+def test_gspos_sequence_ratio_trains_and_equals_the_token_ratio_on_policy(tiny_model):
+    """On policy every ratio is 1 at the update, so GSPO's first step is GRPO's (same loss)."""
+    ids = [[5, 6, 7, 8, 9, 10], [5, 6, 7, 30, 31]]
+    seqs = [Sequence(x, [0, 0] + [1] * (len(x) - 2), [1.0] * len(x), [-1.0] * len(x)) for x in ids]
+    stats = {}
+    for level in ("token", "sequence"):
+        learner = Learner(str(tiny_model), GRPOConfig(ratio=level, lr=1e-3), device="cpu")
+        stats[level] = learner.update(copy.deepcopy(seqs))
+    assert stats["sequence"]["loss"] == pytest.approx(stats["token"]["loss"], rel=1e-5)
+    assert stats["sequence"]["grad_norm"] > 0

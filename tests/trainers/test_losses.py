@@ -10,6 +10,7 @@ from agentgym.trainers.grpo.losses import (
     clipped_pg,
     entropy_from_logits,
     high_entropy_mask,
+    importance_ratio,
     kl_penalty,
     token_logprobs,
     truncated_is_weight,
@@ -88,3 +89,20 @@ def test_token_logprobs_and_chunked_entropy_match_log_softmax():
     where = torch.rand(3, 5) > 0.5  # only where the loss is; 0 elsewhere
     got = entropy_from_logits(logits, where, chunk=2)
     assert torch.allclose(got, torch.where(where, full, 0.0), atol=1e-6)
+
+
+def test_sequence_ratio_is_gspos_hand_computed():
+    # one sequence, three tokens, the loss covers the last two: log ratios 0.1 and 0.3
+    logp = torch.tensor([[0.5, -1.0, -2.0]], requires_grad=True)
+    old = torch.tensor([[0.0, -1.1, -2.3]])
+    mask = torch.tensor([[0.0, 1.0, 1.0]])
+    token = importance_ratio(logp, old, mask, "token")
+    assert token[0].tolist() == pytest.approx([math.exp(0.5), math.exp(0.1), math.exp(0.3)])
+    seq = importance_ratio(logp, old, mask, "sequence")
+    assert seq[0].tolist() == pytest.approx([math.exp(0.2)] * 3)  # s = exp(mean(0.1, 0.3))
+    # GSPO's gradient: d(s * A)/d logp_t = A * s / |y| for each covered token, 0 elsewhere
+    adv = torch.tensor([[2.0, 2.0, 2.0]])
+    loss, _ = clipped_pg(logp, old, adv, 0.2, 0.28, ratio=seq)
+    ((loss * mask).sum() / mask.sum()).backward()
+    s = math.exp(0.2)
+    assert logp.grad[0].tolist() == pytest.approx([0.0, -2.0 * s / 2, -2.0 * s / 2], rel=1e-5)

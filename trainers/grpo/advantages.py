@@ -9,6 +9,10 @@ Trajectory advantage (one per episode ``i`` in group ``g``, the G rollouts of on
 ``std`` is the sample standard deviation (n - 1), as TRL computes it. A group whose rewards
 all tie has A_i = 0 for every member: it carries no signal (DAPO's dynamic sampling drops it).
 
+``estimator="rloo"`` (REINFORCE leave-one-out, Ahmadian et al. 2024) replaces the group mean by
+the mean of the *other* members, ``A_i = R_i - mean_{j != i} R_j = G/(G-1) (R_i - mean_g(R))``,
+unscaled unless ``scale_rewards`` is set (then divided by the same ``std + eps``).
+
 Turn-level credit. Let ``r_{i,t}`` be the sum of the chosen reward parts (``turn_parts``) of
 turn ``t`` of episode ``i``; with a discount ``gamma`` the turn's return is
 ``G_{i,t} = sum_{t' >= t} gamma^(t'-t) r_{i,t'}`` (``gamma = 0`` keeps ``r_{i,t}``). Returns are
@@ -31,6 +35,7 @@ from statistics import fmean, stdev
 from typing import Literal
 
 Scale = Literal["group", "batch", "none"]
+Estimator = Literal["grpo", "rloo"]
 EPS = 1e-6
 
 
@@ -50,7 +55,10 @@ class GroupAdvantages:
 
 
 def group_advantages(
-    rewards: Sequence[float], groups: Sequence[Hashable], scale: Scale = "group"
+    rewards: Sequence[float],
+    groups: Sequence[Hashable],
+    scale: Scale = "group",
+    estimator: Estimator = "grpo",
 ) -> GroupAdvantages:
     """Trajectory-level advantages; ``groups[i]`` names the task of trajectory ``i``."""
     members: dict[Hashable, list[int]] = defaultdict(list)
@@ -66,6 +74,8 @@ def group_advantages(
         is_tied = max(rs) - min(rs) < 1e-12
         n_tied += is_tied
         denom = {"group": _std(rs) + EPS, "batch": batch_std + EPS, "none": 1.0}[scale]
+        if estimator == "rloo" and len(idx) > 1:
+            denom *= (len(idx) - 1) / len(idx)  # R_i - mean of the others
         for i in idx:
             adv[i] = 0.0 if is_tied else (rewards[i] - mean) / denom
             tied[i] = is_tied

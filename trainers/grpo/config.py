@@ -10,8 +10,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from agentgym.config import Device, EnvConfig, RolloutConfig, WithImports
 from agentgym.errors import DeprecatedSpelling
 from agentgym.policies.base import SamplingConfig
-from agentgym.trainers.grpo.advantages import Scale
-from agentgym.trainers.grpo.losses import KLEstimator, LossAgg
+from agentgym.trainers.grpo.advantages import Estimator, Scale
+from agentgym.trainers.grpo.losses import KLEstimator, LossAgg, RatioLevel
 
 
 class _Strict(BaseModel):
@@ -44,7 +44,15 @@ class GRPOConfig(_Strict):
     steps: int = Field(10, ge=1)
     tasks_per_step: int = Field(4, ge=1)
     group_size: int = Field(8, ge=2)
-    scale_rewards: Scale = "group"
+    advantage: Estimator = Field(
+        "grpo", description="grpo: R - group mean; rloo: R - mean of the others (see scale)"
+    )
+    scale_rewards: Scale = Field(
+        "group", description="divide by the group's std (group), the batch's, or not (none)"
+    )
+    ratio: RatioLevel = Field(
+        "token", description="token: PPO/GRPO's ratio; sequence: GSPO's (clip ~3e-4/4e-4)"
+    )
     skip_tied_groups: bool = False
     turn_reward_parts: list[str] = Field(default_factory=lambda: ["format"])
     turn_reward_weight: float = 0.0
@@ -74,6 +82,13 @@ class GRPOConfig(_Strict):
     eval_tasks: int = Field(0, ge=0, description="held-out tasks evaluated (0: no evaluation)")
     eval_every: int = Field(0, ge=0, description="also evaluate every k steps (0: start, end)")
     eval_temperature: float = Field(0.0, ge=0.0, description="0: greedy")
+
+    @model_validator(mode="after")
+    def _rloo_unscaled(self) -> GRPOConfig:
+        """RLOO as its paper has it (no std scaling) unless ``scale_rewards`` is given."""
+        if self.advantage == "rloo" and "scale_rewards" not in self.model_fields_set:
+            self.scale_rewards = "none"
+        return self
 
 
 class ColdStartConfig(SFTSettings):

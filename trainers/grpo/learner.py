@@ -20,6 +20,7 @@ from agentgym.trainers.grpo.losses import (
     clipped_pg,
     entropy_from_logits,
     high_entropy_mask,
+    importance_ratio,
     kl_penalty,
     token_logprobs,
     truncated_is_weight,
@@ -196,8 +197,9 @@ class Learner:
             # on-policy (one update per batch): the weights have not moved since sampling, so
             # the learner's log-probs at sampling time are these, and no extra forward is run
             old = t["old"] if all(s.old_logprobs for s in part) else logp.detach()
+            ratio = importance_ratio(logp, old, train_mask, cfg.ratio)
             pg, clipped = clipped_pg(
-                logp, old, t["adv"], cfg.clip_low, cfg.clip_high, cfg.dual_clip
+                logp, old, t["adv"], cfg.clip_low, cfg.clip_high, cfg.dual_clip, ratio
             )
             tis = truncated_is_weight(old, t["sampler"], cfg.tis_cap)
             per_token = tis * pg

@@ -17,12 +17,25 @@ from typing import Any, Literal
 
 LossAgg = Literal["token_mean", "seq_mean_token_sum", "seq_mean_token_mean"]
 KLEstimator = Literal["k1", "k2", "k3"]
+RatioLevel = Literal["token", "sequence"]
 
 
 def _torch() -> Any:
     import torch
 
     return torch
+
+
+def importance_ratio(logp: Any, old_logp: Any, mask: Any, level: RatioLevel = "token") -> Any:
+    """The policy ratio of every token: its own ``exp(logp - old)`` (PPO, GRPO), or its
+    sequence's ``s_i = exp(mean_t (logp - old))`` over the tokens the loss covers (GSPO,
+    Zheng et al. 2025), whose gradient reaches every token of the sequence through the mean."""
+    torch = _torch()
+    log_ratio = logp - old_logp
+    if level == "token":
+        return torch.exp(log_ratio)
+    per_seq = (log_ratio * mask).sum(-1, keepdim=True) / mask.sum(-1, keepdim=True).clamp(min=1)
+    return torch.exp(per_seq).expand_as(logp)
 
 
 def clipped_pg(
@@ -32,10 +45,12 @@ def clipped_pg(
     clip_low: float,
     clip_high: float,
     dual_clip: float | None = None,
+    ratio: Any = None,
 ) -> tuple[Any, Any]:
-    """Per-token clipped policy-gradient loss, and where clipping was active (bool)."""
+    """Per-token clipped policy-gradient loss, and where clipping was active (bool);
+    ``ratio`` (see ``importance_ratio``) defaults to the token's own."""
     torch = _torch()
-    ratio = torch.exp(logp - old_logp)
+    ratio = torch.exp(logp - old_logp) if ratio is None else ratio
     unclipped = -adv * ratio
     clipped = -adv * torch.clamp(ratio, 1.0 - clip_low, 1.0 + clip_high)
     loss = torch.maximum(unclipped, clipped)
