@@ -53,7 +53,7 @@ from agentgym.policies.config import (
     resolve_script,
 )
 from agentgym.registration import load_module, pop_untagged
-from agentgym.report import write_report
+from agentgym.report import write_comparison, write_report
 from agentgym.rollout import env_factory, read_trajectories
 from agentgym.types import Trajectory
 
@@ -339,9 +339,15 @@ def _cmd_model(args: argparse.Namespace) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    if not Path(args.run).is_dir():
-        raise ConfigError("run", f"no such run directory {args.run!r}", "pass a train/eval out dir")
-    console.print(f"report: {write_report(args.run)}")
+    for run in args.runs:
+        if not Path(run).is_dir():
+            raise ConfigError("run", f"no such run directory {run!r}", "pass train/eval out dirs")
+    if len(args.runs) == 1:
+        console.print(f"report: {write_report(args.runs[0])}")
+        return 0
+    for run in args.runs:  # each run's own page, which the comparison links to
+        write_report(run)
+    console.print(f"comparison: {write_comparison(args.runs, args.out)}")
     return 0
 
 
@@ -482,9 +488,10 @@ def main(argv: list[str] | None = None) -> int:
     md.add_argument("--dtype", default="bfloat16", help="bfloat16 (default) or float32")
     md.set_defaults(fn=_cmd_model)
     rp = sub.add_parser(
-        "report", parents=[common], help="write RUN/report.html for a train or eval run"
+        "report", parents=[common], help="write RUN/report.html; several runs: overlay them"
     )
-    rp.add_argument("run", help="the run directory (its out=)")
+    rp.add_argument("runs", nargs="+", help="run directories (their out=); several: compare")
+    rp.add_argument("--out", default="compare.html", help="the comparison page (several runs)")
     rp.set_defaults(fn=_cmd_report)
     sv = sub.add_parser("serve", parents=[common], help="serve a component over HTTP")
     sv.add_argument("component", choices=["retrieval"], help="what to serve")

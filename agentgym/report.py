@@ -261,3 +261,78 @@ def write_report(run: str | Path, max_trajectories: int = 40) -> Path:
     out = run / "report.html"
     out.write_text(html)
     return out
+
+
+def _records(run: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(training steps, held-out evaluations) of a run's metrics.jsonl."""
+    path = run / "metrics.jsonl"
+    if not path.exists():
+        return [], []
+    records = [json.loads(x) for x in path.read_text().splitlines() if x.strip()]
+    return [m for m in records if "phase" not in m], [m for m in records if "phase" in m]
+
+
+COMPARED = ("mean_reward", "success_rate", "pass_at_k", "format_error_rate", "mean_turns")
+"""The evaluation summary's keys a comparison shows side by side."""
+
+
+def write_comparison(runs: list[str | Path], out: str | Path) -> Path:
+    """Write one HTML page that overlays the curves of several runs (train or eval) and
+    tabulates their final figures side by side; return its path."""
+    paths = [Path(r) for r in runs]
+    names = [p.name or str(p) for p in paths]
+    if len(set(names)) < len(names):
+        names = [str(p) for p in paths]
+    steps = {n: _records(p)[0] for n, p in zip(names, paths, strict=True)}
+    evals = {n: _records(p)[1] for n, p in zip(names, paths, strict=True)}
+    col = lambda k: {n: [float(m.get(k, 0.0)) for m in ms] for n, ms in steps.items() if ms}  # noqa: E731
+    held = {n: [e["eval_reward_mean"] for e in es] for n, es in evals.items() if es}
+    phases = ("rollout", "learn", "sync")
+    seconds = {
+        n: [sum(float(m.get(f"{k}_seconds", 0.0)) for k in phases) for m in ms]
+        for n, ms in steps.items()
+        if ms
+    }
+    charts = [
+        line_chart("training reward", col("reward_mean")),
+        line_chart("success rate", col("success_rate")),
+        line_chart("held-out reward", held),
+        line_chart("seconds per step", seconds),
+        line_chart("entropy", col("entropy")),
+        line_chart("KL", col("kl")),
+    ]
+    rows = []
+    for name, path in zip(names, paths, strict=True):
+        last = steps[name][-1] if steps[name] else {}
+        found = path / "summary.json"
+        summary = json.loads(found.read_text()) if found.exists() else {}
+        held = evals[name][-1]["eval_reward_mean"] if evals[name] else None
+        cells = [last.get("step"), last.get("reward_mean"), held]
+        cells += [summary.get(k) for k in COMPARED]
+        rows.append(f"<tr><td>{escape(name)}</td>{''.join(_compared(c) for c in cells)}</tr>")
+    head = ["run", "last step", "training reward", "held-out reward", *COMPARED]
+    table = (
+        "<table><tr>" + "".join(f"<th>{escape(h)}</th>" for h in head) + "</tr>"
+        + "".join(rows) + "</table>"
+    )  # fmt: skip
+    links = " · ".join(
+        f'<a href="{escape(str((p / "report.html").resolve()))}">{escape(n)}</a>'
+        for n, p in zip(names, paths, strict=True)
+    )
+    html = (
+        "<!doctype html><html><head><meta charset='utf-8'><title>agentgym comparison</title>"
+        f"<style>{CSS}</style></head><body><h1>agentgym — {len(paths)} runs</h1>{table}"
+        f'<div class="charts">{"".join(c for c in charts if c)}</div>'
+        f"<p>Each run's own report: {links}</p></body></html>"
+    )
+    out = Path(out)
+    out.write_text(html)
+    return out
+
+
+def _compared(value: Any) -> str:
+    if value is None:
+        return "<td>-</td>"
+    if isinstance(value, dict):  # pass@k
+        return "<td>" + ", ".join(f"@{k} {_cell(v)}" for k, v in value.items()) + "</td>"
+    return f"<td>{_cell(value)}</td>"

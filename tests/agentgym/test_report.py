@@ -70,3 +70,24 @@ def test_charts_label_close_values_apart_and_the_best_and_worst_are_shown(tmp_pa
         ("worst", 1.0),
         ("worst", 0.0),
     ]
+
+
+@pytest.mark.browser
+def test_report_of_several_runs_overlays_their_curves_and_tabulates_them(tmp_path, open_page):
+    import json
+
+    a, b = tmp_path / "oracle", tmp_path / "random"
+    for out, script in ((a, "oracle"), (b, "random")):
+        assert main(["eval", "episodes=4", f"policy.script={script}", f"out={out}"]) == 0
+        steps = [{"step": s, "reward_mean": s / (2 if script == "random" else 1),
+                  "learn_seconds": 1.0} for s in range(3)]  # fmt: skip
+        (out / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in steps))
+    page_path = tmp_path / "compare.html"
+    assert main(["report", str(a), str(b), f"--out={page_path}"]) == 0
+    page = open_page(page_path.as_uri())
+    rows = page.locator("table tr").all_inner_texts()
+    assert len(rows) == 3 and rows[1].startswith("oracle") and rows[2].startswith("random")
+    assert "1.000" in rows[1] and "@1" in rows[1]  # the oracle's mean reward and pass@k
+    reward = page.locator("svg.chart").first
+    assert reward.locator("polyline.series").count() == 2  # one line per run
+    assert (a / "report.html").exists() and (b / "report.html").exists()
