@@ -306,8 +306,8 @@ def write_comparison(runs: list[str | Path], out: str | Path) -> Path:
         last = steps[name][-1] if steps[name] else {}
         found = path / "summary.json"
         summary = json.loads(found.read_text()) if found.exists() else {}
-        held = evals[name][-1]["eval_reward_mean"] if evals[name] else None
-        cells = [last.get("step"), last.get("reward_mean"), held]
+        held_out_reward = evals[name][-1]["eval_reward_mean"] if evals[name] else None
+        cells = [last.get("step"), last.get("reward_mean"), held_out_reward]
         cells += [summary.get(k) for k in COMPARED]
         rows.append(f"<tr><td>{escape(name)}</td>{''.join(_compared(c) for c in cells)}</tr>")
     head = ["run", "last step", "training reward", "held-out reward", *COMPARED]

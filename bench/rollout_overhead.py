@@ -2,10 +2,14 @@
 
 (a) the same prompts and sampling settings sent straight through ``OpenAIPolicy.generate``,
     ``--concurrency`` at a time;
-(b) the same episodes through ``rollout`` with a one-turn trivial environment.
-Seeds are equal, so vLLM samples the same tokens in both. Rounds alternate a/b; the script
-prints each round and the median ratio b/a (goal: <= 1.05).
+(b) the same episodes through ``rollout`` with a one-turn trivial environment;
+(c) the same requests (prompt ids, seeds, ``return_token_ids``, log-probs) through the
+    ``openai`` SDK's ``AsyncOpenAI`` client, the field's reference client.
+Seeds are equal, so vLLM samples the same tokens in all three. Rounds rotate the order; the
+script prints each round, the median ratios b/a (goal: <= 1.05) and a/c (ours against the SDK;
+goal: <= 1.0), and the client CPU seconds of each side (min / median / max).
 
+    .venv/bin/pip install openai      # once (the [bench] extra)
     .venv/bin/python bench/rollout_overhead.py [--episodes 256] [--concurrency 64]
 """
 
@@ -71,6 +75,36 @@ async def direct(
     return time.perf_counter() - start, sum(counts)
 
 
+async def sdk(
+    client: Any, policy: OpenAIPolicy, tasks: list[int], concurrency: int, max_tokens: int
+) -> tuple[float, int]:
+    """(c): the requests of (a), sent by the openai SDK."""
+    env = OneTurn()
+    prompts = []
+    for t in tasks:
+        obs, _ = await env.areset(seed=t)
+        prompts.append(policy.renderer.prompt_ids(obs.messages, obs.tools))
+    slots = asyncio.Semaphore(concurrency)
+
+    async def one(task: int, ids: list[int]) -> int:
+        async with slots:
+            out = await client.completions.create(
+                model="tiny",
+                prompt=ids,
+                max_tokens=max_tokens,
+                temperature=policy.sampling.temperature,
+                top_p=policy.sampling.top_p,
+                seed=episode_seed(task, 0) * 1009,
+                logprobs=0,
+                extra_body={"return_token_ids": True, "skip_special_tokens": True},
+            )
+            return len(out.choices[0].model_extra["token_ids"])
+
+    start = time.perf_counter()
+    counts = await asyncio.gather(*(one(t, p) for t, p in zip(tasks, prompts, strict=True)))
+    return time.perf_counter() - start, sum(counts)
+
+
 async def engine(policy: OpenAIPolicy, tasks: list[int], concurrency: int) -> tuple[float, int]:
     settings = RolloutSettings(max_turns=1, max_tokens=4096, concurrency=concurrency)
     start = time.perf_counter()
@@ -94,30 +128,48 @@ async def main(args: argparse.Namespace) -> None:
         policy = OpenAIPolicy("tiny", str(model), client, sampling)
         tasks = list(range(args.episodes))
         await direct(policy, tasks[: args.concurrency], args.concurrency, args.max_new_tokens)
-        ratios, cpu_a, cpu_b = [], [], []
+        import openai
+
+        reference = openai.AsyncOpenAI(
+            base_url=f"http://127.0.0.1:{args.port}/v1", api_key="EMPTY", max_retries=0
+        )
+        sides = {
+            "direct": lambda: direct(policy, tasks, args.concurrency, args.max_new_tokens),
+            "engine": lambda: engine(policy, tasks, args.concurrency),
+            "sdk": lambda: sdk(reference, policy, tasks, args.concurrency, args.max_new_tokens),
+        }
+        got: dict[str, list[tuple[float, float, int]]] = {k: [] for k in sides}
         for r in range(args.rounds):
-            a_run = direct(policy, tasks, args.concurrency, args.max_new_tokens)
-            b_run = engine(policy, tasks, args.concurrency)
-            if r % 2:  # alternate the order so that neither side always runs on a warm server
-                b, cb, nb = await timed(b_run)
-                a, ca, na = await timed(a_run)
-            else:
-                a, ca, na = await timed(a_run)
-                b, cb, nb = await timed(b_run)
-            ratios.append(b / a)
-            cpu_a.append(ca)
-            cpu_b.append(cb)
+            order = list(sides)[r % 3 :] + list(sides)[: r % 3]  # no side always runs first
+            for name in order:
+                got[name].append(await timed(sides[name]()))
             print(
-                f"round {r}: direct {a * 1e3:.3f} ms/token ({na} tokens, client cpu {ca:.2f}s)"
-                f"  engine {b * 1e3:.3f} ms/token ({nb} tokens, client cpu {cb:.2f}s)"
-                f"  ratio {b / a:.3f}"
+                f"round {r}: "
+                + "  ".join(
+                    f"{k} {v[-1][0] * 1e3:.3f} ms/token ({v[-1][2]} tokens, cpu {v[-1][1]:.2f}s)"
+                    for k, v in got.items()
+                )
             )
-        per_ep = (statistics.median(cpu_b) - statistics.median(cpu_a)) / args.episodes * 1e3
+
+        def med(name: str, i: int) -> float:
+            return statistics.median(x[i] for x in got[name])
+
+        for name, xs in got.items():
+            cpu = sorted(x[1] for x in xs)
+            print(f"{name:<7} client CPU s: {cpu[0]:.2f} / {med(name, 1):.2f} / {cpu[-1]:.2f}")
+        per_ep = (med("engine", 1) - med("direct", 1)) / args.episodes * 1e3
+        pairs = zip(got["engine"], got["direct"], got["sdk"], strict=True)
+        b_a = statistics.median(e[0] / d[0] for e, d, _ in pairs)
+        pairs = zip(got["engine"], got["direct"], got["sdk"], strict=True)
+        a_c = statistics.median(d[0] / c[0] for _, d, c in pairs)
         print(
             f"rollout_overhead episodes={args.episodes} concurrency={args.concurrency} "
-            f"median ratio b/a (time per generated token) = {statistics.median(ratios):.3f} "
-            f"(goal <= 1.05); engine client CPU over direct: {per_ep:.2f} ms/episode"
+            f"median ratio b/a (time per generated token) = {b_a:.3f} (goal <= 1.05); "
+            f"a/c (ours / openai SDK) = {a_c:.3f} (goal <= 1.0); client CPU ours / SDK = "
+            f"{med('direct', 1) / med('sdk', 1):.2f}; engine client CPU over direct: "
+            f"{per_ep:.2f} ms/episode"
         )
+        await reference.close()
         await policy.aclose()
     finally:
         os.killpg(proc.pid, 15)

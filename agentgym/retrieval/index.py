@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
+import weakref
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 
@@ -69,9 +70,69 @@ def build_index(
     return folder
 
 
+class QueryBatcher:
+    """Gathers the one-query calls of concurrent episodes into batched ``search`` calls.
+
+    A call that finds no batch running starts one in a worker thread (so the event loop of
+    episodes keeps going); calls that arrive while it runs wait and go together in the next.
+    One query costs one encoder forward or one BM25 pass either way; 64 episodes searching at
+    once cost a few batches, not 64 thread hops and 64 forwards. Per event loop (an env driven
+    synchronously has a private loop of its own)."""
+
+    def __init__(self, search: Callable[[Sequence[str], int], list[list[Hit]]]) -> None:
+        self._search = search
+        self._queues: weakref.WeakKeyDictionary[
+            asyncio.AbstractEventLoop, list[tuple[str, int, asyncio.Future[list[Hit]]]]
+        ] = weakref.WeakKeyDictionary()
+        self._draining: set[asyncio.Task[None]] = set()
+        self.batches = 0
+
+    async def __call__(self, query: str, k: int) -> list[Hit]:
+        loop = asyncio.get_running_loop()
+        waiting = loop.create_future()
+        queue = self._queues.setdefault(loop, [])
+        queue.append((query, k, waiting))
+        if len(queue) == 1:
+            task = loop.create_task(self._drain(queue))
+            self._draining.add(task)
+            task.add_done_callback(self._draining.discard)
+        return await waiting
+
+    async def _drain(self, queue: list[tuple[str, int, asyncio.Future[list[Hit]]]]) -> None:
+        while queue:
+            await asyncio.sleep(0)  # let the calls of this loop's turn join the batch
+            batch = queue[:]
+            found: dict[int, list[Hit]] = {}
+            error: Exception | None = None
+            try:
+                found = await asyncio.to_thread(self._by_k, [(q, k) for q, k, _ in batch])
+            except Exception as exc:  # every caller of the batch sees the fault
+                error = exc
+            del queue[: len(batch)]
+            self.batches += 1
+            for i, (_, _, waiting) in enumerate(batch):
+                if waiting.done():
+                    continue
+                if error is not None:
+                    waiting.set_exception(error)
+                else:
+                    waiting.set_result(found[i])
+
+    def _by_k(self, calls: list[tuple[str, int]]) -> dict[int, list[Hit]]:
+        """One ``search`` per distinct ``k`` (a larger k cut down could order ties otherwise:
+        a call's hits must not depend on which calls it was batched with)."""
+        found: dict[int, list[Hit]] = {}
+        for k in sorted({k for _, k in calls}):
+            idx = [i for i, (_, want) in enumerate(calls) if want == k]
+            for i, hits in zip(idx, self._search([calls[i][0] for i in idx], k), strict=True):
+                found[i] = hits
+        return found
+
+
 class Retriever:
     """Search an index folder with one method. ``search`` is batched and synchronous;
-    ``asearch`` runs it in a worker thread so that an event loop of episodes keeps going."""
+    ``asearch`` batches the calls of concurrent episodes (``QueryBatcher``) and runs them in a
+    worker thread so that an event loop of episodes keeps going."""
 
     def __init__(self, folder: str | Path, method: str = "bm25") -> None:
         folder = Path(folder)
@@ -90,6 +151,7 @@ class Retriever:
                 f"use one of {self.meta['methods']} or rebuild with those methods",
             )
         self.method, self.corpus = method, Corpus(folder)
+        self._batcher = QueryBatcher(self.search)
         self.bm25 = BM25(folder / "bm25", self.corpus) if "bm25" in need else None
         self.dense = (
             Dense(folder / "dense.faiss", self.corpus, self.meta["encoder"])
@@ -124,7 +186,8 @@ class Retriever:
         return engine.search(queries, k)
 
     async def asearch(self, query: str, k: int) -> list[Hit]:
-        return (await asyncio.to_thread(self.search, [query], k))[0]
+        """The top ``k`` hits for ``query``, searched together with the concurrent calls."""
+        return await self._batcher(query, k)
 
     def close(self) -> None:
         self.corpus.close()

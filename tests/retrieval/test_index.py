@@ -103,3 +103,52 @@ def test_dense_encoding_reports_progress_in_chunks():
         [f"text {i}" for i in range(300)], batch_size=16, on_progress=lambda *a: seen.append(a)
     )
     assert vectors.shape[0] == 300 and seen == [(128, 300), (256, 300), (300, 300)]
+
+
+@pytest.mark.parametrize("method", ["bm25", "dense"])
+def test_concurrent_asearch_calls_are_batched_with_each_ones_own_results(folder, method):
+    import asyncio
+
+    r = open_index(folder, method)
+    queries = [(WORLD.name(i), 3 + i % 4) for i in range(24)]
+    calls: list[int] = []
+    search = r._batcher._search
+
+    def counted(qs, k):
+        calls.append(len(qs))
+        return search(qs, k)
+
+    r._batcher._search = counted
+
+    async def go():
+        return await asyncio.gather(*(r.asearch(q, k) for q, k in queries))
+
+    got = asyncio.run(go())
+    alone = [r.search([q], k)[0] for q, k in queries]
+    # each its own k and hits; a dense score moves in the 7th digit with the batch's padding
+    assert [[h.id for h in hs] for hs in got] == [[h.id for h in hs] for hs in alone]
+    for hs, ws in zip(got, alone, strict=True):
+        assert [h.score for h in hs] == pytest.approx([w.score for w in ws], abs=1e-5)
+    assert sum(calls) == 24 and len(calls) <= 8, calls  # a batch per distinct k (4 of them)
+    assert [[h.id for h in hs] for hs in asyncio.run(go())] == [[h.id for h in hs] for hs in got]
+
+
+def test_a_failing_batch_fails_every_call_in_it_and_the_next_batch_runs(folder):
+    import asyncio
+
+    r = open_index(folder, "bm25")
+    search, broken = r._batcher._search, [True]
+
+    def flaky(qs, k):
+        if broken.pop() if broken else False:
+            raise OSError("index gone")
+        return search(qs, k)
+
+    r._batcher._search = flaky
+
+    async def go():
+        first = await asyncio.gather(*(r.asearch("x", 1) for _ in range(3)), return_exceptions=True)
+        return first, await r.asearch(WORLD.name(1), 2)
+
+    first, later = asyncio.run(go())
+    assert all(isinstance(e, OSError) for e in first) and len(later) == 2
