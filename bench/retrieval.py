@@ -9,11 +9,18 @@ this CPU) is reported apart from index search time.
 MiniLM embeds ~135 pages/s on 2 cores, so pages beyond ``--dense-real`` get vectors made from
 the real ones (a real page's embedding plus noise, re-normalised; labelled "synthetic") to
 measure faiss at 1M. Usage: python bench/retrieval.py [--sizes 10000 100000 1000000]
+
+``--tool-calls N`` instead measures what an episode waits for: the end-to-end latency of one
+``search`` tool call (``Retriever.asearch``: encoding included) while N episodes search at
+once, batched across episodes (now) against one thread hop and one search per call (before),
+rounds alternating; min / p50 / max per call and the ratio of p50s.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import statistics
 import tempfile
 import time
 
@@ -97,13 +104,53 @@ def dense_rows(world: World, questions, real: int, kinds: list[str]) -> None:
         )
 
 
+async def _calls(retriever, queries: list[str], batched: bool) -> list[float]:
+    """Per-call seconds of ``len(queries)`` concurrent tool calls."""
+
+    async def one(q: str) -> float:
+        t = time.perf_counter()
+        if batched:
+            await retriever.asearch(q, 10)
+        else:
+            await asyncio.to_thread(retriever.search, [q], 10)
+        return time.perf_counter() - t
+
+    return list(await asyncio.gather(*(one(q) for q in queries)))
+
+
+def tool_calls(n: int, rounds: int = 5) -> None:
+    world = World(5_000, seed=0)  # its dense index builds in about a minute here
+    questions = make_questions(world, n * rounds, seed=1, kinds=("bridge", "comparison"))
+    with tempfile.TemporaryDirectory() as tmp:
+        build_index(tmp, passages(world), ("bm25", "dense"))
+        for method in ("bm25", "dense"):
+            r = open_index(tmp, method)
+            got: dict[bool, list[float]] = {True: [], False: []}
+            for i in range(rounds):
+                qs = [q.question for q in questions[i * n : (i + 1) * n]]
+                for batched in (True, False) if i % 2 == 0 else (False, True):
+                    got[batched] += asyncio.run(_calls(r, qs, batched))
+            for batched, xs in got.items():
+                label = "batched" if batched else "per call"
+                print(
+                    f"{method:<6} {n} concurrent calls, {label:<8}: ms per call "
+                    f"{pct(xs, 0):.1f} / {pct(xs, 50):.1f} / {pct(xs, 100):.1f} (min/p50/max)"
+                )
+            ratio = statistics.median(got[True]) / statistics.median(got[False])
+            print(f"{method:<6} batched / per call (p50): {ratio:.2f}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
     ap.add_argument("--dense-real", type=int, default=10_000)
     ap.add_argument("--queries", type=int, default=200)
     ap.add_argument("--hnsw-max", type=int, default=200_000, help="largest size to build HNSW at")
+    ap.add_argument("--tool-calls", type=int, default=0, help="concurrent search tool calls")
     args = ap.parse_args()
+    if args.tool_calls:
+        tool_calls(args.tool_calls)
+        return
     with tempfile.TemporaryDirectory() as tmp:
         for size in args.sizes:
             world = World(size, seed=0)

@@ -130,9 +130,7 @@ async def main(args: argparse.Namespace) -> None:
         await direct(policy, tasks[: args.concurrency], args.concurrency, args.max_new_tokens)
         import openai
 
-        reference = openai.AsyncOpenAI(
-            base_url=f"http://127.0.0.1:{args.port}/v1", api_key="EMPTY", max_retries=0
-        )
+        reference = openai.AsyncOpenAI(base_url=f"http://127.0.0.1:{args.port}/v1", api_key="EMPTY")
         sides = {
             "direct": lambda: direct(policy, tasks, args.concurrency, args.max_new_tokens),
             "engine": lambda: engine(policy, tasks, args.concurrency),
