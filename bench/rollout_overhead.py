@@ -55,14 +55,19 @@ def start_server(model: Path, port: int) -> subprocess.Popen[bytes]:
     raise SystemExit("vLLM server did not come up")
 
 
-async def direct(
-    policy: OpenAIPolicy, tasks: list[int], concurrency: int, max_tokens: int
-) -> tuple[float, int]:
-    env = OneTurn()
-    prompts = []
+async def prompts_of(policy: OpenAIPolicy, tasks: list[int]) -> list[list[int]]:
+    """The first prompt's ids of each task, as the policy renders them."""
+    env, prompts = OneTurn(), []
     for t in tasks:
         obs, _ = await env.areset(seed=t)
         prompts.append(policy.renderer.prompt_ids(obs.messages, obs.tools))
+    return prompts
+
+
+async def direct(
+    policy: OpenAIPolicy, tasks: list[int], concurrency: int, max_tokens: int
+) -> tuple[float, int]:
+    prompts = await prompts_of(policy, tasks)
     slots = asyncio.Semaphore(concurrency)
 
     async def one(task: int, ids: list[int]) -> int:
@@ -79,11 +84,7 @@ async def sdk(
     client: Any, policy: OpenAIPolicy, tasks: list[int], concurrency: int, max_tokens: int
 ) -> tuple[float, int]:
     """(c): the requests of (a), sent by the openai SDK."""
-    env = OneTurn()
-    prompts = []
-    for t in tasks:
-        obs, _ = await env.areset(seed=t)
-        prompts.append(policy.renderer.prompt_ids(obs.messages, obs.tools))
+    prompts = await prompts_of(policy, tasks)
     slots = asyncio.Semaphore(concurrency)
 
     async def one(task: int, ids: list[int]) -> int:

@@ -10,9 +10,9 @@ import importlib.util
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from agentgym._imports import require
 from agentgym.config import Device, check_model_dir, validate
@@ -69,17 +69,20 @@ class OpenAIConfig(_Sampled):
         return v
 
 
+def _known_engine_args(engine: dict[str, Any]) -> dict[str, Any]:
+    check_engine_args("policy.engine", engine)
+    return engine
+
+
+EngineArgs = Annotated[dict[str, Any], AfterValidator(_known_engine_args)]
+"""vLLM ``AsyncEngineArgs`` as ``policy.engine`` (eval and train), checked against vLLM's."""
+
+
 class VLLMConfig(_Sampled):
     name: Literal["vllm"] = "vllm"
-    engine: dict[str, Any] = Field(
+    engine: EngineArgs = Field(
         default_factory=dict, description="vLLM AsyncEngineArgs, e.g. {max_model_len: 4096}"
     )
-
-    @field_validator("engine")
-    @classmethod
-    def _known(cls, engine: dict[str, Any]) -> dict[str, Any]:
-        check_engine_args("policy.engine", engine)
-        return engine
 
 
 def check_engine_args(key: str, engine: dict[str, Any]) -> None:

@@ -5,11 +5,12 @@ from __future__ import annotations
 import warnings
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from agentgym.config import Device, EnvConfig, RolloutConfig, WithImports
 from agentgym.errors import DeprecatedSpelling
 from agentgym.policies.base import SamplingConfig
+from agentgym.policies.config import EngineArgs
 from agentgym.trainers.grpo.advantages import Estimator, Scale
 from agentgym.trainers.grpo.losses import KLEstimator, LossAgg, RatioLevel
 
@@ -110,17 +111,9 @@ class TrainPolicyConfig(SamplingConfig):
 
     name: Literal["vllm", "hf"] = "vllm"
     model: str = Field(description="a model folder (or a hub id where the hub is reachable)")
-    engine: dict[str, Any] = Field(
+    engine: EngineArgs = Field(
         default_factory=dict, description="vLLM engine arguments (policy=vllm)"
     )
-
-    @field_validator("engine")
-    @classmethod
-    def _known(cls, engine: dict[str, Any]) -> dict[str, Any]:
-        from agentgym.policies.config import check_engine_args
-
-        check_engine_args("policy.engine", engine)
-        return engine
 
 
 OLD_SPELLINGS = {
