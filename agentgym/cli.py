@@ -54,7 +54,7 @@ from agentgym.policies.config import (
 )
 from agentgym.registration import load_module, pop_untagged
 from agentgym.report import write_comparison, write_report
-from agentgym.rollout import env_factory, read_trajectories
+from agentgym.rollout import env_factory
 from agentgym.types import Trajectory
 
 console = Console()
@@ -180,12 +180,9 @@ def _run_eval(cfg: EvalConfig) -> dict[str, Any]:
     make_env = env_factory(
         cfg.env.id, cfg.env.kwargs, cfg.imports, cfg.rollout.backend, cfg.rollout.ray_address
     )
-    done = out / "trajectories.jsonl"
-    rewards = [t.reward for t in read_trajectories(done)] if done.exists() else []
+    rewards: list[float] = []  # the resumed episodes' too: aevaluate reports them first
     with _progress() as progress:
-        bar = progress.add_task(
-            f"eval {cfg.env.id}", total=cfg.episodes, completed=len(rewards), reward=0.0
-        )
+        bar = progress.add_task(f"eval {cfg.env.id}", total=cfg.episodes, reward=0.0)
 
         def on_episode(t: Trajectory) -> None:
             rewards.append(t.reward)

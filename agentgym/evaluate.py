@@ -40,7 +40,8 @@ def evaluate(
     on_episode: Callable[[Trajectory], None] | None = None,
 ) -> dict[str, Any]:
     """Evaluate ``policy`` on ``env`` (an id, or a factory of environments); return the
-    summary. Runs its own event loop; from async code, await ``aevaluate``."""
+    summary. ``on_episode(t)`` is called for every episode as it ends (a resumed run's
+    episodes first). Runs its own event loop; from async code, await ``aevaluate``."""
     return asyncio.run(
         aevaluate(
             env,
@@ -79,6 +80,9 @@ async def aevaluate(
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     with TrajectoryWriter(out / "trajectories.jsonl") as writer:
+        if on_episode is not None:  # a resumed run's episodes count too (a bar starts there)
+            for t in writer.previous:
+                on_episode(t)
         new = await rollout(make_env, policy, tasks, group_size, settings, writer, on_episode)
         done = writer.previous + new
     summary = summarize(done, wall_seconds=time.perf_counter() - start)

@@ -190,6 +190,10 @@ def test_evaluate_is_a_library_function_that_writes_and_resumes(tmp_path):
     summary = agentgym.evaluate("guess_number", policy, episodes=6, group_size=2, out=tmp_path)
     assert summary["episodes"] == 6 and summary["success_rate"] == 1.0
     assert len(list(read_trajectories(tmp_path / "trajectories.jsonl"))) == 6
-    again = agentgym.evaluate("guess_number", policy, episodes=6, group_size=2, out=tmp_path)
+    seen = []
+    again = agentgym.evaluate(
+        "guess_number", policy, episodes=6, group_size=2, out=tmp_path, on_episode=seen.append
+    )
     assert again["resumed_episodes"] == 6 and again["episodes"] == 6
+    assert len(seen) == 6  # the resumed episodes are reported too (a progress bar starts there)
     assert agentgym.evaluate(GuessNumberEnv, policy, episodes=2)["success_rate"] == 1.0
