@@ -36,7 +36,7 @@ from agentgym.types import (
     Turn,
 )
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
     "AgentEnv",

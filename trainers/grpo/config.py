@@ -123,7 +123,7 @@ OLD_SPELLINGS = {
     "sampling": "policy",
 }
 """Train's keys before eval and train spoke one vocabulary -> where they live now. They still
-work, with a ``DeprecatedSpelling`` warning, until agentgym 0.3."""
+work in 0.2, with a ``DeprecatedSpelling`` warning; 0.3 removes them."""
 
 
 def respelled(key: str) -> str:
@@ -145,7 +145,7 @@ def _respell(tree: dict[str, Any]) -> dict[str, Any]:
             policy[respelled(old).removeprefix("policy.")] = value
             now = f"{old}= is spelled {'policy' if old == 'backend' else respelled(old)}="
         warnings.warn(
-            f"{now} now (the old spelling works until agentgym 0.3)",
+            f"{now} now (0.1's spelling still works in 0.2; 0.3 removes it)",
             DeprecatedSpelling,
             stacklevel=2,
         )
