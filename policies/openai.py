@@ -1,4 +1,4 @@
-"""Policies that talk to an OpenAI-compatible server (``vllm serve`` and others) over httpx.
+"""Policies that talk to an OpenAI-compatible server (``vllm serve`` and others) over httpx2.
 
 * ``OpenAIPolicy`` (``mode=completions``): token-in/token-out through ``/v1/completions`` with
   token-id prompts; vLLM answers with the sampled ``token_ids`` and their log-probs.
@@ -15,7 +15,7 @@ import asyncio
 import random
 from typing import Any
 
-import httpx
+import httpx2
 
 from agentgym._imports import require
 from agentgym.config import redact_url
@@ -38,14 +38,16 @@ class Client:
         timeout: float = 120.0,
         max_retries: int = 4,
         concurrency: int = 64,
-        transport: httpx.AsyncBaseTransport | None = None,
+        transport: httpx2.AsyncBaseTransport | None = None,
     ) -> None:
-        self.http = httpx.AsyncClient(
+        self.http = httpx2.AsyncClient(
             base_url=base_url.rstrip("/").removesuffix("/v1"),  # paths start with /v1
             headers={"Authorization": f"Bearer {api_key}"},
             timeout=timeout,
             transport=transport,
-            limits=httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency),
+            limits=httpx2.Limits(
+                max_connections=concurrency, max_keepalive_connections=concurrency
+            ),
         )
         self.max_retries = max_retries
         self._slots = asyncio.Semaphore(concurrency)
@@ -59,7 +61,7 @@ class Client:
             try:
                 async with self._slots:
                     response = await self.http.post(path, json=body)
-            except (httpx.TransportError, httpx.TimeoutException) as exc:
+            except (httpx2.TransportError, httpx2.TimeoutException) as exc:
                 problem = f"{type(exc).__name__}: {exc}"
                 continue
             if response.status_code in _RETRY_STATUS:

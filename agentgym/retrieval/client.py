@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
+import httpx2
 
 from agentgym.errors import EnvError
 from agentgym.retrieval.corpus import Hit
@@ -16,16 +16,16 @@ class RemoteRetriever:
     def __init__(self, url: str, timeout: float = 30.0) -> None:
         self.url = url.rstrip("/")
         self._timeout = timeout
-        self._client: httpx.AsyncClient | None = None
+        self._client: httpx2.AsyncClient | None = None
 
     async def asearch(self, query: str, k: int) -> list[Hit]:
         if self._client is None:
-            self._client = httpx.AsyncClient(timeout=self._timeout)
+            self._client = httpx2.AsyncClient(timeout=self._timeout)
         body = {"queries": [query], "topk": k, "return_scores": True}
         try:
             r = await self._client.post(f"{self.url}/retrieve", json=body)
             r.raise_for_status()
-        except httpx.HTTPError as exc:
+        except httpx2.HTTPError as exc:
             raise EnvError(
                 "retrieval", 0, "search", f"{self.url}/retrieve failed: {exc!r}"
             ) from exc

@@ -1,7 +1,7 @@
 import asyncio
 import json
 
-import httpx
+import httpx2
 import pytest
 
 from agentgym.cli import main
@@ -12,7 +12,7 @@ from tests.conftest import check_token_trajectory
 
 
 def client_for(handler, retries=3):
-    return Client("http://test", max_retries=retries, transport=httpx.MockTransport(handler))
+    return Client("http://test", max_retries=retries, transport=httpx2.MockTransport(handler))
 
 
 def test_client_retries_transient_failures():
@@ -21,10 +21,10 @@ def test_client_retries_transient_failures():
     def handler(request):
         calls.append(request)
         if len(calls) == 1:
-            raise httpx.ConnectError("refused")
+            raise httpx2.ConnectError("refused")
         if len(calls) == 2:
-            return httpx.Response(503, text="busy")
-        return httpx.Response(200, json={"ok": True})
+            return httpx2.Response(503, text="busy")
+        return httpx2.Response(200, json={"ok": True})
 
     assert asyncio.run(client_for(handler).post("/v1/x", {})) == {"ok": True}
     assert len(calls) == 3
@@ -32,12 +32,12 @@ def test_client_retries_transient_failures():
 
 def test_client_gives_up_and_does_not_retry_client_errors():
     with pytest.raises(PolicyError, match="failed 2 times; last: HTTP 500"):
-        asyncio.run(client_for(lambda r: httpx.Response(500, text="x"), retries=1).post("/a", {}))
+        asyncio.run(client_for(lambda r: httpx2.Response(500, text="x"), retries=1).post("/a", {}))
     calls = []
 
     def bad(request):
         calls.append(1)
-        return httpx.Response(400, text="bad prompt")
+        return httpx2.Response(400, text="bad prompt")
 
     with pytest.raises(PolicyError, match="HTTP 400: bad prompt"):
         asyncio.run(client_for(bad).post("/a", {}))
@@ -94,10 +94,10 @@ def test_base_url_with_or_without_v1_reaches_the_same_path():
 
     def handler(request):
         seen.append(request.url.path)
-        return httpx.Response(200, json={})
+        return httpx2.Response(200, json={})
 
     for base in ("http://test", "http://test/", "http://test/v1", "http://test/v1/"):
-        c = Client(base, max_retries=0, transport=httpx.MockTransport(handler))
+        c = Client(base, max_retries=0, transport=httpx2.MockTransport(handler))
         asyncio.run(c.post("/v1/completions", {}))
     assert seen == ["/v1/completions"] * 4
 
@@ -106,7 +106,7 @@ def test_secrets_are_never_written_or_printed(tmp_path, monkeypatch, capsys):
     secret, password = "sk-test-very-secret-0123", "hunter2pass"
 
     def refuse(request):
-        return httpx.Response(401, text="no")
+        return httpx2.Response(401, text="no")
 
     out = tmp_path / "run"
     code = main(
@@ -164,7 +164,7 @@ def test_chat_mode_native_tool_calls_malformed_ones_are_env_feedback():
     def server(request):
         sent.append(json.loads(request.content))
         message = {"role": "assistant", "content": "", "tool_calls": next(replies)}
-        return httpx.Response(200, json={"choices": [{"message": message}]})
+        return httpx2.Response(200, json={"choices": [{"message": message}]})
 
     policy = OpenAIChatPolicy("m", client_for(server), SamplingConfig())
     settings = RolloutSettings(max_turns=3)
