@@ -29,7 +29,8 @@ def batch(n: int, lo: int, hi: int, vocab: int, seed: int = 0) -> list[Sequence]
     seqs = []
     for i in range(n):
         length = rng.randint(lo, hi)
-        mask = [0] * 150 + [(t // 40) % 2 for t in range(length - 150)]
+        prompt = min(150, length // 2)
+        mask = [0] * prompt + [int((t // 40) % 2 == 1 or t < 8) for t in range(length - prompt)]
         ids = [rng.randrange(vocab) for _ in range(length)]
         adv = 1.0 if i % 2 else -1.0
         seqs.append(

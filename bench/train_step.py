@@ -7,9 +7,11 @@ learner tokens/s for ours, time per step for both, and the ratio of time per tra
 (ours/TRL; goal < 1). Steps after the first are timed (the first warms up); a side's time
 per step is the median over its steps.
 
-Each side runs in a fresh process, alternating, ``--rounds`` times; the median ratio is the
-result. (In one process the second side inherits the first one's OpenMP threads, which
-slowed it by up to 1.5x here: see agentgym/_compute.py.)
+Each side runs in a fresh process, alternating which goes first, ``--rounds`` times; prints
+min / median / max of the ratio and each process's CPU seconds. Both sides run without
+gradient checkpointing (ours defaults off; TRL's default on made ours look faster). (In one
+process the second side inherits the first one's OpenMP threads, which slowed it by up to
+1.5x here: see agentgym/_compute.py.)
 
     .venv/bin/pip install trl   # once
     .venv/bin/python bench/train_step.py [--steps 11] [--rounds 3]
@@ -20,6 +22,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import resource
 import statistics
 import subprocess
 import sys
@@ -105,6 +108,7 @@ def trl(model: Path, steps: int, out: Path) -> tuple[float, float]:
         report_to="none",
         use_cpu=True,
         bf16=False,
+        gradient_checkpointing=False,  # as ours (trainer.gradient_checkpointing defaults off)
         save_strategy="no",
         seed=0,
     )
@@ -139,34 +143,44 @@ def side(name: str, steps: int) -> dict[str, Any]:
 
 
 def in_subprocess(name: str, steps: int) -> dict[str, Any]:
+    """One side in a fresh process; its figures, and the CPU seconds the process took."""
     cmd = [sys.executable, __file__, "--side", name, "--steps", str(steps)]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
-    return dict(json.loads(out.strip().splitlines()[-1]))
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    return {**json.loads(out.strip().splitlines()[-1]), "cpu": cpu}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=11)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--side", choices=["ours", "trl"], help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.side:
         print(json.dumps(side(args.side, args.steps)))
         return
-    ratios = []
+    ratios, cpu_ratios = [], []
     for r in range(args.rounds):
-        mine, theirs = in_subprocess("ours", args.steps), in_subprocess("trl", args.steps)
+        order = ("ours", "trl") if r % 2 == 0 else ("trl", "ours")  # neither always first
+        got = {name: in_subprocess(name, args.steps) for name in order}
+        mine, theirs = got["ours"], got["trl"]
         ratio = (mine["step"] / mine["tokens"]) / (theirs["step"] / theirs["tokens"])
         ratios.append(ratio)
+        cpu_ratios.append(mine["cpu"] / theirs["cpu"])
         phases = ", ".join(f"{k}={v:.3f}" for k, v in mine["phases"].items())
         print(
             f"round {r + 1}: ours {mine['step']:.3f} s/step, {mine['tokens']:.0f} trained "
-            f"tokens/step ({phases}); TRL {theirs['step']:.3f} s/step, "
-            f"{theirs['tokens']:.0f} completion tokens/step; ratio {ratio:.3f}"
+            f"tokens/step ({phases}), process CPU {mine['cpu']:.1f} s; TRL "
+            f"{theirs['step']:.3f} s/step, {theirs['tokens']:.0f} completion tokens/step, "
+            f"process CPU {theirs['cpu']:.1f} s; ratio {ratio:.3f}"
         )
+    spread = f"{min(ratios):.3f} / {statistics.median(ratios):.3f} / {max(ratios):.3f}"
     print(
-        f"train_step ours/TRL time per trained token = {statistics.median(ratios):.3f} "
-        f"(median of {args.rounds}; goal < 1)"
+        f"train_step ours/TRL time per trained token = {spread} (min / median / max of "
+        f"{args.rounds}; goal < 1); process CPU ours/TRL (median) = "
+        f"{statistics.median(cpu_ratios):.3f}; both without gradient checkpointing"
     )
 
 

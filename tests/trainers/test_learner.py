@@ -24,11 +24,19 @@ def test_pack_caps_the_rows_of_a_micro_batch():
     assert [len(b) for b in pack([10] * 5, budget=1000, max_rows=2)] == [2, 2, 1]
 
 
-def test_a_cpu_learner_forwards_one_sequence_at_a_time_with_the_same_logprobs(tiny_model):
-    """No padding and no attention mask on a CPU (SDPA's causal kernel, bench/learner.py);
-    the log-probs equal the padded micro-batches' and the update's statistics agree."""
+def test_a_cpu_learner_forwards_one_sequence_at_a_time_with_the_same_logprobs(
+    tiny_model, monkeypatch
+):
+    """No padding and no attention mask on a CPU (SDPA's causal kernel, bench/learner.py)
+    for sequences with enough work; the log-probs equal the padded micro-batches' and the
+    update's statistics agree."""
+    from agentgym.trainers.grpo import learner as learner_module
+
     learner = Learner(str(tiny_model), GRPOConfig(lr=1e-9), device="cpu")
     assert learner.max_rows == 1
+    assert learner._micro_batches([8, 7, 6]) == [[0, 1, 2]]  # the tiny model's: batched
+    monkeypatch.setattr(learner_module, "SOLO_WORK", 0)  # every sequence alone
+    assert sorted(learner._micro_batches([8, 7, 6])) == [[0], [1], [2]]
     ids = [[5, 6, 7, 8, 9, 10, 11, 12], [5, 6, 7, 30, 31], [9, 8, 7, 6, 5, 4]]
     single = learner.logprobs(ids)
     learner.max_rows = None
@@ -44,7 +52,10 @@ def test_a_cpu_learner_forwards_one_sequence_at_a_time_with_the_same_logprobs(ti
         assert stats[1][key] == pytest.approx(stats[None][key], rel=1e-4, abs=1e-6), key
 
 
-def test_logprobs_from_a_start_match_the_full_forward(tiny_model):
+def test_logprobs_from_a_start_match_the_full_forward(tiny_model, monkeypatch):
+    from agentgym.trainers.grpo import learner as learner_module
+
+    monkeypatch.setattr(learner_module, "SOLO_WORK", 0)  # max_rows=1: each sequence alone
     learner = Learner(str(tiny_model), GRPOConfig(), device="cpu")
     ids = [[5, 6, 7, 8, 9, 10, 11, 12], [5, 6, 7, 30, 31, 32]]
     full = learner.logprobs(ids)

@@ -40,6 +40,11 @@ class Sequence:
     ref_logprobs: list[float] = field(default_factory=list)
 
 
+SOLO_WORK = 16_384
+"""Tokens x hidden size from which a CPU forward of one sequence beats a padded micro-batch:
+SmolLM2 (hidden 576) at 60 tokens is above it, the tiny test model (128) at 60 below."""
+
+
 def first_trained(loss_mask: list[int]) -> int:
     """Index of the first token the loss covers (the length when none is)."""
     return next((i for i, m in enumerate(loss_mask) if m), len(loss_mask))
@@ -73,10 +78,13 @@ class Learner:
         if device == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"
         self.device = torch.device(device)
-        # on a CPU one sequence per forward is fastest: no padding and no attention mask, so
-        # SDPA takes its causal kernel (SmolLM2-135M, 16 sequences of 250-650 tokens, forward
-        # and backward: 35 s one by one, 42 s in padded micro-batches, 51 s packed into rows
-        # with position ids, whose block mask SDPA computes in full); a GPU wants the batches
+        # on a CPU a sequence with enough work per forward goes alone: no padding and no
+        # attention mask, so SDPA takes its causal kernel (SmolLM2-135M, forward and backward
+        # of 16 sequences: 250-650 tokens, 35 s alone, 42 s in padded micro-batches, 51 s
+        # packed into rows with position ids, whose block mask SDPA computes in full; 60-160
+        # tokens, 0.69x the padded time); short sequences of a small model (the tiny test
+        # model's 30-60 tokens at hidden 128: 1.5x slower alone) stay batched; a GPU wants
+        # the batches
         self.max_rows: int | None = 1 if self.device.type == "cpu" else None
         dtype = torch.bfloat16 if self.device.type == "cuda" else torch.float32
         model = transformers.AutoModelForCausalLM.from_pretrained(model_path, dtype=dtype)
@@ -123,7 +131,16 @@ class Learner:
         return sum(p.numel() for p in self.model.parameters() if p.requires_grad)
 
     def _micro_batches(self, lengths: list[int]) -> list[list[int]]:
-        return pack(lengths, self.cfg.micro_batch_tokens, self.max_rows)
+        """Padded micro-batches; with ``max_rows == 1`` (a CPU) only for the sequences too
+        small for a forward of their own (``SOLO_WORK``), the others one by one."""
+        budget = self.cfg.micro_batch_tokens
+        if self.max_rows != 1:
+            return pack(lengths, budget, self.max_rows)
+        hidden = int(getattr(self.model.config, "hidden_size", 0) or 0)
+        solo = [i for i, n in enumerate(lengths) if n * hidden >= SOLO_WORK]
+        rest = [i for i, n in enumerate(lengths) if n * hidden < SOLO_WORK]
+        grouped = pack([lengths[i] for i in rest], budget)
+        return [[i] for i in solo] + [[rest[j] for j in b] for b in grouped]
 
     def _forward(self, model: Any, ids: list[list[int]], start: int = 1) -> tuple[Any, Any]:
         """Padded forward from which the log-probs of tokens ``start..`` are read.
