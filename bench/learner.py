@@ -44,9 +44,9 @@ def batch(n: int, lo: int, hi: int, vocab: int, seed: int = 0) -> list[Sequence]
     return seqs
 
 
-def timed(learner: Learner, seqs: list[Sequence], rows: int | None) -> tuple[float, float, float]:
-    """(seconds, CPU seconds, trained tokens) of one update with ``max_rows=rows``."""
-    learner.max_rows = rows
+def timed(learner: Learner, seqs: list[Sequence], work: int | None) -> tuple[float, float, float]:
+    """(seconds, CPU seconds, trained tokens) of one update with ``solo_work=work``."""
+    learner.solo_work = work
     t, c = time.perf_counter(), time.process_time()
     stats = learner.update(seqs)
     return time.perf_counter() - t, time.process_time() - c, stats["trained_tokens"]
@@ -68,12 +68,12 @@ def main() -> None:
     cfg = GRPOConfig(lr=1e-7, micro_batch_tokens=args.micro_batch_tokens)
     learner = Learner(args.model, cfg, "cpu")
     seqs = batch(args.seqs, args.min_len, args.max_len, learner.model.config.vocab_size)
-    timed(learner, seqs[:2], 1)  # warm-up
+    timed(learner, seqs[:2], 0)  # warm-up
     runs: dict[str, list[tuple[float, float, float]]] = {"one by one": [], "padded": []}
-    for r in range(args.rounds):
-        order = [("one by one", 1), ("padded", None)]
-        for name, rows in order if r % 2 == 0 else order[::-1]:
-            runs[name].append(timed(learner, seqs, rows))
+    for r in range(args.rounds):  # "one by one": every sequence alone (solo_work 0)
+        order = [("one by one", 0), ("padded", None)]
+        for name, work in order if r % 2 == 0 else order[::-1]:
+            runs[name].append(timed(learner, seqs, work))
     print(f"{args.seqs} sequences of {args.min_len}-{args.max_len} tokens, {args.rounds} rounds")
     print("| layout | s / update (min / med / max) | CPU s / update | trained tokens/s (med) |")
     print("|---|---|---|---|")

@@ -85,7 +85,6 @@ class QueryBatcher:
             asyncio.AbstractEventLoop, list[tuple[str, int, asyncio.Future[list[Hit]]]]
         ] = weakref.WeakKeyDictionary()
         self._draining: set[asyncio.Task[None]] = set()
-        self.batches = 0
 
     async def __call__(self, query: str, k: int) -> list[Hit]:
         loop = asyncio.get_running_loop()
@@ -109,7 +108,6 @@ class QueryBatcher:
             except Exception as exc:  # every caller of the batch sees the fault
                 error = exc
             del queue[: len(batch)]
-            self.batches += 1
             for i, (_, _, waiting) in enumerate(batch):
                 if waiting.done():
                     continue

@@ -19,50 +19,40 @@ def test_pack_respects_the_token_budget():
         assert len(b) * max(lengths[i] for i in b) <= 200 or len(b) == 1
 
 
-def test_pack_caps_the_rows_of_a_micro_batch():
-    assert pack([10, 10, 10], budget=1000, max_rows=1) == [[0], [1], [2]]
-    assert [len(b) for b in pack([10] * 5, budget=1000, max_rows=2)] == [2, 2, 1]
-
-
-def test_a_cpu_learner_forwards_one_sequence_at_a_time_with_the_same_logprobs(
-    tiny_model, monkeypatch
-):
+def test_a_cpu_learner_forwards_one_sequence_at_a_time_with_the_same_logprobs(tiny_model):
     """No padding and no attention mask on a CPU (SDPA's causal kernel, bench/learner.py)
     for sequences with enough work; the log-probs equal the padded micro-batches' and the
     update's statistics agree."""
-    from agentgym.trainers.grpo import learner as learner_module
+    from agentgym.trainers.grpo.learner import SOLO_WORK
 
     learner = Learner(str(tiny_model), GRPOConfig(lr=1e-9), device="cpu")
-    assert learner.max_rows == 1
+    assert learner.solo_work == SOLO_WORK
     assert learner._micro_batches([8, 7, 6]) == [[0, 1, 2]]  # the tiny model's: batched
-    monkeypatch.setattr(learner_module, "SOLO_WORK", 0)  # every sequence alone
+    learner.solo_work = 0  # every sequence alone
     assert sorted(learner._micro_batches([8, 7, 6])) == [[0], [1], [2]]
     ids = [[5, 6, 7, 8, 9, 10, 11, 12], [5, 6, 7, 30, 31], [9, 8, 7, 6, 5, 4]]
     single = learner.logprobs(ids)
-    learner.max_rows = None
+    learner.solo_work = None
     padded = learner.logprobs(ids)
     for a, b in zip(single, padded, strict=True):
         assert a == pytest.approx(b, abs=1e-5)
     seqs = [Sequence(x, [0, 0] + [1] * (len(x) - 2), [1.0] * len(x), [-1.0] * len(x)) for x in ids]
     stats = {}
-    for rows in (1, None):
-        learner.max_rows = rows
-        stats[rows] = learner.update(copy.deepcopy(seqs))
+    for work in (0, None):
+        learner.solo_work = work
+        stats[work] = learner.update(copy.deepcopy(seqs))
     for key in ("loss", "entropy", "clip_frac", "trained_tokens"):
-        assert stats[1][key] == pytest.approx(stats[None][key], rel=1e-4, abs=1e-6), key
+        assert stats[0][key] == pytest.approx(stats[None][key], rel=1e-4, abs=1e-6), key
 
 
-def test_logprobs_from_a_start_match_the_full_forward(tiny_model, monkeypatch):
-    from agentgym.trainers.grpo import learner as learner_module
-
-    monkeypatch.setattr(learner_module, "SOLO_WORK", 0)  # max_rows=1: each sequence alone
+def test_logprobs_from_a_start_match_the_full_forward(tiny_model):
     learner = Learner(str(tiny_model), GRPOConfig(), device="cpu")
     ids = [[5, 6, 7, 8, 9, 10, 11, 12], [5, 6, 7, 30, 31, 32]]
     full = learner.logprobs(ids)
-    for rows in (1, None):  # one by one (CPU); one micro-batch: computed from token 4
-        learner.max_rows = rows
+    for work in (0, None):  # one by one (CPU); one micro-batch: computed from token 4
+        learner.solo_work = work
         part = learner.logprobs(ids, starts=[4, 5])
-        for f, p, s in zip(full, part, [4, 4 if rows is None else 5], strict=True):
+        for f, p, s in zip(full, part, [4, 4 if work is None else 5], strict=True):
             assert p[:s] == [0.0] * s
             assert p[s:] == pytest.approx(f[s:], abs=1e-5)
     assert full[0][0] == 0.0 and all(x < 0 for x in full[0][1:])

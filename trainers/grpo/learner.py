@@ -50,19 +50,16 @@ def first_trained(loss_mask: list[int]) -> int:
     return next((i for i, m in enumerate(loss_mask) if m), len(loss_mask))
 
 
-def pack(lengths: list[int], budget: int, max_rows: int | None = None) -> list[list[int]]:
-    """Group indices into micro-batches whose padded size (n x longest) fits ``budget``, with
-    at most ``max_rows`` sequences each.
+def pack(lengths: list[int], budget: int) -> list[list[int]]:
+    """Group indices into micro-batches whose padded size (n x longest) fits ``budget``.
 
     Longest first, so that each micro-batch holds sequences of similar length.
     """
     order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
     batches: list[list[int]] = []
     for i in order:
-        last = batches[-1] if batches else []
-        fits = last and (len(last) + 1) * lengths[last[0]] <= budget
-        if fits and (max_rows is None or len(last) < max_rows):
-            last.append(i)
+        if batches and (len(batches[-1]) + 1) * lengths[batches[-1][0]] <= budget:
+            batches[-1].append(i)
         else:
             batches.append([i])
     return batches
@@ -85,7 +82,7 @@ class Learner:
         # tokens, 0.69x the padded time); short sequences of a small model (the tiny test
         # model's 30-60 tokens at hidden 128: 1.5x slower alone) stay batched; a GPU wants
         # the batches
-        self.max_rows: int | None = 1 if self.device.type == "cpu" else None
+        self.solo_work: int | None = SOLO_WORK if self.device.type == "cpu" else None
         dtype = torch.bfloat16 if self.device.type == "cuda" else torch.float32
         model = transformers.AutoModelForCausalLM.from_pretrained(model_path, dtype=dtype)
         if cfg.gradient_checkpointing:
@@ -131,16 +128,14 @@ class Learner:
         return sum(p.numel() for p in self.model.parameters() if p.requires_grad)
 
     def _micro_batches(self, lengths: list[int]) -> list[list[int]]:
-        """Padded micro-batches; with ``max_rows == 1`` (a CPU) only for the sequences too
-        small for a forward of their own (``SOLO_WORK``), the others one by one."""
-        budget = self.cfg.micro_batch_tokens
-        if self.max_rows != 1:
-            return pack(lengths, budget, self.max_rows)
+        """Padded micro-batches (``pack``); a sequence with ``solo_work`` (tokens x hidden
+        size) or more goes alone instead (a CPU's setting; None: none does)."""
         hidden = int(getattr(self.model.config, "hidden_size", 0) or 0)
-        solo = [i for i, n in enumerate(lengths) if n * hidden >= SOLO_WORK]
-        rest = [i for i, n in enumerate(lengths) if n * hidden < SOLO_WORK]
-        grouped = pack([lengths[i] for i in rest], budget)
-        return [[i] for i in solo] + [[rest[j] for j in b] for b in grouped]
+        work = self.solo_work
+        alone = [work is not None and n * hidden >= work for n in lengths]
+        rest = [i for i, a in enumerate(alone) if not a]
+        grouped = pack([lengths[i] for i in rest], self.cfg.micro_batch_tokens)
+        return [[i] for i, a in enumerate(alone) if a] + [[rest[j] for j in b] for b in grouped]
 
     def _forward(self, model: Any, ids: list[list[int]], start: int = 1) -> tuple[Any, Any]:
         """Padded forward from which the log-probs of tokens ``start..`` are read.
