@@ -162,6 +162,8 @@ def test_train_speaks_evals_words_and_the_old_spellings_still_work_with_a_warnin
     assert main(["train", f"model={tiny_model}", "trainer.steps=0", f"out={tmp_path}"]) == 2
     err = capsys.readouterr().err
     assert "deprecated: model= is spelled policy.model= now" in err, err
+    assert main(["train", "sampling=5", f"out={tmp_path}"]) == 2  # one line, no traceback
+    assert "config key 'sampling': expected a group of settings" in capsys.readouterr().err
 
 
 def test_a_checkpoint_written_under_the_old_spellings_still_resumes(tmp_path):

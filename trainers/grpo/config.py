@@ -8,7 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from agentgym.config import Device, EnvConfig, RolloutConfig, WithImports
-from agentgym.errors import DeprecatedSpelling
+from agentgym.errors import ConfigError, DeprecatedSpelling
 from agentgym.policies.base import SamplingConfig
 from agentgym.policies.config import EngineArgs
 from agentgym.trainers.grpo.advantages import Estimator, Scale
@@ -139,7 +139,12 @@ def _respell(tree: dict[str, Any]) -> dict[str, Any]:
     for old in [k for k in OLD_SPELLINGS if k in tree]:
         value = tree.pop(old)
         if old == "sampling":
-            policy.update(value or {})
+            if not isinstance(value, dict):
+                raise ConfigError(
+                    "sampling", f"expected a group of settings, got {value!r}",
+                    "write policy.temperature=... (sampling.* is 0.1's spelling)",
+                )  # fmt: skip
+            policy.update(value)
             now = "sampling.KEY= is spelled policy.KEY="
         else:
             policy[respelled(old).removeprefix("policy.")] = value
