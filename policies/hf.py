@@ -164,10 +164,12 @@ class HFPolicy(TokenPolicy):
                 samples = await run_torch(self._generate_batch, batch)
             except Exception as exc:
                 for r in batch:
-                    r.future.set_exception(exc)
+                    if not r.future.done():  # its episode may have been cancelled meanwhile
+                        r.future.set_exception(exc)
                 continue
             for r, sample in zip(batch, samples, strict=True):
-                r.future.set_result(sample)
+                if not r.future.done():
+                    r.future.set_result(sample)
 
     def _generate_batch(self, batch: list[_Request]) -> list[Sample]:
         torch = require("torch", "hf")

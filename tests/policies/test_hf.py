@@ -56,3 +56,24 @@ def test_sampling_ignores_the_models_generation_defaults(tiny_model):
             logp = torch.log_softmax(model(ids).logits[0, len(prompt) - 1 : -1], -1)
         want = logp.gather(1, torch.tensor(s.token_ids)[:, None])[:, 0]
         assert torch.allclose(torch.tensor(s.logprobs), want, atol=1e-4)
+
+
+def test_an_episode_cancelled_while_its_turn_samples_leaves_the_sampler_serving(
+    tiny_model, hf_model
+):
+    from transformers import AutoTokenizer
+
+    policy = HFPolicy(hf_model, AutoTokenizer.from_pretrained(tiny_model), SamplingConfig())
+
+    async def cancel_one() -> Sample:
+        doomed = asyncio.ensure_future(policy.generate([5, 6, 7], 200, seed=0))
+        kept = asyncio.ensure_future(policy.generate([5, 6, 8], 200, seed=1))
+        await asyncio.sleep(0.01)  # both in the batch being sampled
+        doomed.cancel()
+        # (the sampler used to die setting the cancelled one's result: the kept one hung)
+        sample = await asyncio.wait_for(kept, 60)
+        assert policy._worker is not None
+        await policy._worker
+        return sample
+
+    assert asyncio.run(cancel_one()).token_ids  # and the worker finished without an error

@@ -1,4 +1,5 @@
-"""Data-parallel learning: two gloo ranks make the same update as one process."""
+"""Data-parallel learning: two gloo ranks, replicas or FSDP2 shards, make the same update as
+one process."""
 
 import json
 import os
@@ -41,27 +42,34 @@ def _batch(model):
 
 
 def _recording_gradients(log):
-    """Make every AdamW step first append the gradients it is about to apply to ``log``."""
+    """Make every AdamW step first append the gradients it is about to apply to ``log``
+    (whole: a shard's are gathered, on every rank at once as each steps)."""
     import torch
 
     real = torch.optim.AdamW.step
 
     def step(self, *args, **kwargs):
-        log.append([p.grad.clone() for group in self.param_groups for p in group["params"]])
+        params = [p for group in self.param_groups for p in group["params"]]
+        log.append([_whole(p.grad) for p in params])
         return real(self, *args, **kwargs)
 
     return step
 
 
+def _whole(t):
+    return t.full_tensor() if hasattr(t, "full_tensor") else t.clone()
+
+
 def _updates(learner, seqs):
-    """A GRPO update, a fresh optimiser, an SFT update: what a run with a cold start does."""
+    """A GRPO update, a fresh optimiser, an SFT update (what a run with a cold start does),
+    then the log-probs of the batch."""
     stats = learner.update(seqs)
-    learner.restart_optimizer(CFG.model_copy(update={"lr": 5e-4}))
+    learner.restart_optimizer(learner.cfg.model_copy(update={"lr": 5e-4}))
     sft = learner.sft_update(seqs[:3])
-    return stats, sft
+    return stats, sft, learner.logprobs([s.token_ids for s in seqs])
 
 
-def _rank(rank, model, folder, port):
+def _rank(rank, model, folder, port, cfg):
     import torch
 
     os.environ.update(
@@ -71,69 +79,94 @@ def _rank(rank, model, folder, port):
     grads = []
     torch.optim.AdamW.step = _recording_gradients(grads)
     torch.manual_seed(0)
-    learner = Learner(str(model), CFG, "cpu")
+    learner = Learner(str(model), cfg, "cpu")
     if rank == 0:
         seqs = pickle.loads((folder / "batch.pkl").read_bytes())
         (folder / "stats.json").write_text(json.dumps(_updates(learner, seqs)))
+        weights = learner.weights()  # under FSDP gathered from both ranks
         distributed.stop()
     else:
         distributed.follow(learner)
-    torch.save((learner.model.state_dict(), grads), folder / f"rank{rank}.pt")
+        weights = {} if learner.sharded else learner.model.state_dict()
+    torch.save((weights, grads), folder / f"rank{rank}.pt")
     torch.distributed.destroy_process_group()
 
 
 @pytest.mark.slow
-def test_two_gloo_ranks_update_as_one_process_does(tiny_model, tmp_path, monkeypatch):
+@pytest.mark.parametrize("fsdp", [False, True], ids=["replicas", "fsdp"])
+def test_two_gloo_ranks_update_as_one_process_does(tiny_model, tmp_path, monkeypatch, fsdp):
     import torch
     import torch.multiprocessing as mp
 
     seqs = _batch(tiny_model)
     (tmp_path / "batch.pkl").write_bytes(pickle.dumps(seqs))
+    cfg = CFG.model_copy(update={"fsdp": fsdp})
     mp.start_processes(
-        _rank, args=(tiny_model, tmp_path, free_port()), nprocs=2, start_method="spawn"
+        _rank, args=(tiny_model, tmp_path, free_port(), cfg), nprocs=2, start_method="spawn"
     )
     grads = []
     monkeypatch.setattr(torch.optim.AdamW, "step", _recording_gradients(grads))
     torch.manual_seed(0)
     one = Learner(str(tiny_model), CFG, "cpu")
-    want = _updates(one, seqs)
-    got = json.loads((tmp_path / "stats.json").read_text())
+    *want, want_logprobs = _updates(one, seqs)
+    *got, got_logprobs = json.loads((tmp_path / "stats.json").read_text())
     for a, b in zip(want, got, strict=True):
         for key in ("loss", "grad_norm", "trained_tokens"):
             assert b[key] == pytest.approx(a[key], rel=1e-5), key
+    for a, b in zip(want_logprobs, got_logprobs, strict=True):  # each rank did its share
+        assert b == pytest.approx(a, abs=1e-4)
     (r0, g0), (r1, g1) = (torch.load(tmp_path / f"rank{r}.pt") for r in range(2))
     assert (len(g0), len(g1), len(grads)) == (2, 2, 2)
     # the summed gradients are one process's, up to float32 sums in another order (2e-7
-    # measured; the second update's, 1e-5, starts from weights that AdamW's first step moved
-    # apart where it divided float noise by a near-zero second moment)
-    for mine, theirs, other, tol in zip(grads, g0, g1, (1e-6, 1e-4), strict=True):
+    # measured with replicas, 5e-6 with FSDP's reduce-scatter; the second update's, 1e-5,
+    # starts from weights that AdamW's first step moved apart where it divided float noise by
+    # a near-zero second moment)
+    for mine, theirs, other, tol in zip(grads, g0, g1, (1e-5, 1e-4), strict=True):
         assert len(mine) == len(theirs) == len(other)
         for i, g in enumerate(mine):
             assert torch.equal(theirs[i], other[i]), i
             error = float((theirs[i] - g).norm() / g.norm().clamp(min=1e-12))
             assert error < tol, (i, error)
         assert max(float(g.abs().max()) for g in mine) > 1e-3  # not all zero
+    mine = one.model.state_dict()
+    assert set(r0) == set(mine)
     for name in r0:
-        assert torch.equal(r0[name], r1[name]), name  # so the replicas stay identical
+        # within 7e-4 measured (AdamW divides float noise by near-zero second moments); one
+        # optimiser step of lr 1e-3 moves a weight matrix by about 5e-2 of its norm
+        error = float((r0[name] - mine[name]).norm() / mine[name].norm())
+        assert error < 5e-3, (name, error)
+        if not fsdp:
+            assert torch.equal(r0[name], r1[name]), name  # so the replicas stay identical
+    assert r1 == {} if fsdp else len(r1) == len(r0)  # a shard's rank holds no whole weights
 
 
 @pytest.mark.slow
-def test_torchrun_two_ranks_trains_as_one_process(tiny_model, tmp_path):
+def test_torchrun_two_fsdp_ranks_train_as_one_process_and_resume(tiny_model, tmp_path):
     small = ["trainer.steps=2", "trainer.tasks_per_step=2", "trainer.group_size=4",
              "policy.max_new_tokens=8", "trainer.lr=1e-3"]  # fmt: skip
     assert train_digits(tiny_model, tmp_path / "one", *small) == 0
-    cmd = [
-        sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
-        "--master_port", str(free_port()), "-m", "agentgym.cli", "train", "env=digits",
-        f"policy.model={tiny_model}", "policy=hf", "device=cpu", f"out={tmp_path / 'two'}", *small,
-    ]  # fmt: skip
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stderr[-3000:]
-    one, two = (
-        [json.loads(x) for x in (tmp_path / d / "metrics.jsonl").read_text().splitlines()]
-        for d in ("one", "two")
-    )
+
+    def torchrun(*more: str) -> list[dict]:
+        cmd = [
+            sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+            "--master_port", str(free_port()), "-m", "agentgym.cli", "train", "env=digits",
+            f"policy.model={tiny_model}", "policy=hf", "device=cpu", f"out={tmp_path / 'two'}",
+            *small, "trainer.fsdp=true", *more,
+        ]  # fmt: skip
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, done.stderr[-3000:]
+        lines = (tmp_path / "two" / "metrics.jsonl").read_text().splitlines()
+        return [json.loads(x) for x in lines]
+
+    two = torchrun()
+    one = [json.loads(x) for x in (tmp_path / "one" / "metrics.jsonl").read_text().splitlines()]
     assert len(two) == 2 and two[0]["reward_mean"] == one[0]["reward_mean"]
     assert two[0]["grad_norm"] == pytest.approx(one[0]["grad_norm"], rel=1e-4)
     assert two[0]["loss"] == pytest.approx(one[0]["loss"], rel=1e-4, abs=1e-7)
+    # rank 0 samples with a replica of the shards, which the sync refreshes and the probe checks
+    assert all(r["sync_probe_gap"] < 1e-4 for r in two), [r["sync_probe_gap"] for r in two]
+    assert one[0]["sync_probe_gap"] is None  # one process samples with the learner's model
+    # the gathered checkpoint resumes on the shards
+    again = torchrun("trainer.steps=3", "trainer.resume=true")
+    assert [r["step"] for r in again] == [0, 1, 2] and again[:2] == two
     assert (tmp_path / "two" / "model" / "model.safetensors").exists()

@@ -69,12 +69,11 @@ def save(
     ``model=``/``init=``): ``base``'s tokenizer and config beside the weights; with LoRA the
     loadable model is ``merged/`` inside it (adapters folded in)."""
     torch = require("torch", "train")
-    st = require("safetensors.torch", "train")
     final = root / f"step_{step:06d}"
     tmp = root / f".step_{step:06d}.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    st.save_model(learner.model, str(tmp / "model.safetensors"))
+    learner.save_weights(tmp / "model.safetensors")
     if learner.cfg.lora.rank > 0:
         write_model(learner, base, tmp / "merged")
     else:
@@ -128,8 +127,7 @@ def load(path: Path, learner: Learner) -> tuple[int, dict[str, Any]]:
     """Restore ``learner`` and the RNGs from ``path``; return the step to continue from and
     the sampler's state."""
     torch = require("torch", "train")
-    st = require("safetensors.torch", "train")
-    st.load_model(learner.model, str(path / "model.safetensors"), device=str(learner.device))
+    learner.load_weights(path / "model.safetensors")
     state: dict[str, Any] = torch.load(path / "trainer.pt", weights_only=False)
     learner.load_state(state)
     torch.set_rng_state(state["rng"]["torch"])

@@ -86,6 +86,11 @@ class GRPOConfig(_Strict):
         True, description="a vision-language model's vision tower stays as loaded"
     )
     lora: LoRAConfig = Field(default_factory=LoRAConfig)
+    fsdp: bool = Field(
+        False,
+        description="under torchrun: shard parameters, gradients and optimiser state over "
+        "the ranks (FSDP2) instead of a full replica on each",
+    )
     save_every: int = Field(5, ge=1)
     resume: bool = False
     sync_probe_tol: float = Field(0.05, gt=0.0)
@@ -103,6 +108,16 @@ class GRPOConfig(_Strict):
         """RLOO as its paper has it (no std scaling) unless ``scale_rewards`` is given."""
         if self.advantage == "rloo" and "scale_rewards" not in self.model_fields_set:
             self.scale_rewards = "none"
+        return self
+
+    @model_validator(mode="after")
+    def _fsdp_full_weights(self) -> GRPOConfig:
+        if self.fsdp and self.lora.rank > 0:
+            raise ConfigError(
+                "trainer.fsdp",
+                "is true with trainer.lora.rank > 0: sharding LoRA's frozen base is not built",
+                "drop trainer.fsdp (each rank holds the base and its small adapters) or LoRA",
+            )
         return self
 
 

@@ -8,8 +8,17 @@ each update rank 0 makes (GRPO or SFT) first sends the batch to the followers; e
 the forward and backward of its share of the sequences (balanced by tokens) with the loss
 normalised by the whole batch's totals; the gradients are summed over the ranks and every rank
 takes the same optimiser step. So the replicas stay identical, and an update equals one
-process's update of the whole batch (``tests/trainers/test_distributed.py``). Log-probs for
-the loss's old and reference terms are computed on rank 0 alone.
+process's update of the whole batch (``tests/trainers/test_distributed.py``). Log-probs (the
+loss's old and reference terms, the sync probe) are shared out the same way and gathered on
+rank 0.
+
+With ``trainer.fsdp=true`` the ranks hold shards instead of replicas (FSDP2's ``fully_shard``:
+each decoder layer a unit, the embeddings, final norm and head the root's): parameters,
+gradients and optimiser state are split over the ranks and gathered layer by layer for each
+forward and backward, so every rank runs as many forwards as the busiest one (idle ones on a
+two-token stand-in). Gradients are reduce-scattered as sums (the loss is already normalised
+by the whole batch). Full weights for a sampler or a checkpoint are gathered on rank 0
+(``full_state``), which every rank joins.
 """
 
 from __future__ import annotations
@@ -65,10 +74,76 @@ def all_sum(tensors: list[Any]) -> None:
 
 
 def follow(learner: Any) -> None:
-    """A follower's life: run each update rank 0 announces, until it says stop."""
+    """A follower's life: make each call rank 0 announces, until it says stop."""
     while (call := send(None)) is not None:
-        name, seqs = call
-        getattr(learner, name)(seqs)
+        name, args = call
+        getattr(learner, name)(*args)
+
+
+def most(n: int) -> int:
+    """The largest ``n`` over the ranks."""
+    torch = require("torch", "train")
+    dist = require("torch.distributed", "train")
+    value = torch.tensor([n])
+    dist.all_reduce(value, op=dist.ReduceOp.MAX)
+    return int(value)
+
+
+def gather(mine: list[int], values: list[Any], total: int) -> list[Any]:
+    """Rank 0: the ``total`` values each rank computed for its indices ``mine``, in index
+    order; other ranks: an empty list."""
+    dist = require("torch.distributed", "train")
+    rank, size = world()
+    parts: list[Any] = [None] * size if rank == 0 else []
+    dist.gather_object((mine, values), parts if rank == 0 else None, dst=0)
+    out: list[Any] = [None] * total
+    for indices, got in parts:
+        for i, v in zip(indices, got, strict=True):
+            out[i] = v
+    return out if rank == 0 else []
+
+
+def shard(model: Any) -> None:
+    """FSDP2 over the ranks: each decoder layer (the model's ``_no_split_modules``) a unit of
+    its own, the rest the root's; gradients summed, not averaged."""
+    fsdp = require("torch.distributed.fsdp", "train")
+    layers = set(getattr(model, "_no_split_modules", None) or ())
+    for module in list(model.modules()):
+        if type(module).__name__ in layers:
+            fsdp.fully_shard(module)
+    fsdp.fully_shard(model)
+    for module in model.modules():
+        if isinstance(module, fsdp.FSDPModule):
+            module.set_gradient_divide_factor(1.0)
+            module.set_force_sum_reduction_for_comms(True)  # gloo has no PREMUL_SUM
+
+
+def _options(**kwargs: Any) -> Any:
+    sd = require("torch.distributed.checkpoint.state_dict", "train")
+    return sd.StateDictOptions(full_state_dict=True, **kwargs)
+
+
+def full_state(model: Any) -> dict[str, Any]:
+    """A sharded model's full state dict, on rank 0's CPU ({} on the other ranks)."""
+    sd = require("torch.distributed.checkpoint.state_dict", "train")
+    return dict(sd.get_model_state_dict(model, options=_options(cpu_offload=True)))
+
+
+def load_full_state(model: Any, state: dict[str, Any]) -> None:
+    """Load a full state dict (every rank holds it) into a sharded model."""
+    sd = require("torch.distributed.checkpoint.state_dict", "train")
+    sd.set_model_state_dict(model, state, options=_options())
+
+
+def full_optimizer_state(model: Any, optimizer: Any) -> dict[str, Any]:
+    """A sharded model's optimiser state, whole, on rank 0 ({} on the other ranks)."""
+    sd = require("torch.distributed.checkpoint.state_dict", "train")
+    return dict(sd.get_optimizer_state_dict(model, optimizer, options=_options(cpu_offload=True)))
+
+
+def load_optimizer_state(model: Any, optimizer: Any, state: dict[str, Any]) -> None:
+    sd = require("torch.distributed.checkpoint.state_dict", "train")
+    sd.set_optimizer_state_dict(model, optimizer, state, options=_options())
 
 
 def stop() -> None:

@@ -2,7 +2,8 @@
 
 Full fine-tuning or LoRA (peft), optional gradient checkpointing, bf16 on GPU, micro-batches
 packed by token count with gradient accumulation, AdamW, grad-norm clipping, and a
-warmup + constant/cosine learning-rate schedule.
+warmup + constant/cosine learning-rate schedule. Under ``torchrun`` every rank holds a replica,
+or a shard with ``trainer.fsdp`` (``distributed``).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from agentgym._imports import require
+from agentgym.errors import ConfigError
 from agentgym.trainers.grpo import distributed
 from agentgym.trainers.grpo.config import GRPOConfig
 from agentgym.trainers.grpo.losses import (
@@ -119,13 +121,29 @@ class Learner:
         self.reference = None
         if cfg.kl_coef > 0 and cfg.lora.rank == 0:
             self.reference = load_model(model_path, dtype=dtype).to(self.device).eval()
+        self.model_path, self.dtype = model_path, dtype
+        self.sharded = cfg.fsdp and self.world > 1
+        if self.sharded:
+            if self.images is not None:
+                raise ConfigError(
+                    "trainer.fsdp",
+                    "is true for a vision-language model: sharding its vision tower is not built",
+                    "drop trainer.fsdp (each rank holds a replica)",
+                )
+            for m in (self.model, self.reference):
+                if m is not None:
+                    distributed.shard(m)
         self._restart_optimizer(cfg)
+
+    def _collective(self, name: str, *args: Any) -> None:
+        """Rank 0 under ``torchrun``: have the followers call ``name(*args)`` as well."""
+        if self.world > 1 and self.rank == 0:
+            distributed.send((name, args))
 
     def restart_optimizer(self, cfg: GRPOConfig) -> None:
         """A fresh AdamW and schedule under ``cfg`` (an SFT phase and GRPO each start one),
         on every rank."""
-        if self.world > 1 and self.rank == 0:
-            distributed.send(("restart_optimizer", cfg))
+        self._collective("restart_optimizer", cfg)
         self._restart_optimizer(cfg)
 
     def _restart_optimizer(self, cfg: GRPOConfig) -> None:
@@ -155,6 +173,20 @@ class Learner:
         rest = [i for i, a in enumerate(alone) if not a]
         grouped = pack([lengths[i] for i in rest], self.cfg.micro_batch_tokens)
         return [[i] for i, a in enumerate(alone) if a] + [[rest[j] for j in b] for b in grouped]
+
+    def _rounds(self, micros: list[list[int]]) -> list[list[int] | None]:
+        """``micros``, and under FSDP a None for each forward this rank runs idle: every rank
+        runs as many as the busiest (each forward gathers the layers with the others)."""
+        if not self.sharded:
+            return list(micros)
+        return [*micros, *[None] * (distributed.most(len(micros)) - len(micros))]
+
+    def _idle(self, model: Any, backward: bool = False) -> None:
+        """A forward (and backward) of a two-token stand-in that adds nothing to a gradient."""
+        ids = self.torch.zeros((1, 2), dtype=self.torch.long, device=self.device)
+        logits = model(input_ids=ids, use_cache=False).logits
+        if backward:
+            (logits.sum() * 0).backward()
 
     def _forward(
         self, model: Any, ids: list[list[int]], start: int = 1, images: list[str] | None = None
@@ -199,14 +231,30 @@ class Learner:
     ) -> list[list[float]]:
         """Log-probs of every token given the ones before; 0.0 for the first token and for
         tokens before ``starts[i]`` (the first one the caller needs), which are not computed.
-        ``images[i]``: the images sequence i shows (vision-language models)."""
-        torch = self.torch
-        out: list[list[float]] = [[] for _ in ids]
+        ``images[i]``: the images sequence i shows (vision-language models). Under
+        ``torchrun`` each rank computes its share and rank 0 gets them all."""
+        self._collective("logprobs", ids, reference, starts, images)
         starts = starts or [1] * len(ids)
         shown = images or [[] for _ in ids]
+        if self.world == 1:
+            return self._logprobs(ids, reference, starts, shown)
+        mine = distributed.share([len(x) for x in ids], self.rank, self.world)
+        part = self._logprobs(
+            [ids[i] for i in mine], reference, [starts[i] for i in mine], [shown[i] for i in mine]
+        )
+        return distributed.gather(mine, part, len(ids))
+
+    def _logprobs(
+        self, ids: list[list[int]], reference: bool, starts: list[int], shown: list[list[str]]
+    ) -> list[list[float]]:
+        torch = self.torch
+        out: list[list[float]] = [[] for _ in ids]
         self.model.eval()
         with torch.no_grad():
-            for micro in self._micro_batches([len(x) for x in ids]):
+            for micro in self._rounds(self._micro_batches([len(x) for x in ids])):
+                if micro is None:
+                    self._idle(self.reference if reference and self.reference else self.model)
+                    continue
                 part, start = [ids[i] for i in micro], min(starts[i] for i in micro)
                 refs = [ref for i in micro for ref in shown[i]]
                 if reference and self.reference is None:  # LoRA: the base is the reference
@@ -224,8 +272,7 @@ class Learner:
         sends the followers the call (``distributed``)."""
         if self.world == 1:
             return seqs
-        if self.rank == 0:
-            distributed.send((name, seqs))
+        self._collective(name, seqs)
         mine = distributed.share([len(s.token_ids) for s in seqs], self.rank, self.world)
         return [seqs[i] for i in mine]
 
@@ -246,7 +293,10 @@ class Learner:
         stats: dict[str, float] = dict.fromkeys(
             ("loss", "clip_frac", "entropy", "kl", "tis_mean", "tis_capped_frac", "tokens"), 0.0
         )
-        for micro in self._micro_batches([len(s.token_ids) for s in seqs]):
+        for micro in self._rounds(self._micro_batches([len(s.token_ids) for s in seqs])):
+            if micro is None:
+                self._idle(self.model, backward=True)
+                continue
             part = [seqs[i] for i in micro]
             start = min(first_trained(s.loss_mask) for s in part)
             logp, logits = self._forward(
@@ -298,7 +348,10 @@ class Learner:
         total = float(sum(sum(s.loss_mask) for s in seqs))
         seqs = self._mine("sft_update", seqs)
         loss_sum = 0.0
-        for micro in self._micro_batches([len(s.token_ids) for s in seqs]):
+        for micro in self._rounds(self._micro_batches([len(s.token_ids) for s in seqs])):
+            if micro is None:
+                self._idle(self.model, backward=True)
+                continue
             part = [seqs[i] for i in micro]
             start = min(first_trained(s.loss_mask) for s in part)
             logp, _ = self._forward(self.model, [s.token_ids for s in part], start, _shown(part))
@@ -310,15 +363,17 @@ class Learner:
         return {"loss": loss_sum, **self._step(), "trained_tokens": total}
 
     def _step(self) -> dict[str, float]:
-        """Sum the gradients over ranks, clip, step the optimiser and the schedule, clear
-        the gradients."""
+        """Sum the gradients over ranks (FSDP has reduce-scattered them already), clip, step
+        the optimiser and the schedule, clear the gradients."""
         params = [p for p in self.model.parameters() if p.requires_grad]
-        if self.world > 1:
+        if self.world > 1 and not self.sharded:
             for p in params:  # a rank whose share was empty still takes part
                 if p.grad is None:
                     p.grad = self.torch.zeros_like(p)
             distributed.all_sum([p.grad for p in params])
         grad_norm = self.torch.nn.utils.clip_grad_norm_(params, self.cfg.grad_clip)
+        if hasattr(grad_norm, "full_tensor"):  # a DTensor under FSDP
+            grad_norm = grad_norm.full_tensor()
         self.optimizer.step()
         self.scheduler.step()
         self.optimizer.zero_grad(set_to_none=True)
@@ -357,7 +412,7 @@ class Learner:
         if lora:
             state = _merged_state(self.model)
         else:
-            state = {k: v.detach().clone().contiguous() for k, v in base.state_dict().items()}
+            state = {k: v.detach().clone().contiguous() for k, v in self.weights().items()}
         config = copy.deepcopy(base.config)
         if getattr(config, "tie_word_embeddings", False):
             embed = next(k for k in state if k.endswith("embed_tokens.weight"))
@@ -372,11 +427,53 @@ class Learner:
         config.save_pretrained(path)
         st.save_file(state, str(path / "model.safetensors"), metadata={"format": "pt"})
 
+    def weights(self) -> dict[str, Any]:
+        """The model's state dict, whole (under FSDP gathered onto rank 0, with every rank
+        taking part: rank 0 calls it, the followers join; they get {})."""
+        if not self.sharded:
+            return dict(self.model.state_dict())
+        self._collective("weights")
+        return distributed.full_state(self.model)
+
+    def save_weights(self, path: Path) -> None:
+        """The model's weights as one safetensors file (a checkpoint's)."""
+        st = require("safetensors.torch", "train")
+        if not self.sharded:
+            st.save_model(self.model, str(path))
+            return
+        state = {k: v.contiguous() for k, v in self.weights().items()}
+        st.save_file(state, str(path), metadata={"format": "pt"})
+
+    def load_weights(self, path: Path) -> None:
+        """Load ``save_weights``' file (every rank reads it)."""
+        st = require("safetensors.torch", "train")
+        if not self.sharded:
+            st.load_model(self.model, str(path), device=str(self.device))
+            return
+        distributed.load_full_state(self.model, st.load_file(str(path)))
+
+    def replica(self) -> Any:
+        """An unsharded copy of the policy at the current weights, for a sampler beside a
+        sharded learner (it loads ``policy_weights`` after each update)."""
+        model = load_model(self.model_path, dtype=self.dtype).to(self.device).eval()
+        model.load_state_dict(self.policy_weights()[0])
+        return model
+
     def state(self) -> dict[str, Any]:
-        return {"optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict()}
+        """The optimiser and schedule (under FSDP gathered as ``weights`` is)."""
+        if not self.sharded:
+            optimizer = self.optimizer.state_dict()
+        else:
+            self._collective("state")
+            optimizer = distributed.full_optimizer_state(self.model, self.optimizer)
+        return {"optimizer": optimizer, "scheduler": self.scheduler.state_dict()}
 
     def load_state(self, state: dict[str, Any]) -> None:
-        self.optimizer.load_state_dict(state["optimizer"])
+        """Load ``state()`` (every rank loads the whole of it)."""
+        if self.sharded:
+            distributed.load_optimizer_state(self.model, self.optimizer, state["optimizer"])
+        else:
+            self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
 
 

@@ -55,15 +55,16 @@ def _seed_everything(seed: int) -> None:
 def _rollout_policy(
     cfg: TrainConfig, learner: Learner, out: Path
 ) -> HFPolicy | VLLMPolicy | Router:
-    """The sampler: hf shares the learner's model; vllm serves ``out/policy``, which
-    ``push_weights`` rewrites after every update."""
+    """The sampler: hf shares the learner's model (a replica of it beside a sharded
+    learner); vllm serves ``out/policy``, which ``push_weights`` rewrites after every update."""
     transformers = require("transformers", "train")
     sampling = cfg.policy.sampling()
     if cfg.policy.name == "hf":
         from agentgym.policies.hf import HFPolicy
 
         tokenizer = transformers.AutoTokenizer.from_pretrained(cfg.policy.model)
-        return HFPolicy(learner.model, tokenizer, sampling, images=learner.images)
+        model = learner.replica() if learner.sharded else learner.model
+        return HFPolicy(model, tokenizer, sampling, images=learner.images)
     from agentgym.policies.vllm import start_engines
     from agentgym.policies.vllm_weights import RECEIVER
 
@@ -207,7 +208,7 @@ async def _train(
     )
     source = step_source(envs, policy, settings, tc, cfg.seed, sampler_state)
     # an hf sampler is the learner's own model: its turns wait while an update changes it
-    shared = policy.weights_dir is None
+    shared = policy.weights_dir is None and not learner.sharded
     tb = require("torch.utils.tensorboard", "train").SummaryWriter(str(out / "tb"))
     probe_prompt = policy.renderer.prompt_ids(*await _first_prompt(cfg))
     history: list[dict[str, Any]] = []
@@ -275,7 +276,7 @@ async def _train(
             # 5. sync the sampler (between its turns) and prove it
             await push_weights(policy, learner, step + 1, sender)
             gap = None  # hf rollouts run on the learner's own model: nothing was synced
-            if policy.weights_dir is not None:
+            if not shared:
                 gap = await probe(policy, learner, probe_prompt, tc.sync_probe_tol)
             t3 = time.perf_counter()
             # 6. metrics and checkpoints

@@ -1,6 +1,7 @@
 """Getting the learner's weights to the sampler, and proving they arrived.
 
-* ``hf`` rollouts share the learner's model object: nothing to copy.
+* ``hf`` rollouts share the learner's model object: nothing to copy. Beside a sharded learner
+  (``trainer.fsdp``) they sample with a replica, which loads the gathered weights.
 * ``vllm`` rollouts, ``trainer.weight_sync=broadcast``: every tensor goes to the engines over a
   gloo group of their own (``policies/vllm_weights.py``), then a prefix-cache reset (its KV was
   computed with the old weights).
@@ -19,6 +20,7 @@ from statistics import fmean
 from agentgym._compute import run_torch
 from agentgym.errors import AgentGymError
 from agentgym.policies.base import TokenPolicy, TrainablePolicy
+from agentgym.policies.hf import HFPolicy
 from agentgym.policies.router import Router
 from agentgym.policies.vllm_weights import WeightSender
 from agentgym.trainers.grpo.learner import Learner
@@ -38,6 +40,12 @@ async def push_weights(
     weights, later turns of the same episodes run on the new ones, stamped ``version``."""
     if not isinstance(policy, TrainablePolicy):
         raise TypeError(f"{type(policy).__name__} cannot load a learner's weights")
+    if isinstance(policy, HFPolicy) and learner.sharded:  # a replica beside the shards
+        state, _ = await run_torch(learner.policy_weights)
+        async with policy.gate.changing():
+            await run_torch(policy.model.load_state_dict, state)
+            policy.version = version
+        return
     if policy.weights_dir is None:  # the learner's own model: the update itself was the sync
         return
     if sender is not None:
