@@ -281,6 +281,24 @@ def sandbox_containers() -> list[str]:
     return out.stdout.split()
 
 
+def cluster_actors(address: str) -> list[tuple[str, str]]:
+    """(class name, node id) of every actor in the GCS's table of the cluster at ``address``
+    (the state API needs the dashboard, which the test clusters do not start)."""
+    import json
+    import sys
+
+    script = (
+        "import ray, json; from ray._private import state; "
+        f"ray.init(address='{address}', log_to_driver=False); "
+        "print(json.dumps([(a['ActorClassName'], a['Address']['NodeID']) "
+        "for a in state.actors().values()]))"
+    )
+    env = {**os.environ, "RAY_AUTH_MODE": "disabled"}
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          env=env, timeout=120, check=True)  # fmt: skip
+    return [(name, node) for name, node in json.loads(done.stdout.strip().splitlines()[-1])]
+
+
 @pytest.fixture(scope="module")
 def two_node_cluster():
     """``ray start --head`` and a second node on this machine; yields the address. Both run

@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from agentgym.rollout import read_trajectories
-from tests.conftest import check_token_trajectory
+from tests.conftest import check_token_trajectory, cluster_actors
 
 
 @pytest.mark.ray
@@ -32,11 +32,5 @@ def test_grpo_with_its_vllm_engine_in_a_ray_actor(two_node_cluster, tiny_model, 
     assert len(metrics) == 2 and gaps and max(gaps) < 0.05  # the broadcast reached the actor
     for t in read_trajectories(tmp_path / "trajectories" / "step_000000.jsonl"):
         check_token_trajectory(t, hf_model, tol=1e-3)  # sampled by the untrained weights
-    script = (  # the GCS's actor table: the engine ran in a Ray actor
-        "import ray, json; from ray._private import state; "
-        f"ray.init(address='{two_node_cluster}', log_to_driver=False); "
-        "print(json.dumps([a['ActorClassName'] for a in state.actors().values()]))"
-    )
-    table = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                           env=env, timeout=120, check=True)  # fmt: skip
-    assert any(n.endswith("_EngineActor") for n in json.loads(table.stdout.splitlines()[-1]))
+    names = [name for name, _ in cluster_actors(two_node_cluster)]
+    assert any(n.endswith("_EngineActor") for n in names)  # the engine ran in a Ray actor

@@ -10,6 +10,7 @@ import pytest
 from agentgym.cli import main
 from agentgym.policies.scripted import ScriptedPolicy
 from agentgym.rollout import EnvPool, RolloutSettings, env_factory, read_trajectories, rollout
+from tests.conftest import cluster_actors
 
 PLUGIN = Path(__file__).parent.parent / "plugin_pkg"
 
@@ -86,14 +87,5 @@ def test_train_spreads_its_environments_over_a_two_node_cluster(
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)
     assert done.returncode == 0, done.stderr[-3000:]
     assert len((tmp_path / "metrics.jsonl").read_text().splitlines()) == 2
-    script = (  # the GCS's actor table (the state API needs the dashboard, not started)
-        "import ray, json; from ray._private import state; "
-        f"ray.init(address='{two_node_cluster}', log_to_driver=False); "
-        "print(json.dumps([a['Address']['NodeID'] for a in state.actors().values() "
-        "if a['ActorClassName'].endswith('_EnvActor')]))"
-    )
-    nodes = json.loads(
-        subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                       env=env, timeout=120, check=True).stdout.strip().splitlines()[-1]
-    )  # fmt: skip
+    nodes = [node for name, node in cluster_actors(two_node_cluster) if name.endswith("_EnvActor")]
     assert len(nodes) == 4 and len(set(nodes)) == 2  # the env actors ran on both nodes

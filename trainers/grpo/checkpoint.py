@@ -23,9 +23,10 @@ from agentgym.trainers.grpo.learner import Learner
 
 RESUMABLE = (
     "out", "trainer.steps", "trainer.resume", "trainer.save_every", "trainer.eval_every",
-    "rollout.concurrency", "policy.engines",
+    "rollout.concurrency", "policy.engines", "trainer.ranks", "trainer.fsdp",
 )  # fmt: skip
-"""Settings a resumed run may change; any other difference refuses the resume."""
+"""Settings a resumed run may change; any other difference refuses the resume (checkpoints
+hold whole weights, so the number of learner ranks and their layout may change)."""
 
 
 def run_config(config: dict[str, Any]) -> dict[str, Any]:

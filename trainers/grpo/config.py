@@ -86,6 +86,12 @@ class GRPOConfig(_Strict):
         True, description="a vision-language model's vision tower stays as loaded"
     )
     lora: LoRAConfig = Field(default_factory=LoRAConfig)
+    ranks: int = Field(
+        1,
+        ge=1,
+        description="learner ranks: this process and N-1 Ray actors on rollout.ray_address's "
+        "cluster (under torchrun leave it 1: torchrun starts them)",
+    )
     fsdp: bool = Field(
         False,
         description="under torchrun: shard parameters, gradients and optimiser state over "

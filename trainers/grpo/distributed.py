@@ -148,6 +148,7 @@ def load_optimizer_state(model: Any, optimizer: Any, state: dict[str, Any]) -> N
 
 def stop() -> None:
     """Rank 0: release the followers (at the end of a run, also a failed one)."""
+    dist = require("torch.distributed", "train")
     rank, size = world()
-    if size > 1 and rank == 0:
+    if size > 1 and rank == 0 and dist.is_initialized():
         send(None)

@@ -11,6 +11,7 @@ vLLM rollouts ``policy/`` (the weights the engine serves).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import random
@@ -28,7 +29,7 @@ from agentgym._compute import run_torch
 from agentgym._imports import require
 from agentgym.config import redact
 from agentgym.rollout import EnvPool, env_factory, summarize
-from agentgym.trainers.grpo import checkpoint, distributed
+from agentgym.trainers.grpo import checkpoint, distributed, ranks
 from agentgym.trainers.grpo.ahead import staleness, step_source
 from agentgym.trainers.grpo.batch import build_batch
 from agentgym.trainers.grpo.config import TrainConfig
@@ -124,18 +125,24 @@ async def train(
     to metrics.jsonl, with ``phase``: base, sft or grpo), ``on_plan`` the GPU memory plan (on
     a GPU only), ``on_note`` one-line notes for the user (a previous run set aside, a resume
     that found no checkpoint). ``out`` is held by this process while it trains. Under
-    ``torchrun`` rank 0 trains and the other ranks follow it (``distributed``)."""
+    ``torchrun``, or with ``trainer.ranks`` Ray actors, rank 0 trains and the other ranks
+    follow it (``distributed``, ``ranks``)."""
     if distributed.world()[0] > 0:
-        await run_torch(_follow, cfg)
+        await run_torch(follow, cfg)
         return []
     with rundir.claim(Path(cfg.out)):
+        followers = ranks.start(cfg)
         try:
             return await _train(cfg, on_step, on_plan, on_eval, on_note or (lambda note: None))
         finally:
-            await run_torch(distributed.stop)
+            try:
+                await run_torch(distributed.stop)
+                await asyncio.to_thread(followers.join)  # a rank's failure fails the run
+            finally:
+                followers.close()
 
 
-def _follow(cfg: TrainConfig) -> None:
+def follow(cfg: TrainConfig) -> None:
     """A rank other than 0: a replica of rank 0's learner (its checkpoint, if resumed) that
     takes part in every update until rank 0 is done."""
     _seed_everything(cfg.seed)
@@ -348,6 +355,7 @@ def _metrics(
         "rollout_tokens_per_second": sampled / max(t1 - t0, 1e-9),
         "learner_tokens_per_second": learned / max(t2 - t1, 1e-9),
         "sync_probe_gap": gap,
+        "learner_ranks": learner.world,
         **staleness(trajs, step),
         **{k: v for k, v in summary.items() if k.startswith("judge_")},
     }

@@ -1,0 +1,114 @@
+"""Learner ranks as Ray actors (``trainer.ranks=N``), for a cluster that Ray runs.
+
+This process is rank 0 and drives, as under ``torchrun`` (rollouts, metrics, checkpoints, the
+sampler); ranks 1..N-1 are actors on the run's Ray cluster (``rollout.ray_address``; a GPU
+each when the learner runs on CUDA) that hold a replica or a shard (``trainer.fsdp``) and
+follow it (``distributed.follow``). All of them meet in ``torch.distributed`` at this node's
+address, where ``torchrun``'s ranks would meet at its ``MASTER_ADDR``. A rank that fails ends
+the run with its error; the actors are killed when the run ends however it ends.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from dataclasses import dataclass, field
+from typing import Any
+
+from agentgym._imports import require
+from agentgym.errors import ConfigError
+from agentgym.rollout.remote import ensure_ray
+from agentgym.trainers.grpo import distributed
+from agentgym.trainers.grpo.config import TrainConfig
+
+
+class _Rank:
+    """Runs inside a Ray worker process: one follower rank."""
+
+    def run(self, config: dict[str, Any], env: dict[str, str], cwd: str) -> str:
+        """Join the ranks and follow rank 0 until it stops; the node this ran on."""
+        from agentgym.trainers.grpo.loop import follow
+
+        if os.path.isdir(cwd):  # the driver's, so that relative paths name the same files
+            os.chdir(cwd)
+        os.environ.update(env)
+        follow(TrainConfig.model_validate(config))
+        return str(require("ray", "ray").get_runtime_context().get_node_id())
+
+
+@dataclass
+class Ranks:
+    """The follower actors of a run, and the calls they are running."""
+
+    actors: list[Any] = field(default_factory=list)
+    runs: list[Any] = field(default_factory=list)
+    environ: dict[str, str | None] = field(default_factory=dict)
+    """This process's variables before it became rank 0 (put back by ``close``)."""
+
+    def join(self, timeout: float = 300) -> list[str]:
+        """Wait for the followers to end (after ``distributed.stop``); their nodes. A rank's
+        error is raised here."""
+        ray = require("ray", "ray")
+        if not self.runs or not require("torch.distributed", "train").is_initialized():
+            return []  # rank 0 failed before the ranks met: close() ends them
+        return list(ray.get(self.runs, timeout=timeout))
+
+    def close(self) -> None:
+        """Kill the actors (ended or not) and leave the ranks' process group."""
+        if not self.actors:
+            return
+        ray = require("ray", "ray")
+        for actor in self.actors:
+            ray.kill(actor)
+        self.actors, self.runs = [], []
+        dist = require("torch.distributed", "train")
+        if dist.is_initialized():
+            dist.destroy_process_group()
+        for key, value in self.environ.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def start(cfg: TrainConfig) -> Ranks:
+    """Start ranks 1..N-1 as actors and make this process rank 0 of N."""
+    n = cfg.trainer.ranks
+    if n == 1:
+        return Ranks()
+    if distributed.world()[1] > 1:
+        raise ConfigError(
+            "trainer.ranks",
+            f"is {n} under torchrun, which starts the learner's ranks itself",
+            "drop trainer.ranks (torchrun --nproc_per_node sets them) or run without torchrun",
+        )
+    ray = require("ray", "ray")
+    ensure_ray(cfg.rollout.ray_address)
+    meet = {
+        "WORLD_SIZE": str(n),
+        "MASTER_ADDR": ray.util.get_node_ip_address(),
+        "MASTER_PORT": str(_free_port()),
+        "LOCAL_RANK": "0",  # an actor sees only its own GPU, as cuda:0
+    }
+    gpus = 1 if cfg.device != "cpu" and _cuda() else 0
+    actor_class = ray.remote(num_cpus=1, num_gpus=gpus)(_Rank)
+    config = cfg.model_dump(mode="json")
+    ranks = Ranks()
+    for rank in range(1, n):
+        actor = actor_class.remote()
+        ranks.actors.append(actor)
+        ranks.runs.append(actor.run.remote(config, {**meet, "RANK": str(rank)}, os.getcwd()))
+    meet["RANK"] = "0"
+    ranks.environ = {key: os.environ.get(key) for key in meet}
+    os.environ.update(meet)
+    return ranks
+
+
+def _cuda() -> bool:
+    return bool(require("torch", "train").cuda.is_available())
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("", 0))
+        return int(s.getsockname()[1])
