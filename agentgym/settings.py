@@ -145,6 +145,10 @@ def load_train_config(overrides: list[str]) -> Any:
     if cfg.init is not None:
         check_model_dir("init", cfg.init)
     env_cls = check_env(cfg.env, cfg.imports)
+    if cfg.cold_start.episodes > 0 and cfg.cold_start.data is None:  # the teacher exists
+        resolve_script(
+            cfg.cold_start.baseline, getattr(env_cls, "baselines", {}), "cold_start.baseline"
+        )
     name, model = cfg.policy.name, cfg.policy.model
     sees_images = reads_images(name, model)
     check_images(env_cls, cfg.env.id, cfg.env.kwargs, sees_images, _text_only(name, model))

@@ -146,8 +146,11 @@ def parse_policy(tree: dict[str, Any]) -> PolicyConfig:
     return cfg
 
 
-def resolve_script(script: str, baselines: dict[str, Callable[..., str]]) -> Callable[..., str]:
-    """A baseline of the environment by name, or ``module:function``."""
+def resolve_script(
+    script: str, baselines: dict[str, Callable[..., str]], key: str = "policy.script"
+) -> Callable[..., str]:
+    """A baseline of the environment by name, or ``module:function`` (``key``: the setting
+    that named it, for the error)."""
     if script in baselines:
         return baselines[script]
     if ":" in script:
@@ -156,14 +159,14 @@ def resolve_script(script: str, baselines: dict[str, Callable[..., str]]) -> Cal
             fn = functools.reduce(getattr, attr.split("."), importlib.import_module(module))
         except (ImportError, AttributeError) as exc:
             raise ConfigError(
-                "policy.script",
+                key,
                 f"cannot load {script!r} ({exc})",
                 "give an importable module:function",
             ) from None
         if callable(fn):
             return fn
     raise ConfigError(
-        "policy.script",
+        key,
         f"unknown script {script!r}",
         f"use one of this env's baselines ({', '.join(baselines) or 'none'}) or module:function",
     )

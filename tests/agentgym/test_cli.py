@@ -236,3 +236,22 @@ def test_a_missing_gui_action_dataset_fails_before_work(tmp_path, capsys):
     assert main(["eval", "env=gui_action", f"env.dataset={missing}", f"out={tmp_path}"]) == 2
     err = " ".join(capsys.readouterr().err.split())
     assert "config key 'env.dataset'" in err and "no such file" in err
+
+
+@pytest.mark.parametrize(
+    "overrides, key, fix",
+    [
+        (["env=digits", "cold_start.episodes=8"], "cold_start.baseline", "baselines (none)"),
+        (["trainer.fsdp=true", "trainer.lora.rank=8"], "trainer.fsdp", "drop trainer.fsdp"),
+        (["trainer.ranks=0"], "trainer.ranks", ""),
+    ],
+)
+def test_bad_train_config_fails_before_work_naming_key_and_fix(
+    overrides, key, fix, tiny_model, tmp_path, capsys
+):
+    out = tmp_path / "run"
+    args = ["train", "policy=hf", f"policy.model={tiny_model}", f"out={out}", *overrides]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert f"config key '{key}'" in err and fix in err, err
+    assert not out.exists(), "no work may start on a bad config"

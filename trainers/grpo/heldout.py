@@ -76,7 +76,9 @@ async def cold_start(
     data = cs.data
     if data is None:
         env_cls = agentgym.spec(cfg.env.id).load()
-        script = resolve_script(cs.baseline, getattr(env_cls, "baselines", {}))
+        script = resolve_script(
+            cs.baseline, getattr(env_cls, "baselines", {}), "cold_start.baseline"
+        )
         tokenizer = require("transformers", "train").AutoTokenizer.from_pretrained(cfg.policy.model)
         teacher = ScriptedTokenPolicy(script, tokenizer, learner.images)
         tasks = list(range(COLD_START_SEED + cfg.seed, COLD_START_SEED + cfg.seed + cs.episodes))
