@@ -195,7 +195,9 @@ class HFPolicy(TokenPolicy):
             images = [ref for r in batch for ref in r.images]  # in row order, as the model reads
             if images:
                 kwargs.update(vision.inputs(ids, images))
-        with torch.no_grad():
+        # a trainer's float32 weights compute in bf16 on CUDA, as its learner does
+        cuda = self.device.type == "cuda"
+        with torch.no_grad(), torch.autocast("cuda", dtype=torch.bfloat16, enabled=cuda):
             out = self.model.generate(
                 ids,
                 attention_mask=attn,

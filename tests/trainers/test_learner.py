@@ -122,6 +122,26 @@ def test_memory_plan_by_hand(hf_model):
     assert memory_plan(hf_model, 1000, True, 0.5, 8 * GiB)["activations"] < plan["activations"]
 
 
+def test_weights_stay_float32_so_that_small_steps_are_kept(tiny_model):
+    """The learner's weights are float32 on every device and computed in bf16 on CUDA: bf16
+    weights would round away most of an AdamW step at fine-tuning learning rates."""
+    import torch
+
+    from agentgym.trainers.grpo.learner import precision
+
+    assert precision(torch, "cuda") == (torch.float32, torch.bfloat16)
+    assert precision(torch, "cpu") == (torch.float32, torch.float32)
+    learner = Learner(str(tiny_model), GRPOConfig(lr=1e-6), "cpu")
+    learner.compute_dtype = torch.bfloat16  # what a CUDA learner computes in, here on the CPU
+    layers = {n: p for n, p in learner.model.named_parameters() if "embed" not in n}
+    before = {n: p.detach().clone() for n, p in layers.items()}
+    learner.update([seq(learner, [5, 6, 7, 8, 9, 10, 11, 12], 1.0)])
+    assert all(p.dtype == torch.float32 for p in layers.values())
+    changed = sum(int((layers[n] != before[n]).sum()) for n in layers)
+    total = sum(p.numel() for p in before.values())
+    assert changed / total > 0.99, changed / total  # bf16 weights: 0.4% of SmolLM2's at 1e-6
+
+
 def test_gspos_sequence_ratio_trains_and_equals_the_token_ratio_on_policy(tiny_model):
     """On policy every ratio is 1 at the update, so GSPO's first step is GRPO's (same loss)."""
     ids = [[5, 6, 7, 8, 9, 10], [5, 6, 7, 30, 31]]

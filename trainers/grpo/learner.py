@@ -1,6 +1,7 @@
 """The learner: a transformers causal LM in torch, trained on GRPO batches.
 
-Full fine-tuning or LoRA (peft), optional gradient checkpointing, bf16 on GPU, micro-batches
+Full fine-tuning or LoRA (peft), optional gradient checkpointing, float32 weights computed in
+bf16 on GPU (``precision``), micro-batches
 packed by token count with gradient accumulation, AdamW, grad-norm clipping, and a
 warmup + constant/cosine learning-rate schedule. Under ``torchrun`` every rank holds a replica,
 or a shard with ``trainer.fsdp`` (``distributed``).
@@ -52,6 +53,13 @@ SOLO_WORK = 16_384
 SmolLM2 (hidden 576) at 60 tokens is above it, the tiny test model (128) at 60 below."""
 
 
+def precision(torch: Any, device_type: str) -> tuple[Any, Any]:
+    """(weights' dtype, compute dtype): float32 weights everywhere, computed in bf16 under
+    autocast on CUDA. bf16 weights would lose the steps themselves: AdamW at lr 1e-5 changes
+    2% of SmolLM2's bf16 weights at all (0.4% at 1e-6), every float32 one."""
+    return torch.float32, torch.bfloat16 if device_type == "cuda" else torch.float32
+
+
 def first_trained(loss_mask: list[int]) -> int:
     """Index of the first token the loss covers (the length when none is)."""
     return next((i for i, m in enumerate(loss_mask) if m), len(loss_mask))
@@ -94,7 +102,7 @@ class Learner:
         # model's 30-60 tokens at hidden 128: 1.5x slower alone) stay batched; a GPU wants
         # the batches
         self.solo_work: int | None = SOLO_WORK if self.device.type == "cpu" else None
-        dtype = torch.bfloat16 if self.device.type == "cuda" else torch.float32
+        dtype, self.compute_dtype = precision(torch, self.device.type)
         model = load_model(model_path, dtype=dtype)
         self.images = ImageInputs.load(model_path)
         visual = getattr(getattr(model, "model", None), "visual", None)
@@ -120,7 +128,9 @@ class Learner:
         self.model = model.to(self.device)
         self.reference = None
         if cfg.kl_coef > 0 and cfg.lora.rank == 0:
-            self.reference = load_model(model_path, dtype=dtype).to(self.device).eval()
+            # frozen: held in the compute dtype
+            reference = load_model(model_path, dtype=self.compute_dtype)
+            self.reference = reference.to(self.device).eval()
         self.model_path, self.dtype = model_path, dtype
         self.sharded = cfg.fsdp and self.world > 1
         if self.sharded:
@@ -174,6 +184,12 @@ class Learner:
         grouped = pack([lengths[i] for i in rest], self.cfg.micro_batch_tokens)
         return [[i] for i, a in enumerate(alone) if a] + [[rest[j] for j in b] for b in grouped]
 
+    def autocast(self) -> Any:
+        """The context the model computes in (bf16 autocast where ``compute_dtype`` is)."""
+        torch = self.torch
+        low = self.compute_dtype != torch.float32
+        return torch.autocast(self.device.type, dtype=self.compute_dtype, enabled=low)
+
     def _rounds(self, micros: list[list[int]]) -> list[list[int] | None]:
         """``micros``, and under FSDP a None for each forward this rank runs idle: every rank
         runs as many as the busiest (each forward gathers the layers with the others)."""
@@ -184,7 +200,8 @@ class Learner:
     def _idle(self, model: Any, backward: bool = False) -> None:
         """A forward (and backward) of a two-token stand-in that adds nothing to a gradient."""
         ids = self.torch.zeros((1, 2), dtype=self.torch.long, device=self.device)
-        logits = model(input_ids=ids, use_cache=False).logits
+        with self.autocast():
+            logits = model(input_ids=ids, use_cache=False).logits
         if backward:
             (logits.sum() * 0).backward()
 
@@ -209,13 +226,14 @@ class Learner:
             attn[row, : len(x)] = 1
         padded = any(len(x) < width for x in ids)  # no mask at all: SDPA's causal kernel
         pixels = self.images.inputs(batch, images) if images and self.images else {}
-        out = model(
-            **pixels,
-            input_ids=batch,
-            attention_mask=attn if padded else None,
-            logits_to_keep=width - start + 1,
-            use_cache=False,
-        )
+        with self.autocast():
+            out = model(
+                **pixels,
+                input_ids=batch,
+                attention_mask=attn if padded else None,
+                logits_to_keep=width - start + 1,
+                use_cache=False,
+            )
         logits = out.logits[:, :-1].float()  # right padding: the kept columns are the last ones
         if self.images is not None:  # what the sampler could not sample (its mask, alike)
             logits = self.images.mask(logits)

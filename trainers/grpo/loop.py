@@ -72,10 +72,10 @@ def _rollout_policy(
     # never write into the user's model folder; the weights are the learner's (a resumed
     # run's, an init's, or a LoRA merge)
     weights = checkpoint.write_model(learner, cfg.policy.model, out / "policy")
-    # the engine computes in the learner's dtype: an fp32 learner's small updates rounded
-    # into a bf16 engine leave the sampler far from the learner (SmolLM2 after a cold start:
-    # French prose from the engine, tool calls from the learner, at the same weights)
-    dtype = str(next(learner.model.parameters()).dtype).removeprefix("torch.")
+    # the engine computes as the learner does (fp32 on a CPU, bf16 on CUDA): a CPU learner's
+    # small updates rounded into a bf16 engine left the sampler far from the learner (SmolLM2
+    # after a cold start: French prose from the engine, tool calls from the learner)
+    dtype = str(learner.compute_dtype).removeprefix("torch.")
     engine = {"dtype": dtype, **cfg.policy.engine}
     if cfg.trainer.weight_sync == "broadcast":
         engine.setdefault("worker_extension_cls", RECEIVER)

@@ -3,11 +3,13 @@ gradients, optimizer state and activations need, and the share the vLLM engine r
 
 Estimates, in bytes:
 
-* weights: every parameter at its dtype's size;
+* weights: every parameter at its dtype's size (float32: the learner computes in bf16 on CUDA
+  but keeps float32 weights);
 * gradients: trainable parameters at that size;
 * optimizer: AdamW's two moments per trainable parameter, at that size;
-* activations of one micro-batch: ``tokens * hidden * layers * 34`` bytes/2 per element
-  (the usual transformer estimate; ``* 2 / 34`` with gradient checkpointing), plus the
+* activations of one micro-batch: ``tokens * hidden * layers * 34`` bytes/2 per element at
+  the weights' size (the usual transformer estimate; ``* 2 / 34`` with gradient checkpointing;
+  an upper bound under bf16 autocast, which keeps some activations in float32), plus the
   fp32 logits and log-softmax of the micro-batch (``tokens * vocab * 8``);
 * vLLM: ``gpu_memory_utilization`` of the device (weights, activations and KV cache of the
   sampler).
