@@ -56,7 +56,9 @@ SmolLM2 (hidden 576) at 60 tokens is above it, the tiny test model (128) at 60 b
 def precision(torch: Any, device_type: str) -> tuple[Any, Any]:
     """(weights' dtype, compute dtype): float32 weights everywhere, computed in bf16 under
     autocast on CUDA. bf16 weights would lose the steps themselves: AdamW at lr 1e-5 changes
-    2% of SmolLM2's bf16 weights at all (0.4% at 1e-6), every float32 one."""
+    2% of SmolLM2's bf16 weights at all (0.4% at 1e-6), every float32 one. LoRA's frozen base
+    stays float32 too: each sync merges the adapters into it and takes them out again, which
+    in bf16 would leave a rounding error in the base every time."""
     return torch.float32, torch.bfloat16 if device_type == "cuda" else torch.float32
 
 
