@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from learner import batch  # noqa: E402
+from learner import batch
 
 LAYOUTS = {"one process": (1, False), "2 replicas": (2, False), "2 FSDP shards": (2, True)}
 
