@@ -29,8 +29,9 @@ from agentgym._imports import require
 from agentgym.config import Device
 from agentgym.errors import ConfigError
 from agentgym.rollout.writer import read_trajectories
+from agentgym.trainers.grpo.batch import Sequence
 from agentgym.trainers.grpo.config import GRPOConfig, LoRAConfig, SFTSettings
-from agentgym.trainers.grpo.learner import Learner, Sequence
+from agentgym.trainers.grpo.learner import Learner
 
 
 class SFTConfig(SFTSettings):

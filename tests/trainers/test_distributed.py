@@ -11,8 +11,9 @@ import sys
 import pytest
 
 from agentgym.trainers.grpo import distributed
+from agentgym.trainers.grpo.batch import Sequence
 from agentgym.trainers.grpo.config import GRPOConfig
-from agentgym.trainers.grpo.learner import Learner, Sequence
+from agentgym.trainers.grpo.learner import Learner
 from tests.conftest import free_port, train_digits
 
 CFG = GRPOConfig(lr=1e-3, micro_batch_tokens=256)

@@ -6,8 +6,9 @@ import torch
 
 from agentgym.policies.base import SamplingConfig
 from agentgym.policies.hf import HFPolicy
+from agentgym.trainers.grpo.batch import Sequence
 from agentgym.trainers.grpo.config import GRPOConfig, LoRAConfig
-from agentgym.trainers.grpo.learner import Learner, Sequence, pack
+from agentgym.trainers.grpo.learner import Learner, pack
 from agentgym.trainers.grpo.sync import SyncError, probe
 
 

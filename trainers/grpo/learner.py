@@ -12,13 +12,13 @@ from __future__ import annotations
 import copy
 import math
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from agentgym._imports import require
 from agentgym.errors import ConfigError
 from agentgym.trainers.grpo import distributed
+from agentgym.trainers.grpo.batch import Sequence, first_trained
 from agentgym.trainers.grpo.config import GRPOConfig
 from agentgym.trainers.grpo.losses import (
     aggregate,
@@ -32,22 +32,6 @@ from agentgym.trainers.grpo.losses import (
 )
 from agentgym.vision import ImageInputs, load_model
 
-
-@dataclass
-class Sequence:
-    """One trajectory as the learner sees it; every list is aligned with ``token_ids``."""
-
-    token_ids: list[int]
-    loss_mask: list[int]
-    advantages: list[float]
-    sampler_logprobs: list[float]
-    old_logprobs: list[float] = field(default_factory=list)
-    """The learner's log-probs at sampling time; empty: taken from the update's own forward."""
-    ref_logprobs: list[float] = field(default_factory=list)
-    images: list[str] = field(default_factory=list)
-    """The images whose tokens are in ``token_ids``, in order (vision-language models)."""
-
-
 SOLO_WORK = 16_384
 """Tokens x hidden size from which a CPU forward of one sequence beats a padded micro-batch:
 SmolLM2 (hidden 576) at 60 tokens is above it, the tiny test model (128) at 60 below."""
@@ -60,11 +44,6 @@ def precision(torch: Any, device_type: str) -> tuple[Any, Any]:
     stays float32 too: each sync merges the adapters into it and takes them out again, which
     in bf16 would leave a rounding error in the base every time."""
     return torch.float32, torch.bfloat16 if device_type == "cuda" else torch.float32
-
-
-def first_trained(loss_mask: list[int]) -> int:
-    """Index of the first token the loss covers (the length when none is)."""
-    return next((i for i, m in enumerate(loss_mask) if m), len(loss_mask))
 
 
 def pack(lengths: list[int], budget: int) -> list[list[int]]:

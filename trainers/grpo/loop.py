@@ -31,10 +31,10 @@ from agentgym.config import redact
 from agentgym.rollout import EnvPool, env_factory, summarize
 from agentgym.trainers.grpo import checkpoint, distributed, ranks
 from agentgym.trainers.grpo.ahead import staleness, step_source
-from agentgym.trainers.grpo.batch import build_batch
+from agentgym.trainers.grpo.batch import build_batch, first_trained
 from agentgym.trainers.grpo.config import TrainConfig
 from agentgym.trainers.grpo.heldout import cold_start, evaluate
-from agentgym.trainers.grpo.learner import Learner, first_trained
+from agentgym.trainers.grpo.learner import Learner
 from agentgym.trainers.grpo.memory import memory_plan
 from agentgym.trainers.grpo.sync import connect, probe, push_weights
 
