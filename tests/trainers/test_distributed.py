@@ -141,25 +141,26 @@ def test_two_gloo_ranks_update_as_one_process_does(tiny_model, tmp_path, monkeyp
     assert r1 == {} if fsdp else len(r1) == len(r0)  # a shard's rank holds no whole weights
 
 
+SMALL = ["trainer.steps=2", "trainer.tasks_per_step=2", "trainer.group_size=4",
+         "policy.max_new_tokens=8", "trainer.lr=1e-3"]  # fmt: skip
+
+
+def torchrun(model, out, *overrides: str) -> list[dict]:
+    """``agentgym train env=digits`` with two ``torchrun`` ranks; its metrics."""
+    cmd = [
+        sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+        "--master_port", str(free_port()), "-m", "agentgym.cli", "train", "env=digits",
+        f"policy.model={model}", "device=cpu", f"out={out}", *SMALL, *overrides,
+    ]  # fmt: skip
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
+
+
 @pytest.mark.slow
 def test_torchrun_two_fsdp_ranks_train_as_one_process_and_resume(tiny_model, tmp_path):
-    small = ["trainer.steps=2", "trainer.tasks_per_step=2", "trainer.group_size=4",
-             "policy.max_new_tokens=8", "trainer.lr=1e-3"]  # fmt: skip
-    assert train_digits(tiny_model, tmp_path / "one", *small) == 0
-
-    def torchrun(*more: str) -> list[dict]:
-        cmd = [
-            sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
-            "--master_port", str(free_port()), "-m", "agentgym.cli", "train", "env=digits",
-            f"policy.model={tiny_model}", "policy=hf", "device=cpu", f"out={tmp_path / 'two'}",
-            *small, "trainer.fsdp=true", *more,
-        ]  # fmt: skip
-        done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
-        assert done.returncode == 0, done.stderr[-3000:]
-        lines = (tmp_path / "two" / "metrics.jsonl").read_text().splitlines()
-        return [json.loads(x) for x in lines]
-
-    two = torchrun()
+    assert train_digits(tiny_model, tmp_path / "one", *SMALL) == 0
+    two = torchrun(tiny_model, tmp_path / "two", "policy=hf", "trainer.fsdp=true")
     one = [json.loads(x) for x in (tmp_path / "one" / "metrics.jsonl").read_text().splitlines()]
     assert len(two) == 2 and two[0]["reward_mean"] == one[0]["reward_mean"]
     assert two[0]["grad_norm"] == pytest.approx(one[0]["grad_norm"], rel=1e-4)
@@ -168,6 +169,21 @@ def test_torchrun_two_fsdp_ranks_train_as_one_process_and_resume(tiny_model, tmp
     assert all(r["sync_probe_gap"] < 1e-4 for r in two), [r["sync_probe_gap"] for r in two]
     assert one[0]["sync_probe_gap"] is None  # one process samples with the learner's model
     # the gathered checkpoint resumes on the shards
-    again = torchrun("trainer.steps=3", "trainer.resume=true")
+    again = torchrun(
+        tiny_model, tmp_path / "two", "policy=hf", "trainer.fsdp=true", "trainer.steps=3",
+        "trainer.resume=true",
+    )  # fmt: skip
     assert [r["step"] for r in again] == [0, 1, 2] and again[:2] == two
     assert (tmp_path / "two" / "model" / "model.safetensors").exists()
+
+
+@pytest.mark.vllm
+@pytest.mark.slow
+def test_torchrun_fsdp_ranks_broadcast_their_gathered_weights_into_vllm(tiny_model, tmp_path):
+    got = torchrun(
+        tiny_model, tmp_path, "policy=vllm", "trainer.fsdp=true", "trainer.sync_probe_tol=1e-3",
+        "policy.engine={max_model_len: 2048, gpu_memory_utilization: 0.2, enforce_eager: true, "
+        "max_num_batched_tokens: 16384}",
+    )  # fmt: skip
+    assert [m["learner_ranks"] for m in got] == [2, 2]
+    assert all(m["sync_probe_gap"] < 1e-3 for m in got)  # the engine in rank 0 has the shards
