@@ -150,6 +150,12 @@ def load_train_config(overrides: list[str]) -> Any:
             cfg.cold_start.baseline, getattr(env_cls, "baselines", {}), "cold_start.baseline"
         )
     name, model = cfg.policy.name, cfg.policy.model
+    if cfg.trainer.fsdp and is_vision_model(model):
+        raise ConfigError(
+            "trainer.fsdp",
+            "is true for a vision-language model: sharding its vision tower is not built",
+            "drop trainer.fsdp (each rank holds a replica)",
+        )
     sees_images = reads_images(name, model)
     check_images(env_cls, cfg.env.id, cfg.env.kwargs, sees_images, _text_only(name, model))
     return cfg

@@ -239,18 +239,22 @@ def test_a_missing_gui_action_dataset_fails_before_work(tmp_path, capsys):
 
 
 @pytest.mark.parametrize(
-    "overrides, key, fix",
+    "model, overrides, key, fix",
     [
-        (["env=digits", "cold_start.episodes=8"], "cold_start.baseline", "baselines (none)"),
-        (["trainer.fsdp=true", "trainer.lora.rank=8"], "trainer.fsdp", "drop trainer.fsdp"),
-        (["trainer.ranks=0"], "trainer.ranks", ""),
+        ("tiny_model", ["env=digits", "cold_start.episodes=8"], "cold_start.baseline",
+         "baselines (none)"),
+        ("tiny_model", ["trainer.fsdp=true", "trainer.lora.rank=8"], "trainer.fsdp",
+         "drop trainer.fsdp"),
+        ("tiny_model", ["trainer.ranks=0"], "trainer.ranks", ""),
+        ("tiny_vision_model", ["trainer.fsdp=true"], "trainer.fsdp", "each rank holds a replica"),
     ],
-)
+)  # fmt: skip
 def test_bad_train_config_fails_before_work_naming_key_and_fix(
-    overrides, key, fix, tiny_model, tmp_path, capsys
+    model, overrides, key, fix, request, tmp_path, capsys
 ):
     out = tmp_path / "run"
-    args = ["train", "policy=hf", f"policy.model={tiny_model}", f"out={out}", *overrides]
+    path = request.getfixturevalue(model)
+    args = ["train", "policy=hf", f"policy.model={path}", f"out={out}", *overrides]
     assert main(args) == 2
     err = capsys.readouterr().err
     assert f"config key '{key}'" in err and fix in err, err

