@@ -11,7 +11,6 @@ client take (with NCCL on GPUs); here the tensors travel over gloo, on the CPU.
 from __future__ import annotations
 
 import datetime
-import socket
 from typing import Any
 
 from agentgym._imports import require
@@ -67,18 +66,17 @@ class WeightSender:
         import asyncio
 
         from agentgym._compute import run_torch
+        from agentgym.rollout.remote import meeting_point
 
-        with socket.socket() as s:  # a free port for the group's store
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
+        host, port = meeting_point()  # engines in Ray actors may be on other nodes
         world = len(engines) + 1
         joins = [
             asyncio.ensure_future(
-                e.collective_rpc("agentgym_join", args=("127.0.0.1", port, i + 1, world))
+                e.collective_rpc("agentgym_join", args=(host, port, i + 1, world))
             )
             for i, e in enumerate(engines)
         ]
-        group = await run_torch(_group, "127.0.0.1", port, 0, world)
+        group = await run_torch(_group, host, port, 0, world)
         await asyncio.gather(*joins)
         return cls(group, engines)
 

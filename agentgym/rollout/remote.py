@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import itertools
 import os
+import socket
+import sys
 from typing import Any
 
 from agentgym._imports import require
@@ -48,6 +50,19 @@ def ensure_ray(address: str | None) -> None:
             ray.init(address=address, log_to_driver=False)
         else:
             ray.init(address="local", include_dashboard=False, log_to_driver=False)
+
+
+def meeting_point() -> tuple[str, int]:
+    """Where processes on any node of the run reach this one to form a torch.distributed
+    group with it: the Ray node's address when Ray runs here (actors may be on other nodes),
+    else the loopback; and a free port."""
+    host = "127.0.0.1"
+    ray = sys.modules.get("ray")  # never imported: not running here
+    if ray is not None and ray.is_initialized():
+        host = ray.util.get_node_ip_address()
+    with socket.socket() as s:
+        s.bind(("", 0))
+        return host, int(s.getsockname()[1])
 
 
 _TURN = itertools.count()

@@ -89,3 +89,21 @@ def test_train_spreads_its_environments_over_a_two_node_cluster(
     assert len((tmp_path / "metrics.jsonl").read_text().splitlines()) == 2
     nodes = [node for name, node in cluster_actors(two_node_cluster) if name.endswith("_EnvActor")]
     assert len(nodes) == 4 and len(set(nodes)) == 2  # the env actors ran on both nodes
+
+
+def test_groups_meet_at_the_ray_nodes_address_when_ray_runs(monkeypatch):
+    """Peers in actors on other nodes cannot reach this node's loopback."""
+    import sys
+    import types
+
+    from agentgym.rollout.remote import meeting_point
+
+    fake = types.SimpleNamespace(
+        is_initialized=lambda: True,
+        util=types.SimpleNamespace(get_node_ip_address=lambda: "10.1.2.3"),
+    )
+    monkeypatch.setitem(sys.modules, "ray", fake)
+    host, port = meeting_point()
+    assert host == "10.1.2.3" and port > 0
+    monkeypatch.delitem(sys.modules, "ray")
+    assert meeting_point()[0] == "127.0.0.1"  # no Ray here: the processes are this machine's

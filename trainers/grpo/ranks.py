@@ -11,13 +11,12 @@ the run with its error; the actors are killed when the run ends however it ends.
 from __future__ import annotations
 
 import os
-import socket
 from dataclasses import dataclass, field
 from typing import Any
 
 from agentgym._imports import require
 from agentgym.errors import ConfigError
-from agentgym.rollout.remote import ensure_ray
+from agentgym.rollout.remote import ensure_ray, meeting_point
 from agentgym.trainers.grpo import distributed
 from agentgym.trainers.grpo.config import TrainConfig
 
@@ -84,10 +83,11 @@ def start(cfg: TrainConfig) -> Ranks:
         )
     ray = require("ray", "ray")
     ensure_ray(cfg.rollout.ray_address)
+    host, port = meeting_point()
     meet = {
         "WORLD_SIZE": str(n),
-        "MASTER_ADDR": ray.util.get_node_ip_address(),
-        "MASTER_PORT": str(_free_port()),
+        "MASTER_ADDR": host,
+        "MASTER_PORT": str(port),
         "LOCAL_RANK": "0",  # an actor sees only its own GPU, as cuda:0
     }
     gpus = 1 if cfg.device != "cpu" and _cuda() else 0
@@ -106,9 +106,3 @@ def start(cfg: TrainConfig) -> Ranks:
 
 def _cuda() -> bool:
     return bool(require("torch", "train").cuda.is_available())
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("", 0))
-        return int(s.getsockname()[1])
