@@ -24,15 +24,14 @@ from agentgym.trainers.grpo.config import TrainConfig
 class _Rank:
     """Runs inside a Ray worker process: one follower rank."""
 
-    def run(self, config: dict[str, Any], env: dict[str, str], cwd: str) -> str:
-        """Join the ranks and follow rank 0 until it stops; the node this ran on."""
+    def run(self, config: dict[str, Any], env: dict[str, str], cwd: str) -> None:
+        """Join the ranks and follow rank 0 until it stops."""
         from agentgym.trainers.grpo.loop import follow
 
         if os.path.isdir(cwd):  # the driver's, so that relative paths name the same files
             os.chdir(cwd)
         os.environ.update(env)
         follow(TrainConfig.model_validate(config))
-        return str(require("ray", "ray").get_runtime_context().get_node_id())
 
 
 @dataclass
@@ -44,13 +43,12 @@ class Ranks:
     environ: dict[str, str | None] = field(default_factory=dict)
     """This process's variables before it became rank 0 (put back by ``close``)."""
 
-    def join(self, timeout: float = 300) -> list[str]:
-        """Wait for the followers to end (after ``distributed.stop``); their nodes. A rank's
-        error is raised here."""
-        ray = require("ray", "ray")
-        if not self.runs or not require("torch.distributed", "train").is_initialized():
-            return []  # rank 0 failed before the ranks met: close() ends them
-        return list(ray.get(self.runs, timeout=timeout))
+    def join(self, timeout: float = 300) -> None:
+        """Wait for the followers to end (after ``distributed.stop``); a rank's error is
+        raised here."""
+        if self.runs and require("torch.distributed", "train").is_initialized():
+            require("ray", "ray").get(self.runs, timeout=timeout)
+        # else rank 0 failed before the ranks met: close() ends them
 
     def close(self) -> None:
         """Kill the actors (ended or not) and leave the ranks' process group."""
