@@ -77,8 +77,8 @@ def test_kill_and_resume_continues_exactly(tiny_model, tmp_path):
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     assert (run / "checkpoints" / "latest").read_text() == "step_000002"
-    subprocess.run(
-        _train_cmd(tiny_model, run, "trainer.resume=true"),
+    subprocess.run(  # keeping fewer checkpoints is a setting a resume may change
+        _train_cmd(tiny_model, run, "trainer.resume=true", "trainer.keep_checkpoints=2"),
         check=True,
         capture_output=True,
         timeout=600,
@@ -90,6 +90,9 @@ def test_kill_and_resume_continues_exactly(tiny_model, tmp_path):
         assert a["grad_norm"] == pytest.approx(b["grad_norm"], rel=1e-5)
     steps = sorted(p.name for p in (run / "trajectories").iterdir())
     assert steps == [f"step_{i:06d}.jsonl" for i in range(6)]
+    kept = sorted(p.name for p in (run / "checkpoints").iterdir())
+    assert kept == ["latest", "step_000004", "step_000006"]
+    assert sorted(p.name for p in (ref / "checkpoints").iterdir())[-1] == "step_000006"
 
 
 @pytest.mark.vllm
@@ -122,6 +125,8 @@ def test_vllm_rollouts_with_weight_sync_probe_every_step(tiny_model, tmp_path, c
         for line in (tmp_path / "trajectories" / "step_000003.jsonl").read_text().splitlines()
     ]
     assert {t["policy_version"] for t in trajs} == {3}
+    # the engine's copy of the weights is gone with the engine; the trained policy stays
+    assert not (tmp_path / "policy").exists() and (tmp_path / "model").is_dir()
     # vLLM's own logging (engine start, every weight reload) goes to the run's log file
     printed = capfd.readouterr()
     assert "Loading weights took" not in printed.out + printed.err

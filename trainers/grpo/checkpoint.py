@@ -22,7 +22,8 @@ from agentgym.trainers.grpo.config import respelled
 from agentgym.trainers.grpo.learner import Learner
 
 RESUMABLE = (
-    "out", "trainer.steps", "trainer.resume", "trainer.save_every", "trainer.eval_every",
+    "out", "trainer.steps", "trainer.resume", "trainer.save_every", "trainer.keep_checkpoints",
+    "trainer.eval_every",
     "rollout.concurrency", "policy.engines", "trainer.ranks", "trainer.fsdp",
 )  # fmt: skip
 """Settings a resumed run may change; any other difference refuses the resume (checkpoints
@@ -61,6 +62,7 @@ def save(
     base: str | Path,
     config: dict[str, Any],
     sampler: dict[str, Any] | None = None,
+    keep: int | None = None,
 ) -> Path:
     """Save the state after ``step`` completed steps of the run ``config`` describes (its
     settings are recorded for ``check_resume``) and the state of its sampler (``sampler``:
@@ -68,7 +70,8 @@ def save(
 
     The folder is also a model folder that every policy loads (``policy.model=``,
     ``model=``/``init=``): ``base``'s tokenizer and config beside the weights; with LoRA the
-    loadable model is ``merged/`` inside it (adapters folded in)."""
+    loadable model is ``merged/`` inside it (adapters folded in). Once it is complete, only
+    the newest ``keep`` checkpoints stay (``None``: all)."""
     torch = require("torch", "train")
     final = root / f"step_{step:06d}"
     tmp = root / f".step_{step:06d}.tmp"
@@ -93,6 +96,9 @@ def save(
     latest = root / "latest"
     (root / "latest.tmp").write_text(final.name)
     os.replace(root / "latest.tmp", latest)
+    if keep is not None:
+        for old in sorted(root.glob("step_*"))[:-keep]:
+            shutil.rmtree(old, ignore_errors=True)
     return final
 
 

@@ -98,6 +98,12 @@ class GRPOConfig(_Strict):
         "the ranks (FSDP2) instead of a full replica on each",
     )
     save_every: int = Field(5, ge=1)
+    keep_checkpoints: int | None = Field(
+        3,
+        ge=1,
+        description="the newest checkpoints kept in out/checkpoints (an older one is deleted "
+        "once a newer one is complete); null keeps every one",
+    )
     resume: bool = False
     sync_probe_tol: float = Field(0.05, gt=0.0)
     weight_sync: Literal["broadcast", "disk"] = Field(

@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import json
 import random
+import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -298,7 +299,10 @@ async def _train(
             log(record, on_step)
             if (step + 1) % tc.save_every == 0 or step + 1 == tc.steps:
                 base, run = cfg.init or cfg.policy.model, cfg.model_dump(mode="json")
-                checkpoint.save(out / "checkpoints", step + 1, learner, base, run, source.state())
+                checkpoint.save(
+                    out / "checkpoints", step + 1, learner, base, run, source.state(),
+                    tc.keep_checkpoints,
+                )  # fmt: skip
             if step + 1 == tc.steps or (tc.eval_every and (step + 1) % tc.eval_every == 0):
                 await held_out(step + 1, "grpo")
         # the trained policy as a model folder (LoRA merged): policy.model=<out>/model
@@ -312,6 +316,8 @@ async def _train(
         await source.aclose()
         await envs.aclose()
         await policy.aclose()
+        # vllm's copy of the weights (rewritten at every start); the trained policy is out/model
+        shutil.rmtree(out / "policy", ignore_errors=True)
     return history
 
 
