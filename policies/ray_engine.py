@@ -10,12 +10,12 @@ group (``collective_rpc`` is forwarded to the actor's engine) or reloaded from t
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
 from agentgym._imports import require
 from agentgym.policies.base import SamplingConfig, TokenPolicy
+from agentgym.policies.vllm import vllm_env
 from agentgym.types import Sample
 
 
@@ -71,7 +71,7 @@ class RayEngine(TokenPolicy):
         ray = require("ray", "ray")
         gpus = 1 if ray.cluster_resources().get("GPU", 0) >= 1 else 0
         actor = ray.remote(num_cpus=0, num_gpus=gpus)(_EngineActor)
-        env = {"env_vars": {k: v for k, v in os.environ.items() if k.startswith("VLLM_")}}
+        env = {"env_vars": vllm_env()}
         self._actor = actor.options(runtime_env=env).remote(model, sampling, engine_kwargs)
         super().__init__(tokenizer, sampling)
         self.engine = _RemoteEngine(self._actor)

@@ -5,12 +5,15 @@ Concurrent episodes submit requests to one engine, which batches them continuous
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import itertools
 import json
 import logging.config
 import os
+import shutil
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -64,6 +67,38 @@ def log_vllm_to(path: Path) -> None:
     os.environ["VLLM_LOGGING_CONFIG_PATH"] = str(conf)
     os.environ[_OURS] = "1"
     logging.config.dictConfig(config)
+
+
+_SOCKETS = "AGENTGYM_VLLM_SOCKETS"  # the socket folder this process made, if any
+
+
+def _own_socket_folder() -> None:
+    """Give this process's engines a folder of their own for vLLM's ZMQ sockets, deleted at
+    exit, unless the user chose one (``VLLM_RPC_BASE_PATH``): vLLM makes them in the temp
+    folder and never unlinks them (three per engine started, thousands after a day of tests).
+    """
+    if os.environ.get(_SOCKETS) == f"{os.getpid()}:{os.environ.get('VLLM_RPC_BASE_PATH')}":
+        return  # made here already
+    if "VLLM_RPC_BASE_PATH" in os.environ and _SOCKETS not in os.environ:
+        return  # the user's
+    folder = tempfile.mkdtemp(prefix="agv-")
+    if len(folder) + 37 > 107:  # a socket path (folder/uuid) must fit sockaddr_un
+        os.rmdir(folder)
+        return
+    os.environ["VLLM_RPC_BASE_PATH"] = folder
+    os.environ[_SOCKETS] = f"{os.getpid()}:{folder}"
+    atexit.register(shutil.rmtree, folder, True)
+
+
+def vllm_env() -> dict[str, str]:
+    """The ``VLLM_*`` settings of this process that an engine elsewhere should run with (not
+    this process's socket folder)."""
+    ours = os.environ.get(_SOCKETS, ":").split(":", 1)[1]
+    return {
+        k: v
+        for k, v in os.environ.items()
+        if k.startswith("VLLM_") and not (k == "VLLM_RPC_BASE_PATH" and v == ours)
+    }
 
 
 @contextlib.contextmanager
@@ -122,6 +157,7 @@ class VLLMPolicy(TokenPolicy):
             engine_kwargs.setdefault("gpu_memory_utilization", CPU_MEMORY_UTILIZATION)
             engine_kwargs.setdefault("max_num_batched_tokens", CPU_BATCHED_TOKENS)
             _one_engine_process(engine_kwargs)
+        _own_socket_folder()
         args = vllm.AsyncEngineArgs(model=model, **engine_kwargs)
         with _stderr_to(log_file):  # the engine processes inherit it: their warnings go there
             self.engine = AsyncLLM.from_engine_args(args)

