@@ -46,6 +46,29 @@ def test_deep_research_one_letter_and_many_answers_in_one_turn(deep_research):
     assert terminated and reward == 0.0 and info["prediction"] == "wrong one"
 
 
+def test_deep_research_process_signals_cannot_be_farmed(deep_research):
+    """Repeating a search that finds a supporting page, reopening it, and judging useless
+    searches as useless, eight calls a turn for every turn: the process signals stay bounded
+    by the supporting documents, as for a policy that did each thing once."""
+    env = deep_research
+    env.reset(seed=0)
+    page = f"/wiki/{env.question.supporting[0]}"
+    turns = [
+        call("search", query=env.question.question, k=10) * 4 + call("open_page", url=page) * 4,
+        (call("search", query="zzqxj") + call("judge", useful=False, plan="again")) * 4,
+        (call("open_page", url=page) + call("judge", useful=True, plan="more")) * 4,
+    ] * 3
+    signals: dict[str, float] = {}
+    for turn in turns:
+        *_, info = env.step(turn)
+        for name, value in info.get("signals", {}).items():
+            signals[name] = signals.get(name, 0.0) + value
+    gold = len(env.question.supporting)
+    assert signals["retrieval_correct"] <= 2  # once found by search, once opened
+    assert signals["retrieval_useful"] <= 1.0
+    assert signals["judge_correct"] <= min(gold, 1)  # one page brought new evidence, once
+
+
 def test_retrieval_qa_answering_with_the_evidence_wins_little():
     env = agentgym.make("retrieval_qa", world_size=1000, tasks=50)
     try:

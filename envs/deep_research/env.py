@@ -7,11 +7,15 @@ per turn (``info["signals"]``, not in the reward; a trainer credits them with
 ``trainer.turn_reward_parts``):
 
 * ``retrieval_correct``: 1 when a supporting document was in this turn's search results or
-  was opened this turn.
+  was opened this turn, for the first time that way (a search that finds it again, or a page
+  opened again, earns nothing: the signal cannot be farmed by repeating a call); at most 1 a
+  turn.
 * ``retrieval_useful``: the share of supporting documents first seen this turn *on the
   reasoning path* (for bridge questions: the previous hop's document was already seen).
-* ``judge_correct``: +1 when a ``judge`` call's verdict on the last results is right, -1
-  when it is wrong.
+* ``judge_correct``: the first ``judge`` call after a search or page: +1 when it rightly
+  calls the results useful (they brought a supporting document not seen before), 0 when it
+  rightly calls them useless, -1 when it is wrong. Positive credit is thus bounded by the
+  supporting documents: useless searches judged useless, over and over, earn nothing.
 
 The end ``info`` carries ``f1``, ``em``, the answer and the gold answer.
 """
@@ -59,6 +63,9 @@ class DeepResearchEnv(AgentEnv):
         self.question = self.questions[0]
         self.seen: set[str] = set()
         self._last_found: set[str] = set()
+        self._credited: set[tuple[str, str]] = set()  # (how found, doc id) credited
+        self._credit_turn = -1  # the turn retrieval_correct was last credited
+        self._judged = True  # nothing new to judge until a search or page
 
     async def arelease(self) -> None:
         await self.web.aclose()
@@ -66,7 +73,8 @@ class DeepResearchEnv(AgentEnv):
     def task(self, options: dict[str, Any]) -> tuple[list[Message], dict[str, Any]]:
         index = self.task_index(len(self.questions))
         self.question = q = self.questions[index]
-        self.seen, self._last_found = set(), set()
+        self.seen, self._last_found, self._credited = set(), set(), set()
+        self._credit_turn, self._judged = -1, True
         info = {
             "question_id": q.id,
             "hops": q.hops,
@@ -78,10 +86,15 @@ class DeepResearchEnv(AgentEnv):
 
     # ---- process rewards ------------------------------------------------------------------
 
-    def _found(self, doc_ids: list[str | None]) -> None:
+    def _found(self, doc_ids: list[str | None], how: str) -> None:
         gold = self.question.supporting
         hits = [d for d in doc_ids if d in gold]
-        self.add_signal("retrieval_correct", float(bool(hits)))
+        fresh = {(how, d) for d in hits if d is not None} - self._credited
+        credit = bool(fresh) and self._credit_turn != self.turn
+        self.add_signal("retrieval_correct", float(credit))
+        self._credited |= fresh
+        if credit:
+            self._credit_turn = self.turn
         new = {d for d in hits if d is not None and d not in self.seen}
         on_path = [
             d
@@ -91,7 +104,7 @@ class DeepResearchEnv(AgentEnv):
             or gold[gold.index(d) - 1] in self.seen | new
         ]
         self.add_signal("retrieval_useful", len(on_path) / len(gold))
-        self._last_found = new
+        self._last_found, self._judged = new, False
         self.seen |= new
 
     # ---- tools ----------------------------------------------------------------------------
@@ -108,7 +121,7 @@ class DeepResearchEnv(AgentEnv):
             raise ToolError("the query is empty; write what you are looking for")
         k = max(1, min(k, self.max_k))
         results = await self.web.search(query.strip(), k)
-        self._found([r.doc_id for r in results])
+        self._found([r.doc_id for r in results], "search")
         if not results:
             return f"No results for {query!r}. Try other words."
         return "\n".join(
@@ -124,7 +137,7 @@ class DeepResearchEnv(AgentEnv):
             page: Which part to read (1 is the start).
         """
         doc = await self.web.fetch(url)
-        self._found([self.web.doc_id(doc.url)])
+        self._found([self.web.doc_id(doc.url)], "open")
         words = doc.text.split()
         parts = max(1, -(-len(words) // self.page_words))
         if not 1 <= page <= parts:
@@ -149,8 +162,11 @@ class DeepResearchEnv(AgentEnv):
             useful: True if the last search or page brought new, relevant evidence.
             plan: What you will do next.
         """
+        if self._judged:
+            return "Nothing new to judge: search or open a page, then judge what it brought."
+        self._judged = True
         right = useful == bool(self._last_found)
-        self.add_signal("judge_correct", 1.0 if right else -1.0)
+        self.add_signal("judge_correct", (1.0 if useful else 0.0) if right else -1.0)
         return f"Noted. Next step: {plan.strip() or '(none given)'}"
 
     @tool
