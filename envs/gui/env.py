@@ -11,8 +11,10 @@ reaches only the local app; invalid or detached ids, navigation away and page cr
 back as observations.
 
 Reward: ``success`` (1 when the task's checker accepts the app's final state and answer, at
-``finish`` or at the turn limit). Signals per turn: ``valid_action`` (the action ran) and
-``progress`` (the change in the share of the task's subgoals met).
+``finish`` or at the turn limit). Signals per turn: ``valid_action`` (1 when every action of the
+turn ran, whatever their number) and ``progress`` (the change in the share of the task's
+subgoals met: an episode's sum is the share met at the end, so undoing and redoing earns
+nothing).
 """
 
 from __future__ import annotations
@@ -58,6 +60,7 @@ class GUIEnv(AgentEnv):
         self.page: Any = None
         self.task_: GUITask | None = None
         self._progress = 0.0
+        self._acted_turn, self._all_valid = -1, True  # for valid_action, once a turn
 
     # ---- episode ------------------------------------------------------------------------
 
@@ -78,7 +81,7 @@ class GUIEnv(AgentEnv):
         self.page.set_default_timeout(self.cfg.action_timeout_ms)
         self.page.set_default_navigation_timeout(30_000)
         await self.page.goto(self.server.url(t.app, t.seed))
-        self._progress = 0.0
+        self._progress, self._acted_turn = 0.0, -1
         obs = await self.observe()
         first = Message(
             role="user", content=f"Task: {t.instruction}\n\n{obs.content}", images=obs.images
@@ -125,7 +128,12 @@ class GUIEnv(AgentEnv):
             error = str(exc)
         except Exception as exc:  # Playwright: timeouts, detached nodes, closed pages
             error = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
-        self.add_signal("valid_action", float(error is None))
+        if self._acted_turn != self.turn:  # the turn's first action
+            self._acted_turn, self._all_valid = self.turn, True
+            self.add_signal("valid_action", 1.0)
+        if error is not None and self._all_valid:
+            self._all_valid = False
+            self.add_signal("valid_action", -1.0)
         await self._track_progress()
         return await self.observe(error)
 

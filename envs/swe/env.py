@@ -15,7 +15,9 @@ diff is taken with git and scored:
 ``mode=patch`` is single-turn: the model sees the issue and the files and answers with the
 whole patch in a ```diff block. ``info`` at the end: ``diff``, ``fail_to_pass`` and
 ``pass_to_pass`` results, ``similarity``. Per turn, ``run_tests`` gives the signal
-``tests_passed`` (share of the tests it ran that passed).
+``tests_passed``: the share of the task's FAIL_TO_PASS tests that it saw pass for the first
+time (running tests that pass already, or the same ones again, earns nothing: an episode's sum
+is at most 1).
 """
 
 from __future__ import annotations
@@ -67,12 +69,14 @@ class SWEEnv(AgentEnv):
         self._pools: dict[int, Any] = {}
         self.t: SWETask = self.tasks[0]
         self.base = "HEAD"
+        self._fixed: set[str] = set()  # FAIL_TO_PASS tests seen passing by run_tests
 
     # ---- episode ------------------------------------------------------------------------
 
     async def atask(self, options: dict[str, Any]) -> tuple[list[Message], dict[str, Any]]:
         index = self.task_index(len(self.tasks))
         self.t = t = self.tasks[index]
+        self._fixed = set()
         await self._release_sandbox()
         self.sandbox = await make_sandbox(self.cfg, t, self._pools)
         setup = await self.sandbox.setup(
@@ -254,7 +258,9 @@ class SWEEnv(AgentEnv):
         if not results:
             return "no tests ran (check the ids)"
         passed = sum(results.values())
-        self.add_signal("tests_passed", passed / len(results))
+        fixed = {x for x in self.t.fail_to_pass if results.get(x)} - self._fixed
+        self._fixed |= fixed
+        self.add_signal("tests_passed", len(fixed) / max(1, len(self.t.fail_to_pass)))
         lines = [f"{'PASSED' if ok else 'FAILED'} {name}" for name, ok in sorted(results.items())]
         return self._cap(f"{passed}/{len(results)} passed\n" + "\n".join(lines))
 

@@ -101,6 +101,11 @@ def test_bad_ids_detached_elements_navigation_and_crash_are_observations(shop):
     env, obs = shop
     o, *_, info = env.step(call("click", id=99999))
     assert "no element [99999]" in text(o) and info["signals"]["valid_action"] == 0.0
+    # eight valid actions in a turn earn what one does (the signal is per turn, not per call)
+    *_, info = env.step(call("scroll", direction="down") * 8)
+    assert info["signals"]["valid_action"] == 1.0
+    *_, info = env.step(call("scroll", direction="up") * 3 + call("click", id=99999) * 3)
+    assert info["signals"]["valid_action"] == 0.0
     name = next(
         p["name"]
         for p in __import__("agentgym.envs.gui.apps", fromlist=["x"]).app_data(

@@ -63,8 +63,15 @@ def test_tool_errors_are_observations():
         assert "more characters cut" in text and len(text) < 5000
         text, _ = say("bash", command="sleep 60")
         assert "killed after" in text
+        # tests_passed credits each FAIL_TO_PASS test once, the first time it passes: not the
+        # tests that passed from the start, not a second run
         text, info = say("run_tests")
-        assert "passed" in text and 0 < info["signals"]["tests_passed"] < 1
+        assert "passed" in text and info["signals"]["tests_passed"] == 0.0
+        say("bash", command=f"git apply - <<'EOF'\n{env.t.patch}EOF")
+        _, info = say("run_tests")
+        assert info["signals"]["tests_passed"] == 1.0
+        _, info = say("run_tests")
+        assert info["signals"]["tests_passed"] == 0.0
         text, _ = say("view", path=pkg, start=1, end=2)
         assert text.lstrip().startswith("1 ")
     finally:
