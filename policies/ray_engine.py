@@ -42,7 +42,10 @@ class _EngineActor:
         return list(await self.policy.engine.collective_rpc(method, args=args))
 
     async def close(self) -> None:
+        from agentgym.policies.vllm import drop_socket_folder
+
         await self.policy.aclose()
+        drop_socket_folder()  # the actor is killed next: no exit handler runs
 
 
 class _RemoteEngine:

@@ -90,6 +90,14 @@ def _own_socket_folder() -> None:
     atexit.register(shutil.rmtree, folder, True)
 
 
+def drop_socket_folder() -> None:
+    """Delete this process's socket folder now: for a process that is about to be killed (as
+    Ray kills an engine actor), which runs no exit handler."""
+    pid, _, folder = os.environ.get(_SOCKETS, "").partition(":")
+    if pid == str(os.getpid()):
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def vllm_env() -> dict[str, str]:
     """The ``VLLM_*`` settings of this process that an engine elsewhere should run with (not
     this process's socket folder)."""

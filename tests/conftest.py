@@ -167,6 +167,7 @@ def vllm_server(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> I
         port,
         *("--dtype", "float32", "--seed", "0"),
         *("--enable-auto-tool-choice", "--tool-call-parser", "hermes"),
+        sockets=log.parent,
     )
     with open(log, "wb") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
