@@ -49,7 +49,8 @@ class Criterion(BaseModel):
 
 CORRECT = Criterion(
     name="correct",
-    question="Does the answer to grade state the same fact as the reference answer?",
+    question="Does the answer to grade state the same fact as the reference answer, and commit "
+    "to it (not list or hedge between several possible answers)?",
 )
 
 
