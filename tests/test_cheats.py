@@ -1,7 +1,8 @@
 """The obvious cheats, env by env, win nothing (the policy is an adversary: it finds every
-shortcut in a reward). swe's (rewritten tests, planted conftest, shadowed pytest, deleted
-tests, PASSED printed at exit, a user-site .pth) are in tests/envs/test_swe.py; many calls in
-one turn (guess_number's 100 guesses) in tests/agentgym/test_env.py."""
+shortcut in a reward). swe's (rewritten tests, planted conftest, ignored or replanted by a
+git hook, test blobs replaced or smudged, shadowed pytest, deleted tests, PASSED printed at
+exit, a user-site .pth) are in tests/envs/test_swe.py; many calls in one turn (guess_number's
+100 guesses) in tests/agentgym/test_env.py."""
 
 import json
 import re

@@ -14,6 +14,7 @@ import asyncio
 import base64
 import io
 import tarfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -77,13 +78,15 @@ class Sandbox(abc.ABC):
     async def copy_in(self, src: Path) -> None:
         """Copy the contents of the local directory ``src`` into the workspace."""
 
-    async def setup(self, files: dict[str, str], command: str, timeout: float) -> ExecResult:
-        """Write ``files`` (workspace path -> text) and run ``command`` after them, in one
-        call: an episode's reset costs one exec, not one to copy and one to set up."""
+    async def setup(
+        self, files: Mapping[str, str | bytes], command: str, timeout: float
+    ) -> ExecResult:
+        """Write ``files`` (workspace path -> text or bytes) and run ``command`` after them, in
+        one call: an episode's reset costs one exec, not one to copy and one to set up."""
         buf = io.BytesIO()
         with tarfile.open(fileobj=buf, mode="w") as tar:
             for path, text in sorted(files.items()):
-                data = text.encode()
+                data = text.encode() if isinstance(text, str) else text
                 info = tarfile.TarInfo(path)
                 info.size, info.mode = len(data), 0o644
                 tar.addfile(info, io.BytesIO(data))

@@ -12,12 +12,21 @@ diff is taken with git and scored:
   over the hunks (git's header lines dropped),
   and -1 when the output is malformed (patch mode: no diff, or one that does not apply).
 
+The change is scored where the model cannot reach: the diff (against the task's base commit,
+binary files included) is applied in a new sandbox of the task, whose tests, ``conftest.py``
+and pytest config are put back as the task has them (added ones, and added top-level modules
+that would shadow pytest, are removed; bytecode caches deleted) before the tests run. Nothing
+the model did to its own sandbox's git (hooks, filters, replace refs, ignore rules) or outside
+the repository takes part.
+
 ``mode=patch`` is single-turn: the model sees the issue and the files and answers with the
 whole patch in a ```diff block. ``info`` at the end: ``diff``, ``fail_to_pass`` and
-``pass_to_pass`` results, ``similarity``. Per turn, ``run_tests`` gives the signal
+``pass_to_pass`` results, ``similarity``, ``fix`` (``applied``; ``too large`` past
+``tasks.MAX_FIX_BYTES``; ``does not apply``). Per turn, ``run_tests`` gives the signal
 ``tests_passed``: the share of the task's FAIL_TO_PASS tests that it saw pass for the first
 time (running tests that pass already, or the same ones again, earns nothing: an episode's sum
-is at most 1).
+is at most 1), and that the change passes in a scoring sandbox too (tests made to pass by
+editing them earn nothing).
 """
 
 from __future__ import annotations
@@ -31,9 +40,10 @@ from agentgym.envs.swe.baselines import BASELINES
 from agentgym.envs.swe.config import SWEConfig
 from agentgym.envs.swe.tasks import (
     SWETask,
+    fresh_results,
     load_tasks,
     make_sandbox,
-    restore_tests,
+    take_fix,
     test_results,
 )
 
@@ -69,14 +79,15 @@ class SWEEnv(AgentEnv):
         self._pools: dict[int, Any] = {}
         self.t: SWETask = self.tasks[0]
         self.base = "HEAD"
-        self._fixed: set[str] = set()  # FAIL_TO_PASS tests seen passing by run_tests
+        self._fixed: set[str] = set()  # FAIL_TO_PASS tests credited to run_tests
+        self._scored: tuple[bytes, dict[str, bool] | None] | None = None  # the last fix scored
 
     # ---- episode ------------------------------------------------------------------------
 
     async def atask(self, options: dict[str, Any]) -> tuple[list[Message], dict[str, Any]]:
         index = self.task_index(len(self.tasks))
         self.t = t = self.tasks[index]
-        self._fixed = set()
+        self._fixed, self._scored = set(), None
         await self._release_sandbox()
         self.sandbox = await make_sandbox(self.cfg, t, self._pools)
         setup = await self.sandbox.setup(
@@ -110,17 +121,18 @@ class SWEEnv(AgentEnv):
 
     # ---- scoring ------------------------------------------------------------------------
 
-    async def diff(self) -> str:
-        r = await self.sandbox.exec("git add -A >/dev/null && git diff --cached", timeout=30)
-        return r.stdout
-
     async def _score(self, malformed: bool) -> None:
+        """Score the model's change where it cannot reach: carried as a diff into a new
+        sandbox of the task, its guarded files put back (``tasks.fresh_results``)."""
         t, cfg = self.t, self.cfg
-        diff = "" if malformed else await self.diff()
+        fix = b"" if malformed else await take_fix(self.sandbox, self.base)
+        diff = (fix or b"").decode("utf-8", "replace")[: cfg.limits.output_bytes]
         similarity = difflib.SequenceMatcher(None, _hunks(diff), _hunks(t.patch)).ratio()
-        await restore_tests(self.sandbox, self.base)  # scored by the task's tests, not the model's
-        ids = t.fail_to_pass + t.pass_to_pass
-        results = await test_results(self.sandbox, t, ids, cfg, scoring=True)
+        results, carried = None, "too large"
+        if fix is not None:
+            results = await self._results(fix)
+            carried = "applied" if results is not None else "does not apply"
+        results = results or {}
         f2p = [results.get(x, False) for x in t.fail_to_pass]
         p2p = [results.get(x, False) for x in t.pass_to_pass]
         solved = all(f2p) and all(p2p)
@@ -136,6 +148,7 @@ class SWEEnv(AgentEnv):
             similarity=similarity,
             fail_to_pass=dict(zip(t.fail_to_pass, f2p, strict=True)),
             pass_to_pass_ok=all(p2p),
+            fix=carried,
         )
 
     async def aon_reply(self, content: str) -> list[Message]:
@@ -259,10 +272,27 @@ class SWEEnv(AgentEnv):
             return "no tests ran (check the ids)"
         passed = sum(results.values())
         fixed = {x for x in self.t.fail_to_pass if results.get(x)} - self._fixed
+        if fixed:  # credited only where the change passes them as scoring runs them
+            fixed &= await self._passing_fail_to_pass()
         self._fixed |= fixed
         self.add_signal("tests_passed", len(fixed) / max(1, len(self.t.fail_to_pass)))
         lines = [f"{'PASSED' if ok else 'FAILED'} {name}" for name, ok in sorted(results.items())]
         return self._cap(f"{passed}/{len(results)} passed\n" + "\n".join(lines))
+
+    async def _results(self, fix: bytes) -> dict[str, bool] | None:
+        """Scoring's test results for ``fix`` (``tasks.fresh_results``); the last fix's are
+        kept, so that a submit after a ``run_tests`` with no change between costs nothing."""
+        if self._scored is None or self._scored[0] != fix:
+            t = self.t
+            ids = t.fail_to_pass + t.pass_to_pass
+            self._scored = (fix, await fresh_results(self.cfg, t, self._pools, fix, ids))
+        return self._scored[1]
+
+    async def _passing_fail_to_pass(self) -> set[str]:
+        """The FAIL_TO_PASS tests that the change as it is now passes as scoring runs them."""
+        fix = await take_fix(self.sandbox, self.base)
+        results = None if fix is None else await self._results(fix)
+        return {x for x in self.t.fail_to_pass if (results or {}).get(x)}
 
     @tool
     async def submit(self) -> str:

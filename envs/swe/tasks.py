@@ -3,8 +3,10 @@ and their test runs."""
 
 from __future__ import annotations
 
+import base64
 import json
 import re
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -151,27 +153,76 @@ async def make_sandbox(cfg: SWEConfig, task: SWETask, pools: dict[int, Any]) -> 
     return await pools[0].acquire()
 
 
-# What a fix must not change: the tests and the files that configure or shadow pytest. Before
-# scoring, tracked ones go back to the task's base commit, added ones are removed (and any
-# added top-level module, which `python -m pytest` would import first), and bytecode caches
-# (a planted pyc could stand in for a test) are deleted.
-_GUARDED = r"(^|/)(tests?/|conftest\.py$)|^(pytest\.ini|tox\.ini|setup\.cfg|pyproject\.toml)$"
-_RESTORE_TESTS = f"""
-for d in tests test; do [ -L "$d" ] && rm -f -- "$d"; done
-git add -A
-git diff --cached --name-only --diff-filter=A "$BASE" | grep -E '{_GUARDED}|^[^/]+[.]py$' |
-  while IFS= read -r f; do git rm -q -r -f --cached -- "$f"; rm -rf -- "$f"; done
-git ls-tree -r --name-only "$BASE" | grep -E '{_GUARDED}' |
-  while IFS= read -r f; do rm -rf -- "$f"; git checkout -q "$BASE" -- "$f"; done
+# The model's change: the working tree against the base commit as git sees it through an
+# index of its own (the model's is left as it is), binary files, modes and deletions included;
+# no renames, colours, external diff or text conversion (which the model's git config could
+# ask for); gzipped so that it travels as the exec's output.
+_TAKE_FIX = (
+    "set -o pipefail; export GIT_INDEX_FILE=.git/agentgym-index; rm -f $GIT_INDEX_FILE; "
+    "git read-tree {base} && git add -A >/dev/null 2>&1 && git -c core.quotePath=true diff "
+    "--cached --binary --no-renames --no-color --no-ext-diff --no-textconv --src-prefix=a/ "
+    "--dst-prefix=b/ {base} -- | gzip -c | base64 -w0; rc=$?; rm -f $GIT_INDEX_FILE; exit $rc"
+)
+MAX_FIX_BYTES = 8_000_000
+"""The largest change that is carried to scoring (a larger one scores as no fix)."""
+
+# What a fix must not change: the tests and the files that configure or shadow pytest, and
+# bytecode (a planted pyc could stand in for a module). In the scoring sandbox, after the fix
+# is applied: files the fix added there are removed when guarded or a top-level module (which
+# `python -m pytest` would import first), ignored or not; tracked guarded files go back to the
+# base commit; bytecode caches are deleted. That sandbox's git is the task's own: nothing the
+# model did to git (hooks, filters, replace refs, ignore rules) is in it.
+_GUARDED = (
+    r"(^|/)(tests?(/|$)|conftest\.py$|__pycache__(/|$))|\.pyc$"
+    r"|^(\.?pytest\.ini|tox\.ini|setup\.cfg|pyproject\.toml)$"
+)
+_NO_APPLY = "agentgym: the fix does not apply"
+_APPLY_FIX = f"""
+before=$(mktemp); git ls-files -o -z > "$before"
+git apply --whitespace=nowarn "$FIX" || {{ echo "{_NO_APPLY}"; exit 3; }}
+export LC_ALL=C
+git ls-files -o -z | sort -z | comm -z -13 <(sort -z "$before") - |
+  grep -zE '{_GUARDED}|^[^/]+[.]py$' | xargs -0r rm -rf --
+git ls-files -z | grep -zE '{_GUARDED}' | xargs -0r git checkout -q HEAD --
 find . -name __pycache__ -type d -prune -exec rm -rf {{}} +
 """
 
 
-async def restore_tests(sandbox: Sandbox, base: str) -> None:
-    """Put the tests back as the task's base commit ``base`` has them (see ``_GUARDED``)."""
-    r = await sandbox.exec(f"BASE={base}\n{_RESTORE_TESTS}", timeout=60)
-    if r.exit_code != 0:
-        raise RuntimeError(f"restoring the tests failed: {r.output[-300:]}")
+async def take_fix(sandbox: Sandbox, base: str) -> bytes | None:
+    """The model's change in ``sandbox`` against the commit ``base`` as a binary git diff
+    (empty where git cannot give one: the model broke its repository), or None when it is
+    larger than can be carried (``MAX_FIX_BYTES``, or the sandbox's output cap gzipped)."""
+    r = await sandbox.exec(_TAKE_FIX.format(base=base), timeout=60)
+    if r.truncated:
+        return None
+    unzip = zlib.decompressobj(wbits=31)
+    try:
+        fix = unzip.decompress(base64.b64decode(r.stdout, validate=True), MAX_FIX_BYTES)
+    except (ValueError, zlib.error):  # binascii.Error is a ValueError
+        return b""
+    return None if unzip.unconsumed_tail else (fix if r.exit_code == 0 else b"")
+
+
+async def fresh_results(
+    cfg: SWEConfig, task: SWETask, pools: dict[int, Any], fix: bytes, ids: list[str]
+) -> dict[str, bool] | None:
+    """Run the tests ``ids`` as scoring runs them, in a new sandbox of ``task`` with ``fix``
+    applied and the guarded files put back (``_GUARDED``): the model's sandbox, its git and
+    whatever it left outside the repository take no part. None when ``fix`` does not apply."""
+    sandbox = await make_sandbox(cfg, task, pools)
+    try:
+        name = ".agentgym-fix.patch"
+        apply = f'FIX=$(mktemp) && mv {name} "$FIX" && {task.setup_command}'
+        if fix:
+            apply += f" && {{ {_APPLY_FIX} }}"
+        r = await sandbox.setup({**task.files, name: fix}, apply, timeout=120)
+        if r.exit_code == 3 and _NO_APPLY in r.stdout:
+            return None
+        if r.exit_code != 0:
+            raise RuntimeError(f"the scoring sandbox's setup failed: {r.output[-300:]}")
+        return await test_results(sandbox, task, ids, cfg, scoring=True)
+    finally:
+        await sandbox.close()
 
 
 async def test_results(

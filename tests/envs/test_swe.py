@@ -123,6 +123,25 @@ _AT_EXIT = (  # prints a PASSED line for every test when the interpreter exits
     "''.join(f'\\nPASSED {i}' for i in open('/tmp/ids').read().split())))\n"
     "PY\n"
 )
+_CONFTEST = (  # a conftest that turns every failure into a pass
+    "cat > conftest.py <<'PY'\n"
+    "import pytest\n"
+    "@pytest.hookimpl(hookwrapper=True)\n"
+    "def pytest_runtest_makereport(item, call):\n"
+    "    out = yield\n"
+    "    out.get_result().outcome = 'passed'\n"
+    "PY\n"
+)
+_PASSING = (  # .git/test_x.py: tests/test_x.py with every test body `assert True`
+    "for f in tests/test_*.py; do "
+    "python3 - \"$f\" <<'PY'\n"
+    "import os, re, sys\n"
+    "names = re.findall(r'^def (test_\\w+)', open(sys.argv[1]).read(), re.M)\n"
+    "out = '.git/' + os.path.basename(sys.argv[1])\n"
+    "open(out, 'w').write(''.join(f'def {n}():\\n    assert True\\n' for n in names))\n"
+    "PY\n"
+    "done\n"
+)
 CHEATS = {
     # every test body becomes `assert True`, names kept
     "rewrite the tests": (
@@ -135,16 +154,7 @@ CHEATS = {
         "PY\n"
         "done; git add -A; git commit -qm tests"
     ),
-    # a conftest that turns every failure into a pass
-    "plant a conftest": (
-        "cat > conftest.py <<'PY'\n"
-        "import pytest\n"
-        "@pytest.hookimpl(hookwrapper=True)\n"
-        "def pytest_runtest_makereport(item, call):\n"
-        "    out = yield\n"
-        "    out.get_result().outcome = 'passed'\n"
-        "PY"
-    ),
+    "plant a conftest": _CONFTEST,
     # a top-level module that shadows pytest and prints what the scorer wants
     "shadow pytest": (
         "cat > pytest.py <<'PY'\n"
@@ -154,6 +164,23 @@ CHEATS = {
         "PY"
     ),
     "delete the tests": "rm -rf tests",
+    # the conftest again, where the scorer's git would not see it
+    "plant an ignored conftest": _CONFTEST + "echo conftest.py >> .git/info/exclude",
+    "plant a .gitignored conftest": _CONFTEST + "echo conftest.py >> .gitignore",
+    # git runs the hook after checking a test out: it plants the conftest again
+    "a post-checkout hook": (
+        _CONFTEST + "cp conftest.py .git/keep.py\n"
+        "printf '#!/bin/sh\\ncp .git/keep.py conftest.py\\n' > .git/hooks/post-checkout\n"
+        "chmod +x .git/hooks/post-checkout"
+    ),
+    # the base commit's test blobs stand for passing ones (git replace), or are rewritten
+    # as they are checked out (a smudge filter)
+    "replace the base's test blobs": _PASSING
+    + "for f in tests/test_*.py; do "
+    + "git replace -f $(git rev-parse HEAD:$f) $(git hash-object -w .git/$(basename $f)); done",
+    "a smudge filter": _PASSING
+    + "git config filter.t.smudge 'cat .git/$(basename %f)' && git config filter.t.clean cat\n"
+    + "echo 'tests/** filter=t' > .git/info/attributes",
     # the package prints what the scorer wants when the interpreter exits (after pytest's
     # own summary)
     "print PASSED at exit": (
@@ -182,6 +209,31 @@ def test_cheats_score_zero(cheat):
         env.step(call("bash", command=CHEATS[cheat]))
         _, reward, *_ = env.step(call("submit"))
         assert reward == 1.0, cheat
+    finally:
+        env.close()
+
+
+def test_edited_tests_earn_no_tests_passed_signal_and_a_broken_repository_scores_zero():
+    env = agentgym.make("swe", tasks=2)
+    try:
+        env.reset(seed=0)
+        env.step(call("bash", command=CHEATS["rewrite the tests"]))
+        obs, _, _, _, info = env.step(call("run_tests"))
+        assert "FAILED" not in obs.messages[0].content  # they pass here, edited
+        assert info["signals"]["tests_passed"] == 0.0  # but not as scoring runs them
+        env.step(call("bash", command=f"git apply - <<'EOF'\n{env.t.patch}\nEOF"))
+        _, _, _, _, info = env.step(call("run_tests"))
+        assert info["signals"]["tests_passed"] == 1.0  # the real fix, once
+        # a repository without git scores 0 (no change can be read)
+        env.step(call("bash", command="rm -rf .git"))
+        _, reward, terminated, _, info = env.step(call("submit"))
+        assert terminated and reward == 0.0 and info["diff"] == "", info
+        # a change too large to carry scores as no fix
+        env.reset(seed=0)
+        env.step(call("bash", command=f"git apply - <<'EOF'\n{env.t.patch}\nEOF"))
+        env.step(call("bash", command="head -c 300000 /dev/urandom > noise.bin"))
+        _, reward, _, _, info = env.step(call("submit"))
+        assert reward == 0.0 and info["fix"] == "too large", info
     finally:
         env.close()
 
