@@ -238,6 +238,72 @@ def test_edited_tests_earn_no_tests_passed_signal_and_a_broken_repository_scores
         env.close()
 
 
+TEST_PATCH = """diff --git a/tests/test_extra.py b/tests/test_extra.py
+new file mode 100644
+--- /dev/null
++++ b/tests/test_extra.py
+@@ -0,0 +1,2 @@
++def test_extra():
++    assert True
+"""
+# root on a writable root, as in SWE-bench's images: a pytest plugin that turns every failure
+# into a pass, loaded by every python3 through a .pth file in the system's site-packages
+PLANT_A_PLUGIN = _CONFTEST.replace("conftest.py", "$d/zz_cheat.py") + (
+    "echo \"import os; os.environ['PYTEST_PLUGINS'] = 'zz_cheat'\" > $d/zz_cheat.pth"
+)
+
+
+@pytest.fixture(scope="module")
+def testbed_dataset(tmp_path_factory):
+    """A SWE-bench instance file whose image keeps a generated repository in /testbed and runs
+    as root on a writable root, as SWE-bench's do; its test patch adds a test."""
+    import subprocess
+
+    task = make_repo_tasks(1, seed=5)[0]
+    ctx = tmp_path_factory.mktemp("testbed")
+    for path, text in task.files.items():
+        (ctx / "repo" / path).parent.mkdir(parents=True, exist_ok=True)
+        (ctx / "repo" / path).write_text(text)
+    (ctx / "Dockerfile").write_text(
+        "FROM agentgym/swe:latest\nUSER root\nCOPY repo /testbed\nWORKDIR /testbed\n"
+        "RUN git init -q && git add -A && git -c user.name=a -c user.email=a@b commit -qm base\n"
+    )
+    image = "agentgym/test-testbed:latest"
+    subprocess.run(["docker", "build", "--network", "none", "-q", "-t", image, str(ctx)],
+                   check=True, capture_output=True)  # fmt: skip
+    row = {
+        "instance_id": "local__testbed-1", "repo": "local/testbed", "image_name": image,
+        "problem_statement": task.issue, "patch": task.patch, "test_patch": TEST_PATCH,
+        "FAIL_TO_PASS": task.fail_to_pass,
+        "PASS_TO_PASS": [*task.pass_to_pass, "tests/test_extra.py::test_extra"],
+    }  # fmt: skip
+    (ctx / "swe.jsonl").write_text(json.dumps(row) + "\n")
+    yield ctx / "swe.jsonl"
+    subprocess.run(["docker", "rmi", "-f", image], capture_output=True)
+
+
+def test_an_instance_in_its_own_image_is_scored_in_a_new_container(testbed_dataset):
+    """What the model changes outside the repository (root, writable root) takes no part."""
+    env = agentgym.make("swe", dataset=str(testbed_dataset))
+    site = "d=$(python3 -c 'import site; print(site.getsitepackages()[0])'); mkdir -p $d\n"
+    gold = f"git apply - <<'EOF'\n{env.t.patch}\nEOF"
+    try:
+        for commands, expected in [
+            ([gold], 1.0), ([], 0.0), ([site + PLANT_A_PLUGIN], 0.0),
+            ([gold, site + PLANT_A_PLUGIN], 1.0),
+        ]:  # fmt: skip
+            env.reset(seed=0)
+            assert env.sandbox.workdir == "/testbed"
+            for command in commands:
+                obs, *_ = env.step(call("bash", command=command))
+                assert "[exit code 0]" in obs.messages[0].content, obs.messages[0].content
+            _, reward, terminated, _, info = env.step(call("submit"))
+            assert terminated and reward == expected, (commands, info)
+    finally:
+        env.close()
+    assert sandbox_containers() == []
+
+
 def test_adversarial_tool_input_is_an_observation_not_a_crash():
     env = agentgym.make("swe", tasks=2)
     try:
