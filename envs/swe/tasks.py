@@ -191,9 +191,10 @@ find . -name __pycache__ -type d -prune -exec rm -rf {{}} +
 async def take_fix(sandbox: Sandbox, base: str) -> bytes | None:
     """The model's change in ``sandbox`` against the commit ``base`` as a binary git diff
     (empty where git cannot give one: the model broke its repository), or None when it is
-    larger than can be carried (``MAX_FIX_BYTES``, or the sandbox's output cap gzipped)."""
+    larger than can be carried (``MAX_FIX_BYTES``, the sandbox's output cap gzipped, or more
+    than git can diff in a minute)."""
     r = await sandbox.exec(_TAKE_FIX.format(base=base), timeout=60)
-    if r.truncated:
+    if r.truncated or r.timed_out:
         return None
     unzip = zlib.decompressobj(wbits=31)
     try:
