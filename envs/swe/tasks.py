@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+import shlex
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -166,12 +167,13 @@ _TAKE_FIX = (
 MAX_FIX_BYTES = 8_000_000
 """The largest change that is carried to scoring (a larger one scores as no fix)."""
 
-# What a fix must not change: the tests and the files that configure or shadow pytest, and
-# bytecode (a planted pyc could stand in for a module). In the scoring sandbox, after the fix
-# is applied: files the fix added there are removed when guarded or a top-level module (which
-# `python -m pytest` would import first), ignored or not; tracked guarded files go back to the
-# base commit; bytecode caches are deleted. That sandbox's git is the task's own: nothing the
-# model did to git (hooks, filters, replace refs, ignore rules) is in it.
+# What a fix must not change: the tests (the test patch's files wherever they are, and all in
+# a tests folder), the files that configure or shadow pytest, and bytecode (a planted pyc
+# could stand in for a module). In the scoring sandbox, after the fix is applied: files the
+# fix added are removed when guarded or a top-level module (which `python -m pytest` would
+# import first), ignored or not; tracked guarded files go back to the base commit; bytecode
+# caches are deleted. That sandbox's git is the task's own: nothing the model did to git
+# (hooks, filters, replace refs, ignore rules) is in it.
 _GUARDED = (
     r"(^|/)(tests?(/|$)|conftest\.py$|__pycache__(/|$))|\.pyc$"
     r"|^(\.?pytest\.ini|tox\.ini|setup\.cfg|pyproject\.toml)$"
@@ -184,6 +186,7 @@ export LC_ALL=C
 git ls-files -o -z | sort -z | comm -z -13 <(sort -z "$before") - |
   grep -zE '{_GUARDED}|^[^/]+[.]py$' | xargs -0r rm -rf --
 git ls-files -z | grep -zE '{_GUARDED}' | xargs -0r git checkout -q HEAD --
+[ $# = 0 ] || git --literal-pathspecs ls-files -z -- "$@" | xargs -0r git checkout -q HEAD --
 find . -name __pycache__ -type d -prune -exec rm -rf {{}} +
 """
 
@@ -214,8 +217,9 @@ async def fresh_results(
     try:
         name = ".agentgym-fix.patch"
         apply = f'FIX=$(mktemp) && mv {name} "$FIX" && {task.setup_command}'
-        if fix:
-            apply += f" && {{ {_APPLY_FIX} }}"
+        if fix:  # "$@": the test patch's files, guarded wherever they are (SWE-bench's rule)
+            files = " ".join(shlex.quote(f) for f in task.test_files)
+            apply += f" && set -- {files} && {{ {_APPLY_FIX} }}"
         r = await sandbox.setup({**task.files, name: fix}, apply, timeout=120)
         if r.exit_code == 3 and _NO_APPLY in r.stdout:
             return None

@@ -238,14 +238,6 @@ def test_edited_tests_earn_no_tests_passed_signal_and_a_broken_repository_scores
         env.close()
 
 
-TEST_PATCH = """diff --git a/tests/test_extra.py b/tests/test_extra.py
-new file mode 100644
---- /dev/null
-+++ b/tests/test_extra.py
-@@ -0,0 +1,2 @@
-+def test_extra():
-+    assert True
-"""
 # root on a writable root, as in SWE-bench's images: a pytest plugin that turns every failure
 # into a pass, loaded by every python3 through a .pth file in the system's site-packages
 PLANT_A_PLUGIN = _CONFTEST.replace("conftest.py", "$d/zz_cheat.py") + (
@@ -256,7 +248,8 @@ PLANT_A_PLUGIN = _CONFTEST.replace("conftest.py", "$d/zz_cheat.py") + (
 @pytest.fixture(scope="module")
 def testbed_dataset(tmp_path_factory):
     """A SWE-bench instance file whose image keeps a generated repository in /testbed and runs
-    as root on a writable root, as SWE-bench's do; its test patch adds a test."""
+    as root on a writable root, as SWE-bench's do. Its test patch adds the failing tests as a
+    top-level ``test_fix.py`` (as psf/requests keeps its tests), which no folder rule guards."""
     import subprocess
 
     task = make_repo_tasks(1, seed=5)[0]
@@ -271,11 +264,19 @@ def testbed_dataset(tmp_path_factory):
     image = "agentgym/test-testbed:latest"
     subprocess.run(["docker", "build", "--network", "none", "-q", "-t", image, str(ctx)],
                    check=True, capture_output=True)  # fmt: skip
+    failing = task.fail_to_pass[0].split("::")[0]
+    lines = task.files[failing].splitlines()
+    test_patch = (
+        "diff --git a/test_fix.py b/test_fix.py\nnew file mode 100644\n--- /dev/null\n"
+        f"+++ b/test_fix.py\n@@ -0,0 +1,{len(lines)} @@\n" + "".join(f"+{x}\n" for x in lines)
+    )
     row = {
         "instance_id": "local__testbed-1", "repo": "local/testbed", "image_name": image,
-        "problem_statement": task.issue, "patch": task.patch, "test_patch": TEST_PATCH,
-        "FAIL_TO_PASS": task.fail_to_pass,
-        "PASS_TO_PASS": [*task.pass_to_pass, "tests/test_extra.py::test_extra"],
+        "problem_statement": task.issue, "patch": task.patch, "test_patch": test_patch,
+        "FAIL_TO_PASS": [
+            x.replace(failing, "test_fix.py") for x in task.fail_to_pass if x.startswith(failing)
+        ],
+        "PASS_TO_PASS": task.pass_to_pass,
     }  # fmt: skip
     (ctx / "swe.jsonl").write_text(json.dumps(row) + "\n")
     yield ctx / "swe.jsonl"
@@ -283,14 +284,17 @@ def testbed_dataset(tmp_path_factory):
 
 
 def test_an_instance_in_its_own_image_is_scored_in_a_new_container(testbed_dataset):
-    """What the model changes outside the repository (root, writable root) takes no part."""
+    """What the model changes outside the repository (root, writable root) takes no part, nor
+    an edit of the test patch's files."""
     env = agentgym.make("swe", dataset=str(testbed_dataset))
     site = "d=$(python3 -c 'import site; print(site.getsitepackages()[0])'); mkdir -p $d\n"
     gold = f"git apply - <<'EOF'\n{env.t.patch}\nEOF"
+    rewrite = CHEATS["rewrite the tests"].replace("tests/test_*.py", "test_fix.py")
+    rewrite = rewrite.removesuffix("; git add -A; git commit -qm tests")  # no git identity here
     try:
         for commands, expected in [
-            ([gold], 1.0), ([], 0.0), ([site + PLANT_A_PLUGIN], 0.0),
-            ([gold, site + PLANT_A_PLUGIN], 1.0),
+            ([gold], 1.0), ([], 0.0), ([site + PLANT_A_PLUGIN], 0.0), ([rewrite], 0.0),
+            ([gold, site + PLANT_A_PLUGIN], 1.0), ([gold, rewrite], 1.0),
         ]:  # fmt: skip
             env.reset(seed=0)
             assert env.sandbox.workdir == "/testbed"
