@@ -84,11 +84,11 @@ def _run_eval(cfg: EvalConfig) -> dict[str, Any]:
     env_cls = agentgym.spec(cfg.env.id).load()
     policy_cfg = parse_policy(cfg.policy)
     if getattr(policy_cfg, "placement", "local") == "ray":  # engines on the run's cluster
-        from agentgym.rollout.remote import ensure_ray
+        from agentgym.cluster import ensure_ray
 
         ensure_ray(cfg.rollout.ray_address)
     policy = build_policy(policy_cfg, getattr(env_cls, "baselines", {}), out)
-    settings = cfg.rollout.settings(split=cfg.split)
+    settings = cfg.rollout
     make_env = env_factory(
         cfg.env.id, cfg.env.kwargs, cfg.imports, cfg.rollout.backend, cfg.rollout.ray_address
     )
@@ -147,8 +147,9 @@ def _print_summary(summary: dict[str, Any], out: str) -> None:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from agentgym.trainers.grpo import distributed
+    from agentgym.trainers import distributed
     from agentgym.trainers.grpo.loop import train
+    from agentgym.trainers.grpo.run import Hooks
 
     cfg = load_train_config(args.overrides)
     if distributed.world()[0] > 0:  # a follower of torchrun's rank 0, which prints and reports
@@ -178,7 +179,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
                 f"over {record['eval_tasks']} tasks"
             )
 
-        history = asyncio.run(train(cfg, on_step, on_plan, on_eval, console.print))
+        hooks = Hooks(step=on_step, eval=on_eval, plan=on_plan, note=console.print)
+        history = asyncio.run(train(cfg, hooks))
     if history:
         first, last = history[0], history[-1]
         console.print(

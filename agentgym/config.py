@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import difflib
 import re
+import typing
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 import yaml
 from pydantic import (
@@ -25,9 +26,6 @@ from pydantic import (
 )
 
 from agentgym.errors import ConfigError
-
-if TYPE_CHECKING:
-    from agentgym.rollout.engine import RolloutSettings
 
 CONF_DIR = Path(__file__).parent / "conf"
 M = TypeVar("M", bound=BaseModel)
@@ -55,33 +53,6 @@ class WithImports(BaseModel):
     @classmethod
     def _one_or_many(cls, v: Any) -> Any:
         return [v] if isinstance(v, str) else v
-
-
-class RolloutConfig(BaseModel):
-    """Limits of the rollout engine (see ``RolloutSettings``)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    max_turns: int | None = Field(None, ge=1, description="defaults to the environment's")
-    max_tokens: int = Field(4096, ge=16)
-    concurrency: int = Field(8, ge=1)
-    backend: Literal["local", "ray"] = "local"
-    ray_address: str | None = None
-    max_failure_rate: float = Field(
-        0.1, ge=0.0, le=1.0, description="episodes that may fail (infrastructure) before a stop"
-    )
-
-    def settings(self, split: str | None = None) -> RolloutSettings:
-        """The engine's limits (``RolloutSettings``) from this config, one place for both."""
-        from agentgym.rollout.engine import RolloutSettings
-
-        return RolloutSettings(
-            max_turns=self.max_turns,
-            max_tokens=self.max_tokens,
-            concurrency=self.concurrency,
-            max_failure_rate=self.max_failure_rate,
-            split=split,
-        )
 
 
 def check_device(device: str) -> str:
@@ -234,10 +205,7 @@ def validate(model: type[M], tree: dict[str, Any], prefix: str = "") -> M:
         err = exc.errors()[0]
         key = ".".join([prefix] * bool(prefix) + [str(p) for p in err["loc"]])
         if err["type"] == "extra_forbidden":
-            parent: Any = model
-            for part in err["loc"][:-1]:
-                parent = parent.model_fields[str(part)].annotation
-            fields = list(getattr(parent, "model_fields", {}))
+            fields = list(getattr(_model_at(model, err["loc"][:-1]), "model_fields", {}))
             close = difflib.get_close_matches(str(err["loc"][-1]), fields, n=1)
             hint = f"did you mean '{close[0]}'? " if close else ""
             raise ConfigError(
@@ -248,6 +216,21 @@ def validate(model: type[M], tree: dict[str, Any], prefix: str = "") -> M:
         if "(got " not in problem:
             problem += f" (got {err.get('input')!r})"
         raise ConfigError(key, problem, "set a valid value") from None
+
+
+def _model_at(model: Any, loc: tuple[int | str, ...]) -> Any:
+    """The model that holds the key at ``loc`` (through lists, tuples and optional fields
+    of models); None where it cannot be told."""
+    for part in loc:
+        if isinstance(part, int):
+            continue  # an item of the list or tuple whose item type was taken below
+        field = getattr(model, "model_fields", {}).get(str(part))
+        if field is None:
+            return None
+        model = field.annotation
+        while not hasattr(model, "model_fields") and typing.get_args(model):
+            model = next((a for a in typing.get_args(model) if a is not type(None)), None)
+    return model
 
 
 SECRET_KEYS = {"api_key", "token", "password", "secret"}

@@ -1,7 +1,7 @@
 """``AgentEnv``: a Gymnasium environment whose actions are assistant messages.
 
 A subclass writes the task and the tools; the base class does the rest (parsing tool calls,
-validating arguments, turning the model's mistakes into observations, turn limits, reward
+validating arguments, turning the model's mistakes into observations, the turn limit, reward
 parts)::
 
     class GuessNumber(AgentEnv):
@@ -26,78 +26,67 @@ parts)::
 the assistant's message (a ``Message``, its text, or an OpenAI assistant message dict with
 native ``tool_calls``) and returns ``(observation, reward, terminated, truncated, info)``;
 ``observation.messages`` are the new messages only and ``info["action"]`` is the assistant
-message as recorded (calls parsed, with ids), so a caller keeps the transcript without reading
-``env.messages``. ``info["reward_parts"]`` names every part of the reward; ``info["signals"]``
+message as recorded (calls parsed, with ids): the caller keeps the transcript (the rollout
+engine does). ``info["reward_parts"]`` names every part of the reward; ``info["signals"]``
 carries per-turn signals that are not part of it (process rewards); ``info["format_error"]``
 flags a malformed or penalised turn. ``areset``/``astep`` are the async twins the rollout
 engine drives; tools may be ``async def`` and environments with I/O should make them so.
+
+An environment's options are one pydantic model, ``config_model`` (a subclass of
+``AgentEnvConfig``, whose fields every environment takes: ``max_turns``, ``format_penalty``,
+``untagged_tool_calls``, ``mcp_servers``); ``make(id, **options)`` validates them into
+``self.cfg``. The turn limit is ``cfg.max_turns``, stated once per environment there (a class
+line ``max_turns = 8`` is short for a config model whose ``max_turns`` defaults to 8).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any
 
-import gymnasium as gym
-import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
+from agentgym.asyncenv import Action, AsyncEnv, StepReturn
+from agentgym.config import validate
 from agentgym.errors import EnvError, ToolError
-from agentgym.parsing import parse_hermes, parse_openai_tool_calls, parse_untagged
+from agentgym.mcp import McpServer, McpServerConfig, start_servers
+from agentgym.parsing import read_action
 from agentgym.tools import Tool, collect_tools
 from agentgym.types import Message, Observation, ToolCall, ToolSpec
 
-if TYPE_CHECKING:
-    from agentgym.mcp import McpServer, McpServerConfig
 
-T = TypeVar("T")
+TURNS = "assistant turns before the episode is cut"
 
 
-class ObservationSpace(gym.Space[Observation]):
-    """The space of ``Observation``s (messages + tools)."""
+class AgentEnvConfig(BaseModel):
+    """The options every environment takes (``env.<key>=`` on the command line, keyword
+    arguments of ``make``); an environment's own ``config_model`` extends it."""
 
-    def __init__(self) -> None:
-        super().__init__(shape=None, dtype=None)
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
-    def contains(self, x: Any) -> bool:
-        return isinstance(x, Observation)
-
-    def __eq__(self, other: object) -> bool:  # gymnasium's vector envs compare spaces
-        return isinstance(other, ObservationSpace)
-
-    def __hash__(self) -> int:
-        return hash(type(self))
-
-    def sample(self, mask: Any = None, probability: Any = None) -> Observation:
-        return Observation(messages=[Message(role="user", content="")])
-
-
-class ActionSpace(gym.Space[Message | str]):
-    """The space of assistant messages (or their plain text)."""
-
-    def __init__(self) -> None:
-        super().__init__(shape=None, dtype=None)
-
-    def contains(self, x: Any) -> bool:
-        return isinstance(x, str | dict) or (isinstance(x, Message) and x.role == "assistant")
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, ActionSpace)
-
-    def __hash__(self) -> int:
-        return hash(type(self))
-
-    def sample(self, mask: Any = None, probability: Any = None) -> str:
-        letters = np.array(list('abcdefghijklmnopqrstuvwxyz {}<>":,_'))
-        return "".join(self.np_random.choice(letters, size=int(self.np_random.integers(1, 64))))
+    max_turns: int = Field(10, ge=1, description=TURNS)
+    format_penalty: float = Field(
+        0.1, ge=0.0, description="subtracted for a turn with a malformed or missing tool call"
+    )
+    untagged_tool_calls: bool = Field(
+        False,
+        description="also run a message that is one bare (or ```json-fenced) JSON call of a "
+        "known tool, at half the format penalty (small models write calls so before they learn "
+        "the <tool_call> tags)",
+    )
+    mcp_servers: tuple[McpServerConfig, ...] = Field(
+        (),
+        description="MCP servers ({command: [argv]} or {url: ...}) whose tools join the env's "
+        "from the first reset on",
+    )
 
 
-class AgentEnv(gym.Env[Observation, Message | str | dict[str, Any]]):
+class AgentEnv(AsyncEnv):
     """Base class of every agentgym environment. See the module docstring."""
 
-    metadata: dict[str, Any] = {"render_modes": []}
-    max_turns: int = 10
-    format_penalty: float = 0.1
+    config_model: type[AgentEnvConfig] = AgentEnvConfig
+    """The model of the environment's options (see the module docstring)."""
+    cfg: AgentEnvConfig
     max_tool_calls_per_turn: int = 8
     """Calls past this many in one turn are not run (one error observation says so, and the
     turn is a format error): a turn of 100 guesses must not win guess_number."""
@@ -105,22 +94,30 @@ class AgentEnv(gym.Env[Observation, Message | str | dict[str, Any]]):
     """Wall-clock seconds all the tool calls of one turn may take together: a call still
     running when it is spent is stopped and the later calls are not run (an error
     observation says so). Bounds a turn of slow calls, whatever each tool's own limit."""
-    untagged_tool_calls: bool = False
-    """Also accept a message that is one bare (or ```json-fenced) JSON call of a known tool,
-    at half the format penalty, so that a model which has not learnt the ``<tool_call>`` tags
-    gets its first rewards and RL still moves it toward them (``make(..., untagged_tool_calls=
-    True)``, ``env.untagged_tool_calls=true``)."""
-    mcp_servers: Sequence[McpServerConfig] = ()
-    """MCP servers whose tools join the env's own from the first reset on (``make(...,
-    mcp_servers=[{"command": [...]}, {"url": ...}])``, ``env.mcp_servers=[...]``; see
-    ``agentgym/mcp.py``)."""
     holdout_fraction: float = 0.1
     """The share of a task list (``task_index``) held out for evaluation: ``reset(options=
     {"split": "eval"})`` plays only those tasks, ``"train"`` only the others, no split all."""
-
     baselines: dict[str, Any] = {}
     """Scripted policies by name (``policy=scripted policy.script=NAME``): ``(messages, info,
     rng) -> action text``; ``oracle`` solves every task from ``info``."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """``max_turns = N`` in a class body is short for a config model whose ``max_turns``
+        defaults to N (the limit stays one config field, ``env.max_turns=`` overrides it)."""
+        super().__init_subclass__(**kwargs)
+        if not issubclass(cls.config_model, AgentEnvConfig):
+            raise TypeError(f"{cls.__name__}.config_model must subclass AgentEnvConfig")
+        turns = cls.__dict__.get("max_turns")
+        if turns is None:
+            return
+        if not isinstance(turns, int) or isinstance(turns, bool) or turns < 1:
+            raise TypeError(f"{cls.__name__}.max_turns must be a positive int, got {turns!r}")
+        delattr(cls, "max_turns")
+        cls.config_model = create_model(
+            f"{cls.__name__}Config",
+            __base__=cls.config_model,
+            max_turns=(int, Field(turns, ge=1, description=TURNS)),
+        )
 
     @classmethod
     def shows_images(cls, config: dict[str, Any]) -> bool:
@@ -128,33 +125,12 @@ class AgentEnv(gym.Env[Observation, Message | str | dict[str, Any]]):
         policy cannot act on them; the CLI says so before any work starts)."""
         return False
 
-    config_model: Any = None
-    """A pydantic model of the constructor's keyword arguments, if the env has one: ``__init__``
-    validates them into ``self.cfg`` (the CLI checks ``env.*`` against it before any work
-    starts)."""
-
-    cfg: Any = None
-    """The validated config (an instance of ``config_model``), when the env has one."""
-
-    def __init__(
-        self, max_turns: int | None = None, format_penalty: float | None = None, **config: Any
-    ) -> None:
-        if self.config_model is not None:
-            if max_turns is not None:
-                config["max_turns"] = max_turns
-            self.cfg = self.parse_config(config)
-            max_turns = self.turn_limit(self.cfg)
-        elif config:
-            raise TypeError(f"{type(self).__name__} takes no options {sorted(config)}")
-        if max_turns is not None:
-            self.max_turns = max_turns
-        if format_penalty is not None:
-            self.format_penalty = format_penalty
-        self._own_max_turns = self.max_turns
-        self.observation_space = ObservationSpace()
-        self.action_space = ActionSpace()
+    def __init__(self, **config: Any) -> None:
+        super().__init__()
+        self.cfg = validate(self.config_model, config, prefix="env")
+        self.max_turns = self.cfg.max_turns
+        """The current episode's turn limit (``cfg.max_turns`` unless ``reset`` got one)."""
         self.tools: dict[str, Tool] = collect_tools(self)
-        self.messages: list[Message] = []
         self.turn = 0
         self._ended = False
         self._end_info: dict[str, Any] = {}
@@ -163,8 +139,11 @@ class AgentEnv(gym.Env[Observation, Message | str | dict[str, Any]]):
         self._turn_info: dict[str, Any] = {}
         self.task_seed: int | None = None
         self.split: str | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
         self._mcp: list[McpServer] | None = None
+
+    @property
+    def format_penalty(self) -> float:
+        return self.cfg.format_penalty
 
     def __getstate__(self) -> dict[str, Any]:
         """Pickled without its tools (rebuilt from the class) and its private event loop."""
@@ -179,11 +158,6 @@ class AgentEnv(gym.Env[Observation, Message | str | dict[str, Any]]):
 
     # ---- what a subclass writes -------------------------------------------------------------
 
-    def turn_limit(self, cfg: Any) -> int | None:
-        """The turn limit an env built with ``cfg`` plays to (default: ``cfg.max_turns`` where
-        the config has it, else the class's ``max_turns``)."""
-        return getattr(cfg, "max_turns", None)
-
     def task(self, options: dict[str, Any]) -> tuple[list[Message], dict[str, Any]]:
         """Start an episode: draw the task from ``self.np_random``; return (messages, info)."""
         raise NotImplementedError
@@ -197,22 +171,15 @@ class AgentEnv(gym.Env[Observation, Message | str | dict[str, Any]]):
         self.end()
         return []
 
-    async def aon_turn_limit(self) -> None:
-        """Called when a turn ends at the turn limit without the episode having ended; may add
-        rewards and ``end(...)`` info that score the final state (default: nothing)."""
-
     async def aon_reply(self, content: str) -> list[Message]:
         """Async twin of ``on_reply``; override where answering needs I/O."""
         return self.on_reply(content)
 
+    async def aon_turn_limit(self) -> None:
+        """Called when a turn ends at the turn limit without the episode having ended; may add
+        rewards and ``end(...)`` info that score the final state (default: nothing)."""
+
     # ---- what a subclass calls --------------------------------------------------------------
-
-    @classmethod
-    def parse_config(cls, config: dict[str, Any]) -> Any:
-        """``config`` validated against ``cls.config_model`` (errors name ``env.<key>``)."""
-        from agentgym.config import validate
-
-        return validate(cls.config_model, config, prefix="env")
 
     def task_index(self, n: int) -> int:
         """Which of ``n`` tasks this episode plays: ``seed % n`` when reset got a seed (task
@@ -245,78 +212,47 @@ class AgentEnv(gym.Env[Observation, Message | str | dict[str, Any]]):
             info["success"] = success
         self._end_info.update(info)
 
-    @property
-    def env_id(self) -> str:
-        spec = getattr(self, "spec", None)
-        return spec.id if spec is not None else type(self).__name__
-
     def active_tools(self) -> dict[str, Tool]:
         """The tools the model may call now: what it is shown and what ``step`` dispatches to
-        (override to hide some, e.g. by mode). Default: every ``@tool`` of the class."""
+        (override to hide some, e.g. by mode). Default: every tool of the env."""
         return self.tools
 
     @property
     def tool_specs(self) -> list[ToolSpec]:
         return [t.spec for t in self.active_tools().values()]
 
-    # ---- the Gymnasium API ------------------------------------------------------------------
-
-    def reset(
-        self, *, seed: int | None = None, options: dict[str, Any] | None = None
-    ) -> tuple[Observation, dict[str, Any]]:
-        return self._run(self.areset(seed=seed, options=options))
-
-    def step(
-        self, action: Message | str | dict[str, Any]
-    ) -> tuple[Observation, float, bool, bool, dict[str, Any]]:
-        return self._run(self.astep(action))
+    # ---- the episode ------------------------------------------------------------------------
 
     async def areset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[Observation, dict[str, Any]]:
-        """Async ``reset``."""
-        super().reset(seed=seed)
-        self.task_seed = seed
-        self.split = (options or {}).get("split")
+        """Async ``reset``. ``options``: ``split`` (``"train"``/``"eval"``) and
+        ``max_turns`` (this episode's limit instead of ``cfg.max_turns``)."""
+        gym_reset = super(AsyncEnv, self).reset  # gymnasium's: seeds np_random
+        gym_reset(seed=seed)
+        options = dict(options or {})
+        self.task_seed, self.split = seed, options.get("split")
         if self.split not in (None, "train", "eval"):
             raise ValueError(f"options['split'] must be 'train' or 'eval', got {self.split!r}")
-        # the one turn limit: the env's own, or this episode's from a rollout's max_turns;
-        # however it is reached, the episode is truncated here and aon_turn_limit scores it
-        limit = (options or {}).get("max_turns")
-        self.max_turns = self._own_max_turns if limit is None else int(limit)
+        # however the limit is reached, the episode is truncated here and aon_turn_limit scores it
+        self.max_turns = int(options.get("max_turns") or self.cfg.max_turns)
         self.turn, self._ended, self._end_info, self._rewards = 0, False, {}, {}
-        if self.mcp_servers and self._mcp is None:
-            await self._start_mcp()
-        messages, info = await self.atask(dict(options or {}))
-        self.messages = list(messages)
+        if self.cfg.mcp_servers and self._mcp is None:
+            self._mcp, mcp_tools = await start_servers(
+                self.cfg.mcp_servers, set(self.tools), self.env_id
+            )
+            self.tools.update(mcp_tools)
+        messages, info = await self.atask(options)
         return Observation(messages=messages, tools=self.tool_specs), info
 
-    async def astep(
-        self, action: Message | str | dict[str, Any]
-    ) -> tuple[Observation, float, bool, bool, dict[str, Any]]:
+    async def astep(self, action: Action) -> StepReturn:
         """Async ``step``."""
         if self._ended or (self.turn >= self.max_turns and self.turn > 0):
             raise EnvError(self.env_id, self.turn, None, "step() after the episode ended; reset()")
         self.turn += 1
         self._rewards, self._signals, self._turn_info = {}, {}, {}
-        message, content, calls, errors = self._parse_action(action)
-        cap = self.max_tool_calls_per_turn
-        if len(calls) > cap:
-            errors = [
-                *errors,
-                f"{len(calls) - cap} tool calls after the first {cap} of this turn were not run "
-                f"(at most {cap} per turn)",
-            ]
-            calls = calls[:cap]
-        calls = [
-            c if c.id else c.model_copy(update={"id": f"call_{self.turn}_{i}"})
-            for i, c in enumerate(calls)
-        ]
-        recorded = message.model_copy(update={"tool_calls": calls})
-        self.messages.append(recorded)
-        new: list[Message] = [Message(role="user", content=f"Error: {e}") for e in errors]
-        format_error = bool(errors)
-        tool_errors = 0
+        recorded, prose, calls, new = self._read(action)
+        format_error, tool_errors = bool(new), 0
         deadline = asyncio.get_running_loop().time() + self.turn_time_budget_s
         for call in calls:
             if self._ended:
@@ -324,27 +260,14 @@ class AgentEnv(gym.Env[Observation, Message | str | dict[str, Any]]):
             reply, bad_call, failed = await self._call_within(call, deadline)
             format_error |= bad_call
             tool_errors += failed
-            message = reply if isinstance(reply, Message) else Message(role="tool", content=reply)
-            new.append(
-                message.model_copy(
-                    update={
-                        "role": "tool",
-                        "tool_call_id": call.id,
-                        "name": call.name,
-                        "images": [],
-                    }
-                )
-            )
-            if message.images:  # OpenAI's schema allows images on user messages only
-                new.append(Message(role="user", content="", images=message.images))
-        if not calls and not errors:
-            new.extend(await self.aon_reply(content))
+            new.extend(_tool_messages(call, reply))
+        if not calls and not new:
+            new.extend(await self.aon_reply(prose))
         if format_error:
             self.add_reward("format", -self.format_penalty)
         # the flag and the penalty agree: a turn penalised for its format (plain text where a
         # tool call was due, an untagged call) is a format error too
         format_error = format_error or self._rewards.get("format", 0.0) < 0
-        self.messages.extend(new)
         terminated = self._ended
         truncated = not terminated and self.turn >= self.max_turns
         if truncated:
@@ -363,31 +286,29 @@ class AgentEnv(gym.Env[Observation, Message | str | dict[str, Any]]):
         reward = float(sum(self._rewards.values()))
         return Observation(messages=new, tools=self.tool_specs), reward, terminated, truncated, info
 
-    def _parse_action(
-        self, action: Message | str | dict[str, Any]
-    ) -> tuple[Message, str, list[ToolCall], list[str]]:
-        """(the message, its text, its calls, what was malformed) from any form of action:
-        text with Hermes ``<tool_call>`` blocks (or, when allowed, one untagged JSON call), a
-        ``Message`` with parsed calls, or an OpenAI assistant message whose ``tool_calls``
-        are as the server sent them."""
-        if isinstance(action, dict):
-            parsed = parse_openai_tool_calls(action.get("tool_calls"), action.get("content"))
-            message = Message(role="assistant", content=parsed.content)
-            if parsed.calls or parsed.errors:
-                return message, parsed.content, parsed.calls, parsed.errors
-            action = message
-        if isinstance(action, str):
-            action = Message(role="assistant", content=action)
-        if action.tool_calls:
-            return action, action.content, list(action.tool_calls), []
-        parsed = parse_hermes(action.content)
-        if self.untagged_tool_calls and not parsed.calls and not parsed.errors:
-            untagged = parse_untagged(parsed.content, self.active_tools())
-            if untagged is not None:
-                self.add_reward("format", -self.format_penalty / 2)
-                self.label(untagged_call=True)
-                return action, "", [untagged], []
-        return action, parsed.content, parsed.calls, parsed.errors
+    def _read(self, action: Action) -> tuple[Message, str, list[ToolCall], list[Message]]:
+        """The action as recorded (its calls with ids), its prose (what ``aon_reply`` reads
+        when there is no call), the calls to run (at most ``max_tool_calls_per_turn``), and an
+        error message for each problem found."""
+        untagged = self.active_tools() if self.cfg.untagged_tool_calls else None
+        message, parsed = read_action(action, untagged)
+        if parsed.untagged:
+            self.add_reward("format", -self.format_penalty / 2)
+            self.label(untagged_call=True)
+        errors, calls, cap = list(parsed.errors), parsed.calls, self.max_tool_calls_per_turn
+        if len(calls) > cap:
+            errors.append(
+                f"{len(calls) - cap} tool calls after the first {cap} of this turn were not run "
+                f"(at most {cap} per turn)"
+            )
+            calls = calls[:cap]
+        calls = [
+            c if c.id else c.model_copy(update={"id": f"call_{self.turn}_{i}"})
+            for i, c in enumerate(calls)
+        ]
+        recorded = message.model_copy(update={"tool_calls": calls})
+        prose = "" if parsed.untagged else parsed.content
+        return recorded, prose, calls, [Message(role="user", content=f"Error: {e}") for e in errors]
 
     async def _call_within(
         self, call: ToolCall, deadline: float
@@ -420,67 +341,22 @@ class AgentEnv(gym.Env[Observation, Message | str | dict[str, Any]]):
         except Exception as exc:
             raise EnvError(self.env_id, self.turn, call.name, repr(exc)) from exc
 
-    def _run(self, coro: Coroutine[Any, Any, T]) -> T:
-        """Drive an async method from the sync API on this env's private event loop."""
-        try:
-            asyncio.get_running_loop()
-        except RuntimeError:
-            pass
-        else:
-            coro.close()
-            raise EnvError(
-                self.env_id,
-                self.turn,
-                None,
-                "sync reset()/step() called inside an event loop; await areset()/astep()",
-            )
-        if self._loop is None or self._loop.is_closed():
-            self._loop = asyncio.new_event_loop()
-        return self._loop.run_until_complete(coro)
-
     async def arelease(self) -> None:
-        """Release what the environment holds through I/O (browsers, containers, HTTP
-        clients). Override it (idempotently); ``aclose`` and ``close`` call it."""
-
-    async def aclose(self) -> None:
-        """Async ``close``: release on the running loop (where the async API made them)."""
-        await self.arelease()
-        await self._stop_mcp()
-        self._close_loop()
-
-    def close(self) -> None:
-        """Sync ``close``: release on the private loop (where the sync API made them)."""
-        if self._loop is not None and not self._loop.is_closed():
-            self._loop.run_until_complete(self.arelease())
-            self._loop.run_until_complete(self._stop_mcp())
-        self._close_loop()
-
-    async def _start_mcp(self) -> None:
-        """Start the MCP servers; their tools join the env's own (a clash of names is an
-        error: the model could not tell them apart)."""
-        from agentgym.mcp import McpServer
-
-        self._mcp = []
-        for cfg in self.mcp_servers:
-            server = McpServer(cfg)
-            try:
-                tools = await server.start()
-            except Exception as exc:
-                raise EnvError(self.env_id, 0, "mcp", f"{cfg} did not start: {exc!r}") from exc
-            self._mcp.append(server)
-            for t in tools:
-                if t.name in self.tools:
-                    clash = f"the MCP server {cfg} offers a tool the env already has"
-                    raise EnvError(self.env_id, 0, t.name, clash)
-                self.tools[t.name] = t
-
-    async def _stop_mcp(self) -> None:
+        """Stop the MCP servers (their tools leave with them); subclasses that hold more
+        (browsers, containers, clients) release it and call this."""
         for server in self._mcp or []:
             await server.aclose()
         self._mcp = None
         self.tools = collect_tools(self)
 
-    def _close_loop(self) -> None:
-        if self._loop is not None and not self._loop.is_closed():
-            self._loop.close()
-        super().close()
+
+def _tool_messages(call: ToolCall, reply: str | Message) -> list[Message]:
+    """A call's answer as a tool message (and its images, if any, as a user message after
+    it: OpenAI's schema allows images on user messages only)."""
+    message = reply if isinstance(reply, Message) else Message(role="tool", content=reply)
+    answer = message.model_copy(
+        update={"role": "tool", "tool_call_id": call.id, "name": call.name, "images": []}
+    )
+    if message.images:
+        return [answer, Message(role="user", content="", images=message.images)]
+    return [answer]

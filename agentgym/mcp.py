@@ -15,12 +15,13 @@ Needs the ``mcp`` package (``pip install agentgym[mcp]``).
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from agentgym._imports import require
-from agentgym.errors import ToolError
+from agentgym.errors import EnvError, ToolError
 from agentgym.tools import Tool, _is_text
 from agentgym.types import ToolSpec
 
@@ -142,3 +143,35 @@ class McpTool(Tool):
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         raise TypeError("an MCP tool is called through its environment")
+
+
+async def start_servers(
+    configs: Sequence[McpServerConfig], taken: set[str], env_id: str
+) -> tuple[list[McpServer], dict[str, Tool]]:
+    """Start ``configs``' servers for env ``env_id``; return them and their tools by name.
+
+    Raises:
+        EnvError: a server did not start, or offers a tool named as one in ``taken`` (or
+            another server's): the model could not tell them apart. Servers started before
+            the failure are stopped.
+    """
+    servers: list[McpServer] = []
+    tools: dict[str, Tool] = {}
+    try:
+        for cfg in configs:
+            server = McpServer(cfg)
+            try:
+                listed = await server.start()
+            except Exception as exc:
+                raise EnvError(env_id, 0, "mcp", f"{cfg} did not start: {exc!r}") from exc
+            servers.append(server)
+            for t in listed:
+                if t.name in taken or t.name in tools:
+                    clash = f"the MCP server {cfg} offers a tool the env already has"
+                    raise EnvError(env_id, 0, t.name, clash)
+                tools[t.name] = t
+    except BaseException:
+        for server in servers:
+            await server.aclose()
+        raise
+    return servers, tools

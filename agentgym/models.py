@@ -28,6 +28,17 @@ from agentgym._imports import require
 from agentgym.errors import ConfigError
 
 
+def copy_model_files(base: str | Path, folder: Path) -> None:
+    """Everything of the model folder ``base`` but its weights (tokenizer, chat template,
+    configs) into ``folder``, for weights of another source to join them."""
+    shutil.copytree(
+        base,
+        folder,
+        ignore=shutil.ignore_patterns("*.safetensors", "*.bin", "*.index.json", "*.pt"),
+        dirs_exist_ok=True,
+    )
+
+
 def sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as f:

@@ -19,7 +19,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from agentgym.types import ToolCall
+from agentgym.types import Message, ToolCall
 
 TOOL_CALL_OPEN, TOOL_CALL_CLOSE = "<tool_call>", "</tool_call>"
 
@@ -30,6 +30,8 @@ class ParsedAction(BaseModel):
     content: str
     calls: list[ToolCall] = Field(default_factory=list)
     errors: list[str] = Field(default_factory=list)
+    untagged: bool = False
+    """The one call was read from untagged JSON (``parse_untagged``)."""
 
 
 def _call_from_obj(obj: Any, where: str) -> ToolCall | str:
@@ -153,3 +155,28 @@ def render_tool_calls(calls: list[ToolCall]) -> str:
     """Hermes text for ``calls``: the inverse of ``parse_hermes``."""
     blocks = (json.dumps({"name": c.name, "arguments": c.arguments}) for c in calls)
     return "\n".join(f"{TOOL_CALL_OPEN}\n{b}\n{TOOL_CALL_CLOSE}" for b in blocks)
+
+
+def read_action(
+    action: Message | str | dict[str, Any], untagged_tools: set[str] | dict[str, Any] | None
+) -> tuple[Message, ParsedAction]:
+    """The assistant message and its reading, from any form of action: text with Hermes
+    ``<tool_call>`` blocks (or, when ``untagged_tools`` is given, one untagged JSON call of
+    those tools), a ``Message`` with parsed calls, or an OpenAI assistant message whose
+    ``tool_calls`` are as the server sent them."""
+    if isinstance(action, dict):
+        parsed = parse_openai_tool_calls(action.get("tool_calls"), action.get("content"))
+        message = Message(role="assistant", content=parsed.content)
+        if parsed.calls or parsed.errors:
+            return message, parsed
+        action = message
+    if isinstance(action, str):
+        action = Message(role="assistant", content=action)
+    if action.tool_calls:
+        return action, ParsedAction(content=action.content, calls=list(action.tool_calls))
+    parsed = parse_hermes(action.content)
+    if untagged_tools and not parsed.calls and not parsed.errors:
+        call = parse_untagged(parsed.content, untagged_tools)
+        if call is not None:
+            return action, ParsedAction(content="", calls=[call], untagged=True)
+    return action, parsed

@@ -22,13 +22,12 @@ import inspect
 import os
 import sys
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import gymnasium as gym
 from gymnasium.envs.registration import load_env_creator
-from pydantic import ValidationError
 
-from agentgym.env import AgentEnv
+from agentgym.asyncenv import AsyncEnv
 from agentgym.errors import RegistrationError, UnknownEnvError
 
 NAMESPACE = "agentgym"
@@ -40,7 +39,7 @@ class EnvSpec:
     """How to build one environment."""
 
     id: str
-    entry_point: str | type[AgentEnv]
+    entry_point: str | type[AsyncEnv]
     kwargs: dict[str, Any] = field(default_factory=dict)
     description: str = ""
 
@@ -48,14 +47,15 @@ class EnvSpec:
     def gym_id(self) -> str:
         return f"{NAMESPACE}/{self.id}-v0"
 
-    def load(self) -> type[AgentEnv]:
-        """Import the environment class."""
+    def load(self) -> type[AsyncEnv]:
+        """Import the environment class (an ``AgentEnv``, or another ``AsyncEnv`` such as
+        ``remote``'s)."""
         creator = (
             load_env_creator(self.entry_point)
             if isinstance(self.entry_point, str)
             else self.entry_point
         )
-        if not (inspect.isclass(creator) and issubclass(creator, AgentEnv)):
+        if not (inspect.isclass(creator) and issubclass(creator, AsyncEnv)):
             raise RegistrationError(
                 f"'{self.id}': entry point {self.entry_point!r} is not an AgentEnv subclass"
             )
@@ -89,7 +89,7 @@ BUILTIN = {
 
 def register(
     id: str,
-    entry_point: str | type[AgentEnv],
+    entry_point: str | type[AsyncEnv],
     description: str = "",
     **kwargs: Any,
 ) -> EnvSpec:
@@ -107,7 +107,7 @@ def register(
     _registry[id] = spec
     gym.register(
         id=spec.gym_id,
-        entry_point=entry_point,
+        entry_point=cast(Any, entry_point),
         kwargs=dict(kwargs),
         max_episode_steps=None,
     )
@@ -155,52 +155,18 @@ def spec(id: str | EnvSpec) -> EnvSpec:
     )
 
 
-def make(id: str | EnvSpec, **kwargs: Any) -> AgentEnv:
-    """Build the environment registered under ``id``; ``kwargs`` override its defaults.
+def make(id: str | EnvSpec, **kwargs: Any) -> AsyncEnv:
+    """Build the environment registered under ``id``; ``kwargs`` (its options: the fields of
+    its ``config_model``) override the registered defaults.
 
-    The any-env options ``untagged_tool_calls`` and ``mcp_servers`` (see ``AgentEnv``) are set
-    on the instance, not passed."""
+    Raises:
+        UnknownEnvError: nothing is registered under ``id``.
+        ConfigError: an option is unknown or invalid (named ``env.<key>``, with the fix).
+    """
     s = spec(id)
-    env_cls = s.load()
-    kwargs = {**s.kwargs, **kwargs}
-    options = pop_env_options(kwargs)
-    try:
-        env = env_cls(**kwargs)
-    except TypeError as exc:
-        params = [p for p in inspect.signature(env_cls).parameters if p not in ("self",)]
-        raise RegistrationError(
-            f"cannot build '{s.id}' with arguments {sorted(kwargs)}: {exc}. "
-            f"It accepts: {', '.join(params)}."
-        ) from exc
+    env = s.load()(**{**s.kwargs, **kwargs})
     env.spec = gym.spec(s.gym_id)
-    for name, value in options.items():
-        setattr(env, name, value)
     return env
-
-
-def pop_env_options(kwargs: dict[str, Any]) -> dict[str, Any]:
-    """Take the any-env options out of ``kwargs``, checked: ``untagged_tool_calls`` (true or
-    false) and ``mcp_servers`` (a list of ``agentgym.mcp.McpServerConfig``)."""
-    from agentgym.mcp import McpServerConfig
-
-    options: dict[str, Any] = {}
-    untagged = kwargs.pop("untagged_tool_calls", None)
-    if untagged is not None:
-        if not isinstance(untagged, bool):
-            raise RegistrationError(f"untagged_tool_calls must be true or false, got {untagged!r}")
-        options["untagged_tool_calls"] = untagged
-    servers = kwargs.pop("mcp_servers", None)
-    if servers is not None:
-        if not isinstance(servers, list | tuple):
-            raise RegistrationError(f"mcp_servers must be a list of servers, got {servers!r}")
-        try:
-            options["mcp_servers"] = [McpServerConfig.model_validate(s) for s in servers]
-        except ValidationError as exc:
-            problem = "; ".join(e["msg"] for e in exc.errors())
-            raise RegistrationError(
-                f"mcp_servers: {problem} (each server: {{command: [argv...]}} or {{url: ...}})"
-            ) from None
-    return options
 
 
 def list_envs() -> list[EnvSpec]:

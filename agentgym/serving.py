@@ -20,11 +20,21 @@ JSON ``{"type": ..., "data": ...}``:
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
 from typing import Any
 
 from agentgym._imports import require
-from agentgym.env import AgentEnv
+from agentgym.asyncenv import AsyncEnv
 from agentgym.errors import AgentGymError
+from agentgym.types import Message
+
+
+@dataclass
+class Session:
+    """One connection: its environment and the conversation so far (what ``state`` shows)."""
+
+    env: AsyncEnv
+    messages: list[Message] = field(default_factory=list)
 
 
 def _observation(obs: Any, info: dict[str, Any], reward: Any, end: tuple[bool, bool]) -> Any:
@@ -44,17 +54,20 @@ def _observation(obs: Any, info: dict[str, Any], reward: Any, end: tuple[bool, b
     }
 
 
-async def answer(env: AgentEnv, message: dict[str, Any]) -> dict[str, Any] | None:
+async def answer(session: Session, message: dict[str, Any]) -> dict[str, Any] | None:
     """The reply to one client message (None: the client closed the session)."""
-    kind, data = message.get("type"), message.get("data") or {}
+    kind, data, env = message.get("type"), message.get("data") or {}, session.env
     if kind == "reset":
         obs, info = await env.areset(seed=data.get("seed"), options=data.get("options"))
+        session.messages = list(obs.messages)
         return _observation(obs, info, None, (False, False))
     if kind == "step":
         obs, reward, terminated, truncated, info = await env.astep(data)
+        said = info.get("action")
+        session.messages += [*([said] if isinstance(said, Message) else []), *obs.messages]
         return _observation(obs, info, reward, (terminated, truncated))
     if kind == "state":
-        messages = [m.model_dump(mode="json") for m in env.messages]
+        messages = [m.model_dump(mode="json") for m in session.messages]
         return {
             "type": "state",
             "data": {"env_id": env.env_id, "turn": env.turn, "messages": messages},
@@ -87,10 +100,11 @@ def make_app(env_id: str, kwargs: dict[str, Any]) -> Any:
     async def session(ws: Any) -> None:
         await ws.accept()
         env = make(env_id, **kwargs)
+        state = Session(env)
         try:
             while True:
                 try:
-                    reply = await answer(env, json.loads(await ws.receive_text()))
+                    reply = await answer(state, json.loads(await ws.receive_text()))
                 except json.JSONDecodeError as exc:
                     reply = _error(f"invalid JSON: {exc}", "INVALID_JSON")
                 except (AgentGymError, ValueError, TypeError) as exc:

@@ -6,22 +6,16 @@ from __future__ import annotations
 
 import difflib
 import inspect
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import ConfigDict, Field
 
 import agentgym
-from agentgym.config import (
-    EnvConfig,
-    RolloutConfig,
-    WithImports,
-    check_model_dir,
-    compose,
-    validate,
-)
+from agentgym.config import EnvConfig, WithImports, check_model_dir, compose, validate
 from agentgym.errors import ConfigError, RegistrationError
 from agentgym.policies.config import ScriptedConfig, parse_policy, resolve_script
-from agentgym.registration import load_module, pop_env_options
+from agentgym.registration import load_module
+from agentgym.rollout.config import RolloutConfig
 from agentgym.vision import is_vision_model
 
 
@@ -37,9 +31,6 @@ class EvalConfig(WithImports):
     seed: int = Field(0, ge=0)
     out: str = "runs/eval"
     rollout: RolloutConfig = Field(default_factory=RolloutConfig)
-    split: Literal["train", "eval"] | None = Field(
-        None, description="play only the env's training or held-out tasks"
-    )
 
 
 def load_imports(modules: list[str]) -> None:
@@ -102,26 +93,25 @@ def check_images(
 
 
 def check_env_kwargs(env_cls: type, env_id: str, kwargs: dict[str, Any]) -> None:
-    """``env.*`` keys against the env's ``config_model`` (pydantic), else its signature."""
-    kwargs = dict(kwargs)
-    try:
-        pop_env_options(kwargs)
-    except RegistrationError as exc:
-        key = "env.untagged_tool_calls" if "untagged" in str(exc) else "env.mcp_servers"
-        raise ConfigError(key, str(exc), "see `agentgym envs ENV` and the README") from None
+    """``env.*`` keys against the env's ``config_model`` (and any named argument its own
+    ``__init__`` takes besides)."""
+    own = [
+        p.name
+        for p in inspect.signature(env_cls).parameters.values()
+        if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+    ]
     model = getattr(env_cls, "config_model", None)
     if model is not None:
-        validate(model, kwargs, prefix="env")
+        validate(model, {k: v for k, v in kwargs.items() if k not in own}, prefix="env")
         return
-    accepted = [p for p in inspect.signature(env_cls).parameters if p != "self"]
     for key in kwargs:
-        if key not in accepted:
-            close = difflib.get_close_matches(key, accepted, n=1)
+        if key not in own:
+            close = difflib.get_close_matches(key, own, n=1)
             hint = f"did you mean '{close[0]}'? " if close else ""
             raise ConfigError(
                 f"env.{key}",
                 f"'{env_id}' takes no such argument",
-                f"{hint}it accepts: {', '.join(accepted)}",
+                f"{hint}it accepts: {', '.join(own)}",
             )
 
 
@@ -137,11 +127,6 @@ def load_train_config(overrides: list[str]) -> Any:
             f"{cfg.trainer.minibatches} does not divide the {batch} episodes of a step",
             "pick a divisor",
         )
-    check_model_dir("policy.model", cfg.policy.model)
-    if cfg.policy.placement == "ray" and cfg.policy.name != "vllm":
-        raise ConfigError(
-            "policy.placement", "only vLLM engines run as Ray actors", "use policy=vllm"
-        )
     if cfg.init is not None:
         check_model_dir("init", cfg.init)
     env_cls = check_env(cfg.env, cfg.imports)
@@ -149,12 +134,12 @@ def load_train_config(overrides: list[str]) -> Any:
         resolve_script(
             cfg.cold_start.baseline, getattr(env_cls, "baselines", {}), "cold_start.baseline"
         )
-    name, model = cfg.policy.name, cfg.policy.model
-    if cfg.trainer.fsdp and is_vision_model(model):
+    name, model = cfg.policy.name, cfg.start
+    if cfg.learner.fsdp and is_vision_model(model):
         raise ConfigError(
-            "trainer.fsdp",
+            "learner.fsdp",
             "is true for a vision-language model: sharding its vision tower is not built",
-            "drop trainer.fsdp (each rank holds a replica)",
+            "drop learner.fsdp (each rank holds a replica)",
         )
     sees_images = reads_images(name, model)
     check_images(env_cls, cfg.env.id, cfg.env.kwargs, sees_images, _text_only(name, model))

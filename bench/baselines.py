@@ -24,7 +24,7 @@ from agentgym import spec
 from agentgym.policies.base import SamplingConfig
 from agentgym.policies.scripted import ScriptedPolicy
 from agentgym.policy import Policy
-from agentgym.rollout import RolloutSettings, env_factory, rollout, summarize
+from agentgym.rollout import RolloutConfig, env_factory, rollout, summarize
 
 # env id -> (env kwargs, weakest scripted baseline, turn limit for models)
 ENVS: dict[str, tuple[dict[str, Any], str, int]] = {
@@ -44,7 +44,7 @@ HEADER = (
 async def cell(
     env_id: str, kwargs: dict[str, Any], policy: Policy, tasks: int, samples: int, turns: int
 ) -> dict[str, Any]:
-    settings = RolloutSettings(max_turns=turns, max_tokens=8192, concurrency=8, split="eval")
+    settings = RolloutConfig(max_turns=turns, max_tokens=8192, concurrency=8, split="eval")
     t0 = time.perf_counter()
     trajs = await rollout(
         env_factory(env_id, kwargs), policy, list(range(tasks)), samples, settings

@@ -20,7 +20,7 @@ import time
 
 from agentgym.trainers.grpo.batch import Sequence
 from agentgym.trainers.grpo.config import GRPOConfig
-from agentgym.trainers.grpo.learner import Learner
+from agentgym.trainers.learner import Learner
 
 
 def batch(n: int, lo: int, hi: int, vocab: int, seed: int = 0) -> list[Sequence]:

@@ -2,7 +2,7 @@
 
 The same real model and the same synthetic GRPO batch (``bench/learner.py``'s) in each layout,
 the layouts alternating between rounds, each round in fresh processes: one process, two ranks
-holding replicas (``torchrun``'s data parallel), two ranks holding shards (``trainer.fsdp``).
+holding replicas (``torchrun``'s data parallel), two ranks holding shards (``learner.fsdp``).
 Prints per layout the seconds of an update (min / median / max over rounds; the first update
 of a process is left out) and the bytes of weights, gradients and AdamW state each rank holds,
 and the ratios to one process. On this 2-core machine the ranks share the cores one process
@@ -44,9 +44,9 @@ def _held(learner) -> int:
 def _rank(rank: int, world: int, fsdp: bool, args: argparse.Namespace, port: int, out: str):
     import torch
 
-    from agentgym.trainers.grpo import distributed
+    from agentgym.trainers import distributed
     from agentgym.trainers.grpo.config import GRPOConfig
-    from agentgym.trainers.grpo.learner import Learner
+    from agentgym.trainers.learner import Learner
 
     os.environ.update(RANK=str(rank), WORLD_SIZE=str(world), MASTER_ADDR="127.0.0.1",
                       MASTER_PORT=str(port), LOCAL_RANK=str(rank))  # fmt: skip

@@ -31,7 +31,7 @@ from agentgym import AgentEnv, Message
 from agentgym.http import Client
 from agentgym.policies.base import SamplingConfig
 from agentgym.policies.openai import OpenAIPolicy
-from agentgym.rollout import RolloutSettings, episode_seed, rollout
+from agentgym.rollout import RolloutConfig, episode_seed, rollout
 from agentgym.testing import build_tiny_model, vllm_server_command
 
 
@@ -112,7 +112,7 @@ async def sdk(
 
 
 async def engine(policy: OpenAIPolicy, tasks: list[int], concurrency: int) -> tuple[float, int]:
-    settings = RolloutSettings(max_turns=1, max_tokens=4096, concurrency=concurrency)
+    settings = RolloutConfig(max_turns=1, max_tokens=4096, concurrency=concurrency)
     start = time.perf_counter()
     trajs = await rollout(OneTurn, policy, tasks, 1, settings)
     return time.perf_counter() - start, sum(sum(t.loss_mask) for t in trajs)

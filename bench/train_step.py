@@ -50,7 +50,7 @@ def ours(model: Path, steps: int, out: Path) -> tuple[float, float, dict[str, fl
             f"trainer.steps={steps}",
             f"trainer.tasks_per_step={PROMPTS}",
             f"trainer.group_size={GROUP}",
-            f"trainer.lr={LR}",
+            f"learner.lr={LR}",
             "trainer.save_every=10000",
             f"policy.max_new_tokens={NEW_TOKENS}",
         ]
@@ -108,7 +108,7 @@ def trl(model: Path, steps: int, out: Path) -> tuple[float, float]:
         report_to="none",
         use_cpu=True,
         bf16=False,
-        gradient_checkpointing=False,  # as ours (trainer.gradient_checkpointing defaults off)
+        gradient_checkpointing=False,  # as ours (learner.gradient_checkpointing defaults off)
         save_strategy="no",
         seed=0,
     )

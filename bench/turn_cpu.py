@@ -26,7 +26,7 @@ from typing import Any
 import agentgym
 from agentgym.policies.config import resolve_script
 from agentgym.policies.scripted import ScriptedTokenPolicy
-from agentgym.rollout import EnvPool, RolloutSettings, rollout
+from agentgym.rollout import EnvPool, RolloutConfig, rollout
 from agentgym.testing import build_tiny_model
 
 SPENT: dict[str, float] = defaultdict(float)
@@ -46,7 +46,7 @@ def timed(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 async def one_round(envs: EnvPool, policy: Any, args: argparse.Namespace, seed: int) -> int:
-    settings = RolloutSettings(concurrency=args.concurrency, max_tokens=16384)
+    settings = RolloutConfig(concurrency=args.concurrency, max_tokens=16384)
     tasks = list(range(seed, seed + args.episodes))
     trajs = await rollout(envs, policy, tasks, 1, settings)
     return sum(len(t.turns) for t in trajs)

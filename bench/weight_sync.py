@@ -20,9 +20,9 @@ from pathlib import Path
 from agentgym.policies.base import SamplingConfig
 from agentgym.policies.vllm import VLLMPolicy
 from agentgym.policies.vllm_weights import RECEIVER
-from agentgym.trainers.grpo import checkpoint
+from agentgym.trainers import checkpoint
 from agentgym.trainers.grpo.config import GRPOConfig
-from agentgym.trainers.grpo.learner import Learner
+from agentgym.trainers.learner import Learner
 from agentgym.trainers.grpo.sync import connect, probe, push_weights
 
 

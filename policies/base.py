@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 from abc import abstractmethod
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -29,29 +31,63 @@ class SamplingConfig(BaseModel):
         return SamplingConfig(**self.model_dump(include=set(SamplingConfig.model_fields)))
 
 
-@runtime_checkable
-class TrainablePolicy(Protocol):
-    """A sampler a trainer can move to new weights (the ``vllm`` and ``hf`` policies).
+class WeightSource(Protocol):
+    """What a trainable policy reads of its learner (``agentgym.trainers.learner.Learner``)."""
 
-    ``weights_dir`` is the folder the learner writes full weights into before calling
-    ``load_weights``; None means the policy samples from the learner's own model object, so
-    there is nothing to write or load."""
+    def policy_weights(self) -> tuple[dict[str, Any], Any]:
+        """The policy's full weights (LoRA merged) as a sampler loads them, and its config."""
 
-    weights_dir: Path | None
+    def export(self, path: Path) -> None:
+        """Write ``policy_weights`` to the model folder ``path``."""
 
-    async def load_weights(self) -> None:
-        """Sample from the weights just written to ``weights_dir`` from now on."""
+
+class WeightPath(Protocol):
+    """How a trainable policy's engines get a learner's weights (``VLLMWeights``)."""
+
+    async def push(self, policy: TokenPolicy, learner: WeightSource, version: int) -> None: ...
+
+    def close(self) -> None: ...
 
 
 class TokenPolicy(Policy):
     """Keeps each episode's token ids, loss mask and log-probs (and, for a vision-language
-    model, given its ``images``, the images those ids show); subclasses only ``generate``."""
+    model, given its ``images``, the images those ids show); subclasses only ``generate``.
+
+    A trainable one (built by ``build_policy(..., learner=)``) also owns its weight sync:
+    ``sync_from(learner, version)`` after each update, ``learning(version)`` around it."""
+
+    weight_path: WeightPath | None = None
+    """How this policy's engines load a learner's weights (None: not built for training)."""
 
     def __init__(
         self, tokenizer: Any, sampling: SamplingConfig, images: ImageInputs | None = None
     ) -> None:
         self.renderer = ChatRenderer(tokenizer, images)
         self.sampling = sampling
+
+    def replicas(self) -> list[TokenPolicy]:
+        """The samplers that hold a copy of the weights (a router's engines; else this one):
+        each must load a learner's weights, and the trainer's sync probe checks each. Empty
+        where the policy samples with the learner's own model object."""
+        return [self]
+
+    async def sync_from(self, learner: WeightSource, version: int) -> None:
+        """Sample from ``learner``'s current weights from now on, as policy ``version``: the
+        change waits for the turns in flight (``gate``); later turns of the same episodes run
+        on the new weights."""
+        if self.weight_path is None:
+            raise TypeError(f"{type(self).__name__} was not built to load a learner's weights")
+        await self.weight_path.push(self, learner, version)
+
+    @contextlib.asynccontextmanager
+    async def learning(self, version: int) -> AsyncIterator[None]:
+        """Around a learner's update: a policy that samples with the learner's own model
+        holds its turns back meanwhile (and is ``version`` after it); others sample on."""
+        yield
+
+    async def aclose(self) -> None:
+        if self.weight_path is not None:
+            self.weight_path.close()
 
     def start(
         self, messages: list[Message], tools: list[ToolSpec], info: dict[str, Any], seed: int

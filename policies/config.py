@@ -1,4 +1,11 @@
-"""Policy configs (one pydantic model per backend, chosen by ``name``) and ``build_policy``."""
+"""Policy configs (``policy.*``, one pydantic model per backend, chosen by ``name``) and the one
+factory that builds a policy from them, for evaluation and for training.
+
+Each config model builds its own backend (``build``); a trainable one also builds a sampler of
+a learner's weights that owns its weight sync (``sampler``). ``agentgym eval`` and ``agentgym
+train`` speak this one vocabulary (``policy=vllm policy.model=... policy.temperature=...``).
+A new backend is its module plus one more model here (see ``docs/extending.md``).
+"""
 
 from __future__ import annotations
 
@@ -8,6 +15,7 @@ import functools
 import importlib
 import importlib.util
 import os
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -17,56 +25,81 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validat
 from agentgym._imports import require
 from agentgym.config import Device, Placement, check_model_dir, validate
 from agentgym.errors import ConfigError
-from agentgym.policies.base import SamplingConfig
+from agentgym.models import copy_model_files
+from agentgym.policies.base import SamplingConfig, TokenPolicy, WeightSource
 from agentgym.policy import Policy
 
+Baselines = dict[str, Callable[..., str]]
 
-class _Sampled(SamplingConfig):
-    model: str | None = Field(
-        None, description="a model folder (hf, vllm) or the name a server serves (openai)"
-    )
 
-    def require_model(self, local: bool) -> str:
+class PolicyConfig(BaseModel):
+    """The base of every ``policy.*`` model: ``name`` picks the model (its backend)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+
+    def check(self) -> None:
+        """What can be checked before any work starts (a model that is not there)."""
+
+    def build(self, baselines: Baselines, log_dir: Path | None) -> Policy:
+        """The policy (loads models, opens clients); an engine logs into ``log_dir``."""
+        raise NotImplementedError
+
+
+class TrainableConfig(PolicyConfig, SamplingConfig):
+    """A backend that samples token ids from a local model, and so can be trained."""
+
+    model: str | None = Field(None, description="a model folder (or a hub id where reachable)")
+
+    def check(self) -> None:
+        self.require_model()
+
+    def require_model(self) -> str:
         if not self.model:
             raise ConfigError("policy.model", "not set", "pass policy.model=<path or name>")
-        if local:
-            check_model_dir("policy.model", self.model)
+        check_model_dir("policy.model", self.model)
         return self.model
 
+    def sampler(self, learner: Any, folder: Path, log_dir: Path) -> TokenPolicy:
+        """A sampler of ``learner``'s weights that owns its sync (``sync_from``); a copy of
+        the weights it needs goes to ``folder`` (deleted when the run ends)."""
+        raise NotImplementedError
 
-class ScriptedConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+
+class ScriptedConfig(PolicyConfig):
     name: Literal["scripted"] = "scripted"
-    script: str = "oracle"
+    script: str = Field("oracle", description="one of the env's baselines, or module:function")
     tokenizer: str | None = Field(
         None, description="write the script's turns as this model's token ids (SFT data)"
     )
 
+    def build(self, baselines: Baselines, log_dir: Path | None) -> Policy:
+        from agentgym.policies.scripted import ScriptedPolicy, ScriptedTokenPolicy
 
-class HFConfig(_Sampled):
+        script = resolve_script(self.script, baselines)
+        if self.tokenizer is None:
+            return ScriptedPolicy(script)
+        from agentgym.vision import ImageInputs
+
+        tokenizer = require("transformers", "hf").AutoTokenizer.from_pretrained(self.tokenizer)
+        return ScriptedTokenPolicy(script, tokenizer, ImageInputs.load(self.tokenizer))
+
+
+class HFConfig(TrainableConfig):
     name: Literal["hf"] = "hf"
-    device: Device = "auto"
+    device: Device = Field("auto", description="eval only (train samples on the learner's)")
 
+    def build(self, baselines: Baselines, log_dir: Path | None) -> Policy:
+        from agentgym.policies.hf import HFPolicy
 
-class OpenAIConfig(_Sampled):
-    name: Literal["openai"] = "openai"
-    base_url: str = Field("http://localhost:8000", description="with or without /v1")
-    mode: Literal["completions", "chat"] = Field(
-        "completions",
-        description="completions: token-in/token-out (vLLM); chat: any OpenAI-compatible server",
-    )
-    tokenizer: str | None = Field(None, description="completions mode; None: the model's")
-    api_key: str | None = Field(None, description="None: $OPENAI_API_KEY, else 'EMPTY'")
-    timeout: float = Field(120.0, gt=0)
-    max_retries: int = Field(4, ge=0)
-    concurrency: int = Field(64, ge=1)
+        return HFPolicy.load(self.require_model(), self.sampling(), device=self.device)
 
-    @field_validator("base_url")
-    @classmethod
-    def _http(cls, v: str) -> str:
-        if not v.startswith(("http://", "https://")):
-            raise ValueError("expected an http(s) URL such as http://localhost:8000/v1")
-        return v
+    def sampler(self, learner: Any, folder: Path, log_dir: Path) -> TokenPolicy:
+        from agentgym.policies.hf import HFPolicy
+
+        tokenizer = require("transformers", "train").AutoTokenizer.from_pretrained(self.model)
+        return HFPolicy.for_learner(learner, tokenizer, self.sampling(), learner.images)
 
 
 def _known_engine_args(engine: dict[str, Any]) -> dict[str, Any]:
@@ -78,7 +111,7 @@ EngineArgs = Annotated[dict[str, Any], AfterValidator(_known_engine_args)]
 """vLLM ``AsyncEngineArgs`` as ``policy.engine`` (eval and train), checked against vLLM's."""
 
 
-class VLLMConfig(_Sampled):
+class VLLMConfig(TrainableConfig):
     name: Literal["vllm"] = "vllm"
     engine: EngineArgs = Field(
         default_factory=dict, description="vLLM AsyncEngineArgs, e.g. {max_model_len: 4096}"
@@ -89,6 +122,90 @@ class VLLMConfig(_Sampled):
     placement: Placement = Field(
         "local", description="ray: each engine a Ray actor (rollout.ray_address's cluster)"
     )
+    weight_sync: Literal["broadcast", "disk"] = Field(
+        "broadcast",
+        description="train: weights into the engines by a gloo broadcast, or through "
+        "safetensors files and reload_weights",
+    )
+
+    def build(self, baselines: Baselines, log_dir: Path | None) -> Policy:
+        log = log_dir / "vllm.log" if log_dir is not None else None
+        return self._start(self.require_model(), log, self.engine)
+
+    def sampler(self, learner: Any, folder: Path, log_dir: Path) -> TokenPolicy:
+        from agentgym.policies.vllm_weights import RECEIVER, VLLMWeights
+
+        # never write into the user's model folder; the weights are the learner's (a resumed
+        # run's, an init's, or a LoRA merge)
+        shutil.rmtree(folder, ignore_errors=True)
+        copy_model_files(self.require_model(), folder)
+        learner.export(folder)
+        # the engine computes as the learner does (fp32 on a CPU, bf16 on CUDA): a CPU learner's
+        # small updates rounded into a bf16 engine left the sampler far from the learner (SmolLM2
+        # after a cold start: French prose from the engine, tool calls from the learner)
+        engine = {"dtype": str(learner.compute_dtype).removeprefix("torch."), **self.engine}
+        if self.weight_sync == "broadcast":
+            engine.setdefault("worker_extension_cls", RECEIVER)
+        policy = self._start(str(folder), log_dir / "vllm.log", engine)
+        policy.weight_path = VLLMWeights(self.weight_sync, folder)
+        return policy
+
+    def _start(self, model: str, log: Path | None, engine: dict[str, Any]) -> TokenPolicy:
+        """One engine, or ``engines`` behind a ``Router``, here or in Ray actors."""
+        engines: list[TokenPolicy]
+        if self.placement == "ray":
+            from agentgym.policies.ray_engine import start_ray_engines
+
+            engines = list(start_ray_engines(self.engines, model, self.sampling(), engine))
+        else:
+            from agentgym.policies.vllm import VLLMPolicy
+
+            engines = [
+                VLLMPolicy(model, self.sampling(), log, **dict(engine)) for _ in range(self.engines)
+            ]
+        if len(engines) == 1:
+            return engines[0]
+        from agentgym.policies.router import Router
+
+        return Router(engines)
+
+
+class OpenAIConfig(PolicyConfig, SamplingConfig):
+    name: Literal["openai"] = "openai"
+    model: str | None = Field(None, description="the name the server serves")
+    base_url: str = Field("http://localhost:8000", description="with or without /v1")
+    mode: Literal["completions", "chat"] = Field(
+        "completions",
+        description="completions: token-in/token-out (vLLM); chat: any OpenAI-compatible server",
+    )
+    tokenizer: str | None = Field(None, description="completions mode; None: the model's")
+    api_key: str | None = Field(None, description="None: $OPENAI_API_KEY, else 'EMPTY'")
+    timeout: float = Field(120.0, gt=0, description="seconds a request may take")
+    max_retries: int = Field(4, ge=0, description="retries of a failed request")
+    concurrency: int = Field(64, ge=1, description="requests in flight at once")
+
+    @field_validator("base_url")
+    @classmethod
+    def _http(cls, v: str) -> str:
+        if not v.startswith(("http://", "https://")):
+            raise ValueError("expected an http(s) URL such as http://localhost:8000/v1")
+        return v
+
+    def check(self) -> None:
+        if not self.model:
+            raise ConfigError("policy.model", "not set", "pass policy.model=<served name>")
+
+    def build(self, baselines: Baselines, log_dir: Path | None) -> Policy:
+        from agentgym.http import Client
+        from agentgym.policies.openai import OpenAIChatPolicy, OpenAIPolicy
+
+        self.check()
+        assert self.model is not None
+        key = self.api_key or os.environ.get("OPENAI_API_KEY") or "EMPTY"
+        client = Client(self.base_url, key, self.timeout, self.max_retries, self.concurrency)
+        if self.mode == "chat":
+            return OpenAIChatPolicy(self.model, client, self.sampling())
+        return OpenAIPolicy(self.model, self.tokenizer or self.model, client, self.sampling())
 
 
 def check_engine_args(key: str, engine: dict[str, Any]) -> None:
@@ -124,30 +241,36 @@ def _engine_arg_names() -> frozenset[str]:
     )
 
 
-PolicyConfig = ScriptedConfig | HFConfig | OpenAIConfig | VLLMConfig
-_MODELS: dict[str, type[BaseModel]] = {
-    "scripted": ScriptedConfig,
-    "hf": HFConfig,
-    "openai": OpenAIConfig,
-    "vllm": VLLMConfig,
-}
+def policy_models(base: type[PolicyConfig] = PolicyConfig) -> dict[str, type[PolicyConfig]]:
+    """Every concrete config model under ``base`` by its ``name`` (a new one joins by
+    subclassing)."""
+    found: dict[str, type[PolicyConfig]] = {}
+    for cls in base.__subclasses__():
+        default = cls.model_fields["name"].default
+        if isinstance(default, str):
+            found[default] = cls
+        found.update(policy_models(cls))
+    return found
 
 
-def parse_policy(tree: dict[str, Any]) -> PolicyConfig:
-    """Validate the ``policy`` section of a config."""
+def parse_policy(tree: dict[str, Any] | str, trainable: bool = False) -> PolicyConfig:
+    """Validate the ``policy`` section of a config (a name alone is the backend's
+    defaults); ``trainable``: only backends a trainer can learn with."""
+    tree = {"name": tree} if isinstance(tree, str) else tree
+    models = policy_models(TrainableConfig if trainable else PolicyConfig)
     name = tree.get("name")
-    if name not in _MODELS:
-        raise ConfigError("policy", f"unknown policy {name!r}", f"use one of {', '.join(_MODELS)}")
-    cfg: PolicyConfig = validate(_MODELS[name], tree, prefix="policy")  # type: ignore[assignment]
-    if isinstance(cfg, HFConfig | VLLMConfig):
-        cfg.require_model(local=True)
-    elif isinstance(cfg, OpenAIConfig):
-        cfg.require_model(local=False)
+    if name not in models:
+        what = "train with" if trainable else "use"
+        raise ConfigError(
+            "policy", f"unknown policy {name!r}", f"{what} one of {', '.join(sorted(models))}"
+        )
+    cfg = validate(models[name], tree, prefix="policy")
+    cfg.check()
     return cfg
 
 
 def resolve_script(
-    script: str, baselines: dict[str, Callable[..., str]], key: str = "policy.script"
+    script: str, baselines: Baselines, key: str = "policy.script"
 ) -> Callable[..., str]:
     """A baseline of the environment by name, or ``module:function`` (``key``: the setting
     that named it, for the error)."""
@@ -173,36 +296,18 @@ def resolve_script(
 
 
 def build_policy(
-    cfg: PolicyConfig, baselines: dict[str, Callable[..., str]], log_dir: Path | None = None
+    cfg: PolicyConfig | dict[str, Any] | str,
+    baselines: Baselines | None = None,
+    log_dir: Path | None = None,
+    learner: WeightSource | None = None,
 ) -> Policy:
-    """Build the policy ``cfg`` describes (loads models, opens clients); an engine's own
-    logging goes to ``log_dir`` when given."""
-    if isinstance(cfg, ScriptedConfig):
-        from agentgym.policies.scripted import ScriptedPolicy, ScriptedTokenPolicy
-
-        script = resolve_script(cfg.script, baselines)
-        if cfg.tokenizer is None:
-            return ScriptedPolicy(script)
-        from agentgym.vision import ImageInputs
-
-        transformers = require("transformers", "hf")
-        tokenizer = transformers.AutoTokenizer.from_pretrained(cfg.tokenizer)
-        return ScriptedTokenPolicy(script, tokenizer, ImageInputs.load(cfg.tokenizer))
-    model = cfg.require_model(local=not isinstance(cfg, OpenAIConfig))
-    if isinstance(cfg, HFConfig):
-        from agentgym.policies.hf import HFPolicy
-
-        return HFPolicy.load(model, cfg.sampling(), device=cfg.device)
-    if isinstance(cfg, VLLMConfig):
-        from agentgym.policies.vllm import start_engines
-
-        log = log_dir / "vllm.log" if log_dir is not None else None
-        return start_engines(cfg.engines, model, cfg.sampling(), log, cfg.placement, **cfg.engine)
-    from agentgym.http import Client
-    from agentgym.policies.openai import OpenAIChatPolicy, OpenAIPolicy
-
-    key = cfg.api_key or os.environ.get("OPENAI_API_KEY") or "EMPTY"
-    client = Client(cfg.base_url, key, cfg.timeout, cfg.max_retries, cfg.concurrency)
-    if cfg.mode == "chat":
-        return OpenAIChatPolicy(model, client, cfg.sampling())
-    return OpenAIPolicy(model, cfg.tokenizer or model, client, cfg.sampling())
+    """Build the policy ``cfg`` describes (a config, its ``policy.*`` tree, or a backend's
+    name); its engine logs into ``log_dir`` when given. With ``learner``: a sampler of the
+    learner's weights that owns its sync (its weight copy goes to ``log_dir/policy``)."""
+    if not isinstance(cfg, PolicyConfig):
+        cfg = parse_policy(cfg, trainable=learner is not None)
+    if learner is None:
+        return cfg.build(baselines or {}, log_dir)
+    if not isinstance(cfg, TrainableConfig) or log_dir is None:
+        raise ConfigError("policy", f"{cfg.name} cannot be trained", "use policy=vllm or hf")
+    return cfg.sampler(learner, log_dir / "policy", log_dir)

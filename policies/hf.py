@@ -8,13 +8,14 @@ batches, so G rollouts of a group cost about one generation, not G.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from agentgym._compute import run_torch
 from agentgym._imports import require
-from agentgym.policies.base import SamplingConfig, TokenPolicy
+from agentgym.policies.base import SamplingConfig, TokenPolicy, WeightSource
 from agentgym.policy import Context
 from agentgym.types import Sample
 from agentgym.vision import ImageInputs, load_model
@@ -107,10 +108,43 @@ class HFPolicy(TokenPolicy):
         self.max_batch = max_batch
         self._pending: list[_Request] = []
         self._worker: asyncio.Task[None] | None = None
-        self.weights_dir: Path | None = None  # a trainer's HFPolicy holds its learner's model
+        self.shares_learner = False
+        """The model object is a learner's own: an update is the sync (see ``for_learner``)."""
 
-    async def load_weights(self) -> None:
-        """Nothing to load: the model object is the learner's own."""
+    @classmethod
+    def for_learner(
+        cls, learner: Any, tokenizer: Any, sampling: SamplingConfig, images: ImageInputs | None
+    ) -> HFPolicy:
+        """A sampler of ``learner``'s weights: its own model object (every update is seen at
+        once), or beside a sharded learner a replica that ``sync_from`` refreshes."""
+        if learner.sharded:
+            return cls(learner.replica(), tokenizer, sampling, images=images)
+        policy = cls(learner.model, tokenizer, sampling, images=images)
+        policy.shares_learner = True
+        return policy
+
+    def replicas(self) -> list[TokenPolicy]:
+        return [] if self.shares_learner else [self]
+
+    @contextlib.asynccontextmanager
+    async def learning(self, version: int) -> AsyncIterator[None]:
+        """The learner's own model: no turn samples while an update changes it, and the
+        turns after it are ``version``'s."""
+        if not self.shares_learner:
+            yield
+            return
+        async with self.gate.changing():
+            yield
+            self.version = version
+
+    async def sync_from(self, learner: WeightSource, version: int) -> None:
+        """A replica loads the learner's weights; the learner's own model has them."""
+        if self.shares_learner:
+            return
+        state, _ = await run_torch(learner.policy_weights)
+        async with self.gate.changing():
+            await run_torch(self.model.load_state_dict, state)
+            self.version = version
 
     @classmethod
     def load(cls, path: str, sampling: SamplingConfig, device: str = "auto") -> HFPolicy:

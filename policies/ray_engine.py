@@ -4,13 +4,12 @@
 ids and the weight gate stay here; each turn's ``generate`` runs in an actor that owns an
 in-process engine (on any node of the Ray cluster, a GPU each where the cluster has them).
 Weights reach it as they reach a local engine: broadcast into its worker over the weight
-group (``collective_rpc`` is forwarded to the actor's engine) or reloaded from the shared
-``weights_dir``.
+group (``collective_rpc`` is forwarded to the actor's engine) or reloaded from the model folder
+(a folder every node sees).
 """
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from agentgym._imports import require
@@ -78,7 +77,6 @@ class RayEngine(TokenPolicy):
         self._actor = actor.options(runtime_env=env).remote(model, sampling, engine_kwargs)
         super().__init__(tokenizer, sampling)
         self.engine = _RemoteEngine(self._actor)
-        self.weights_dir: Path | None = Path(model) if Path(model).is_dir() else None
 
     async def generate(
         self,
@@ -90,13 +88,14 @@ class RayEngine(TokenPolicy):
         return await self._actor.generate.remote(list(prompt_ids), max_tokens, seed, sampling)
 
     async def load_weights(self) -> None:
-        """The actor's engine reloads from ``weights_dir`` (a folder every node sees)."""
+        """The actor's engine reloads from its model folder (a folder every node sees)."""
         await self._actor.load_weights.remote()
 
     async def forget_cache(self) -> None:
         await self._actor.forget_cache.remote()
 
     async def aclose(self) -> None:
+        await super().aclose()
         ray = require("ray", "ray")
         try:
             await self._actor.close.remote()

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from pathlib import Path
 
 from agentgym.policies.base import SamplingConfig, TokenPolicy
 from agentgym.policy import Context
@@ -23,7 +22,7 @@ class Router(TokenPolicy):
     """Spreads episodes over ``engines`` (token policies of one model and tokenizer).
 
     Args:
-        engines: The engines; a trainer's (vLLM) must all load weights from one folder.
+        engines: The engines; a trainer's load its weights together (``replicas``).
     """
 
     def __init__(self, engines: Sequence[TokenPolicy]) -> None:
@@ -32,10 +31,9 @@ class Router(TokenPolicy):
         super().__init__(engines[0].renderer.tokenizer, engines[0].sampling)
         self.engines = list(engines)
         self.outstanding = [0] * len(self.engines)
-        folders = {getattr(e, "weights_dir", None) for e in self.engines}
-        if len(folders) > 1:
-            raise ValueError(f"the engines load weights from different folders: {folders}")
-        self.weights_dir: Path | None = folders.pop()
+
+    def replicas(self) -> list[TokenPolicy]:
+        return list(self.engines)
 
     def least_loaded(self) -> int:
         return min(range(len(self.engines)), key=self.outstanding.__getitem__)
@@ -71,15 +69,6 @@ class Router(TokenPolicy):
         finally:
             self.outstanding[engine] -= cost
 
-    async def load_weights(self) -> None:
-        """Every engine reloads from ``weights_dir`` (engines that hold no weights of their
-        own, such as servers', have nothing to load)."""
-        if self.weights_dir is not None:
-            await asyncio.gather(*(e.load_weights() for e in self.engines))
-
-    async def forget_cache(self) -> None:
-        """Every engine drops its prefix cache."""
-        await asyncio.gather(*(e.forget_cache() for e in self.engines))
-
     async def aclose(self) -> None:
+        await super().aclose()
         await asyncio.gather(*(e.aclose() for e in self.engines))

@@ -21,7 +21,6 @@ from typing import Any
 from agentgym._imports import require
 from agentgym.errors import PolicyError
 from agentgym.policies.base import SamplingConfig, TokenPolicy
-from agentgym.policies.router import Router
 from agentgym.types import Sample
 
 CPU_MEMORY_UTILIZATION = 0.2
@@ -171,11 +170,10 @@ class VLLMPolicy(TokenPolicy):
             self.engine = AsyncLLM.from_engine_args(args)
         super().__init__(self.engine.tokenizer, sampling)
         self._ids = itertools.count()
-        self.weights_dir: Path | None = Path(model) if Path(model).is_dir() else None
 
     async def load_weights(self) -> None:
-        """Reload the weights from the folder the engine was started on (``weights_dir``)
-        and forget the prefix cache (its KV was computed with the old weights)."""
+        """Reload the weights from the folder the engine was started on and forget the
+        prefix cache (its KV was computed with the old weights)."""
         await self.engine.collective_rpc("reload_weights")
         await self.forget_cache()
 
@@ -219,26 +217,6 @@ class VLLMPolicy(TokenPolicy):
         return Sample(text=text, token_ids=ids, logprobs=logprobs, finish_reason=finish)
 
     async def aclose(self) -> None:
+        await super().aclose()
         self.engine.shutdown()
         del self.engine  # collect it now, not in a half-torn-down interpreter
-
-
-def start_engines(
-    n: int,
-    model: str,
-    sampling: SamplingConfig,
-    log_file: Path | None,
-    placement: str = "local",
-    **engine_kwargs: Any,
-) -> TokenPolicy:
-    """One engine, or ``n`` behind a ``Router`` (on a CPU each engine is its own process;
-    give each a share of the memory with ``gpu_memory_utilization``); with ``placement="ray"``
-    each in a Ray actor of the cluster this process is connected to (``ensure_ray``)."""
-    engines: list[TokenPolicy]
-    if placement == "ray":
-        from agentgym.policies.ray_engine import start_ray_engines
-
-        engines = list(start_ray_engines(n, model, sampling, engine_kwargs))
-    else:
-        engines = [VLLMPolicy(model, sampling, log_file, **dict(engine_kwargs)) for _ in range(n)]
-    return engines[0] if n == 1 else Router(engines)

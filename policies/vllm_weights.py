@@ -1,4 +1,12 @@
-"""Weights into a vLLM engine by collective broadcast instead of through files.
+"""How a learner's weights reach vLLM engines: ``VLLMWeights``, which a trainable vLLM policy
+(one engine, several behind a router, engines in Ray actors) owns and its ``sync_from`` calls.
+
+``policy.weight_sync=broadcast`` (the default): every tensor goes to the engines over a gloo
+group of their own, then a prefix-cache reset (its KV was computed with the old weights).
+``policy.weight_sync=disk``: the learner writes safetensors into the folder the engines
+loaded, then ``collective_rpc("reload_weights")`` and the prefix-cache reset.
+
+Weights into a vLLM engine by collective broadcast instead of through files:
 
 ``WeightReceiver`` is mixed into vLLM's worker (the ``worker_extension_cls`` engine argument,
 so it runs inside the engine's process) and ``WeightSender`` is the learner's end: they form a
@@ -10,10 +18,17 @@ client take (with NCCL on GPUs); here the tensors travel over gloo, on the CPU.
 
 from __future__ import annotations
 
+import asyncio
 import datetime
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
 
+from agentgym._compute import run_torch
 from agentgym._imports import require
+from agentgym.cluster import meeting_point
+
+if TYPE_CHECKING:
+    from agentgym.policies.base import TokenPolicy, WeightSource
 
 RECEIVER = "agentgym.policies.vllm_weights.WeightReceiver"
 TIMEOUT = datetime.timedelta(seconds=300)
@@ -63,11 +78,6 @@ class WeightSender:
     @classmethod
     async def connect(cls, engines: list[Any]) -> WeightSender:
         """Form the group: this process is rank 0, engine ``i`` rank ``i + 1``."""
-        import asyncio
-
-        from agentgym._compute import run_torch
-        from agentgym.rollout.remote import meeting_point
-
         host, port = meeting_point()  # engines in Ray actors may be on other nodes
         world = len(engines) + 1
         joins = [
@@ -82,10 +92,6 @@ class WeightSender:
 
     async def send(self, state: dict[str, Any]) -> None:
         """Broadcast ``state`` (name -> CPU tensor) into every engine's model."""
-        import asyncio
-
-        from agentgym._compute import run_torch
-
         meta: Meta = [
             (name, list(t.shape), str(t.dtype).removeprefix("torch.")) for name, t in state.items()
         ]
@@ -104,3 +110,40 @@ class WeightSender:
     def close(self) -> None:
         """Let go of the engines (their policy shuts them down) and of the group."""
         self.engines, self.group = [], None
+
+
+class VLLMWeights:
+    """The sync of a trainable vLLM policy: its engines load the learner's weights between
+    their turns (the policy's weight gate), by broadcast or through ``folder``.
+
+    Args:
+        mode: ``broadcast`` or ``disk`` (see the module docstring).
+        folder: The model folder the engines were started on (the learner's weights,
+            rewritten at every ``disk`` sync).
+    """
+
+    def __init__(self, mode: Literal["broadcast", "disk"], folder: Path) -> None:
+        self.mode, self.folder = mode, folder
+        self.sender: WeightSender | None = None
+
+    async def push(self, policy: TokenPolicy, learner: WeightSource, version: int) -> None:
+        """Make every engine of ``policy`` (``policy.replicas()``) sample from ``learner``'s
+        weights, as policy ``version``; turns in flight end on the old weights."""
+        engines = policy.replicas()
+        if self.mode == "disk":
+            await run_torch(learner.export, self.folder)
+            async with policy.gate.changing():
+                await asyncio.gather(*(e.load_weights() for e in engines))
+                policy.version = version
+            return
+        if self.sender is None:
+            self.sender = await WeightSender.connect([e.engine for e in engines])
+        state, _ = await run_torch(learner.policy_weights)
+        async with policy.gate.changing():
+            await self.sender.send(state)
+            await asyncio.gather(*(e.forget_cache() for e in engines))
+            policy.version = version
+
+    def close(self) -> None:
+        if self.sender is not None:
+            self.sender.close()

@@ -85,7 +85,7 @@ def test_no_action_crashes_hangs_or_breaks_the_record(env_id):
             assert time.perf_counter() - start < 10.0  # no hang (a guard, not a benchmark)
             assert isinstance(reward, float) and reward == reward  # not NaN
             json.dumps(info, default=str)
-            for m in [*env.messages, *obs.messages]:
+            for m in [info["action"], *obs.messages]:
                 m.model_dump_json()  # what the trajectory writer does
             if terminated or truncated:
                 break

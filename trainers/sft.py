@@ -10,7 +10,8 @@ policy have no token ids; write them with a token-level one, e.g. a scripted ora
 model's template: ``agentgym eval policy=scripted policy.tokenizer=MODEL``.
 
 ``agentgym train cold_start.episodes=N`` runs the same fine-tuning on the environment's oracle
-before GRPO (see ``trainers/grpo/loop.py``).
+before GRPO (see ``trainers/grpo/heldout.py``). The learner is the GRPO trainer's; only the
+objective differs (``NLL``).
 """
 
 from __future__ import annotations
@@ -24,25 +25,35 @@ from typing import Any
 
 from pydantic import Field
 
-from agentgym import rundir
 from agentgym._imports import require
 from agentgym.config import Device
 from agentgym.errors import ConfigError
 from agentgym.rollout.writer import read_trajectories
-from agentgym.trainers.grpo.batch import Sequence
-from agentgym.trainers.grpo.config import GRPOConfig, LoRAConfig, SFTSettings
-from agentgym.trainers.grpo.learner import Learner
+from agentgym.rundir import claim
+from agentgym.trainers.checkpoint import write_model
+from agentgym.trainers.config import LearnerConfig, LoRAConfig
+from agentgym.trainers.grpo.config import SFTSettings
+from agentgym.trainers.learner import Learner, MicroBatch
+from agentgym.trainers.sequence import Sequence
 
 
 class SFTConfig(SFTSettings):
     """``agentgym sft``."""
 
     data: list[str] = Field(description="trajectory JSONL files (or run folders holding them)")
-    model: str
-    out: str = "runs/sft"
-    device: Device = "auto"
-    seed: int = Field(0, ge=0)
+    model: str = Field(description="the model folder to fine-tune")
+    out: str = Field("runs/sft", description="where metrics.jsonl and model/ go")
+    device: Device = Field("auto", description="where the learner runs")
+    seed: int = Field(0, ge=0, description="seeds the shuffling and the learner")
     lora: LoRAConfig = Field(default_factory=LoRAConfig)
+
+
+class NLL:
+    """SFT's objective: the mean negative log-likelihood of the tokens the loss mask covers
+    (what the policy wrote, never the env), over the whole batch."""
+
+    def loss(self, logp: Any, logits: Any, batch: MicroBatch) -> tuple[Any, dict[str, Any]]:
+        return -(logp * batch.mask).sum() / max(batch.tokens, 1.0), {}
 
 
 def _files(path: str) -> list[Path]:
@@ -96,17 +107,17 @@ def fine_tune(
     """``cfg.epochs`` passes over ``seqs`` in shuffled batches, with a fresh optimiser (cosine
     schedule); return each step's metrics. The learner's optimiser is fresh afterwards too."""
     per_epoch = math.ceil(len(seqs) / cfg.batch_size)
-    grpo_cfg = learner.cfg
+    before, steps = learner.cfg, learner.steps
     learner.restart_optimizer(
-        grpo_cfg.model_copy(
+        before.model_copy(
             update={
                 "lr": cfg.lr,
-                "steps": per_epoch * cfg.epochs,
                 "schedule": "cosine",
                 "warmup_steps": cfg.warmup_steps,
                 "micro_batch_tokens": cfg.micro_batch_tokens,
             }
-        )
+        ),
+        per_epoch * cfg.epochs,
     )
     rng = random.Random(seed)
     history: list[dict[str, Any]] = []
@@ -116,12 +127,13 @@ def fine_tune(
             rng.shuffle(order)
             for b in range(per_epoch):
                 batch = [seqs[i] for i in order[b * cfg.batch_size : (b + 1) * cfg.batch_size]]
-                record = {"sft_step": len(history), "epoch": epoch, **learner.sft_update(batch)}
+                stats = learner.update(batch, NLL())
+                record = {"sft_step": len(history), "epoch": epoch, **stats}
                 history.append(record)
                 if on_step is not None:
                     on_step(record)
     finally:
-        learner.restart_optimizer(grpo_cfg)
+        learner.restart_optimizer(before, steps)
     return history
 
 
@@ -129,7 +141,7 @@ def run_sft(cfg: SFTConfig, on_step: Callable[[dict[str, Any]], None] | None = N
     """Fine-tune as ``cfg`` says; write ``metrics.jsonl`` and ``model/``; return the model."""
     out = Path(cfg.out)
     seqs = load_sequences(cfg.data, cfg.min_reward)
-    with rundir.claim(out):
+    with claim(out):
         return _fine_tune_into(out, seqs, cfg, on_step)
 
 
@@ -139,11 +151,9 @@ def _fine_tune_into(
     cfg: SFTConfig,
     on_step: Callable[[dict[str, Any]], None] | None,
 ) -> Path:
-    from agentgym.trainers.grpo.checkpoint import write_model
-
     require("torch", "train").manual_seed(cfg.seed)
     (out / "config.json").write_text(cfg.model_dump_json(indent=2))
-    learner = Learner(cfg.model, GRPOConfig(lora=cfg.lora), cfg.device)
+    learner = Learner(cfg.model, LearnerConfig(lora=cfg.lora), cfg.device)
     with open(out / "metrics.jsonl", "w") as f:
 
         def record(rec: dict[str, Any]) -> None:

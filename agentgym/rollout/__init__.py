@@ -1,9 +1,10 @@
-"""Rollouts: the async engine, the durable trajectory writer, and run summaries."""
+"""Rollouts: the async engine, its settings, the durable trajectory writer, and summaries."""
 
+from agentgym.rollout.config import RolloutConfig
 from agentgym.rollout.engine import (
     EnvPool,
-    EpisodeEnv,
-    RolloutSettings,
+    Episode,
+    Workers,
     env_factory,
     episode_seed,
     rollout,
@@ -15,10 +16,11 @@ from agentgym.rollout.writer import TrajectoryWriter, read_trajectories
 
 __all__ = [
     "EnvPool",
-    "EpisodeEnv",
+    "Episode",
     "GroupStream",
-    "RolloutSettings",
+    "RolloutConfig",
     "TrajectoryWriter",
+    "Workers",
     "env_factory",
     "episode_seed",
     "pass_at_k",

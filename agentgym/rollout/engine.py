@@ -1,9 +1,15 @@
 """The rollout engine: episodes x policy -> trajectories, concurrently on one event loop.
 
-``rollout`` runs ``group_size`` episodes of each task (the groups GRPO needs). ``concurrency``
-workers each own one environment, reused across episodes (so browsers and containers are
-bounded by it), and pull (task, sample) pairs from a queue. Each finished trajectory is handed
-to the writer at once; a resumed run skips the pairs the writer already has.
+``rollout`` runs ``group_size`` episodes of each task (the groups GRPO needs); ``GroupStream``
+(``stream.py``) takes tasks at any time and yields groups as they finish. Both are the same
+``Workers``: ``concurrency`` workers, each owning one environment from an ``EnvPool`` (so
+browsers and containers are bounded by it), playing (task, sample) pairs from a queue.
+
+An ``Episode`` is the engine's record of one episode in play, and the one owner of its
+conversation: the transcript, the turns, the policy's context. An episode that raises (an
+infrastructure fault) is recorded as failed with its turns so far (``stop_reason="error"``),
+its environment replaced, and the run goes on until more than ``max_failure_rate`` of the
+episodes have failed.
 """
 
 from __future__ import annotations
@@ -11,68 +17,16 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
+from agentgym.asyncenv import Action, EpisodeEnv
 from agentgym.errors import PolicyError, RolloutError
-from agentgym.policy import Policy
+from agentgym.policy import Context, Policy
+from agentgym.rollout.config import RolloutConfig
 from agentgym.rollout.writer import TrajectoryWriter
-from agentgym.types import Message, Observation, ToolSpec, Trajectory, Turn
-
-
-class EpisodeEnv(Protocol):
-    """What the engine needs of an environment: an ``AgentEnv``, or a ``RayEnv`` stand-in."""
-
-    messages: list[Message]
-
-    @property
-    def env_id(self) -> str: ...
-
-    @property
-    def tool_specs(self) -> list[ToolSpec]: ...
-
-    async def areset(
-        self, *, seed: int | None = None, options: dict[str, Any] | None = None
-    ) -> tuple[Observation, dict[str, Any]]: ...
-
-    async def astep(
-        self, action: Message | str | dict[str, Any]
-    ) -> tuple[Observation, float, bool, bool, dict[str, Any]]: ...
-
-    def close(self) -> None: ...
-
-    async def aclose(self) -> None: ...
-
+from agentgym.types import Message, ToolSpec, Trajectory, Turn
 
 _STEP_KEYS = {"turn", "reward_parts", "format_error", "tool_calls", "tool_errors", "action"}
-
-
-@dataclass(frozen=True)
-class RolloutSettings:
-    """Limits of one episode and of the run.
-
-    Attributes:
-        max_turns: Assistant turns before the episode is truncated; None: the environment's
-            own limit. Passed to ``reset`` as ``options["max_turns"]``: the environment owns
-            the limit, truncates there and scores the final state (``aon_turn_limit``); the
-            engine stops there too for environments that ignore the option.
-        max_tokens: Token budget of the whole conversation (prompt + all turns).
-        concurrency: Episodes in flight at once.
-        split: ``"train"`` or ``"eval"``: which of an environment's tasks to play (passed
-            to ``reset`` as ``options["split"]``); None: all of them.
-        max_failure_rate: Episodes that raise (an infrastructure fault: a dead container, a
-            server down) are recorded as failed (``stop_reason="error"``) and the run goes on,
-            until more than this share of its episodes has failed; then it raises.
-        temperature: Sample at this temperature (top-p 1) instead of the policy's own (a
-            trainer's held-out evaluation, greedy at 0); None: the policy's.
-    """
-
-    max_turns: int | None = None
-    max_tokens: int = 4096
-    concurrency: int = 8
-    split: str | None = None
-    max_failure_rate: float = 0.1
-    temperature: float | None = None
 
 
 def episode_seed(task: int, sample: int) -> int:
@@ -80,123 +34,138 @@ def episode_seed(task: int, sample: int) -> int:
     return task * 100_003 + sample
 
 
-async def run_episode(
-    env: EpisodeEnv, policy: Policy, task: int, sample: int, settings: RolloutSettings
-) -> Trajectory:
-    """Play one episode of ``task`` and return its trajectory."""
-    t0 = time.perf_counter()
-    options = {"split": settings.split, "max_turns": settings.max_turns}
-    options = {k: v for k, v in options.items() if v is not None}
-    obs, reset_info = await env.areset(seed=task, options=options or None)
-    reset_seconds = time.perf_counter() - t0
-    ctx = policy.start(obs.messages, obs.tools, reset_info, seed=episode_seed(task, sample))
-    ctx.temperature = settings.temperature
-    transcript, turns = list(obs.messages), list[Turn]()
-    terminated = truncated = False
-    stop_reason, end_info = "max_turns", {}
-    while settings.max_turns is None or len(turns) < settings.max_turns:
+class Episode:
+    """One episode of ``task`` (sample ``sample``) in play: what has happened so far.
+
+    Args:
+        env: The environment it is played in.
+        policy: The policy that plays it.
+        task: The task's seed.
+        sample: Which of the task's group this is.
+        cfg: The episode's limits.
+    """
+
+    def __init__(
+        self, env: EpisodeEnv, policy: Policy, task: int, sample: int, cfg: RolloutConfig
+    ) -> None:
+        self.env, self.policy, self.task, self.sample, self.cfg = env, policy, task, sample, cfg
+        self.transcript: list[Message] = []
+        self.turns: list[Turn] = []
+        self.tools: list[ToolSpec] = []
+        self.ctx: Context | None = None
+        self.reset_seconds = 0.0
+
+    async def play(self) -> Trajectory:
+        """Reset, then turn after turn until the episode ends or a limit cuts it."""
+        t0 = time.perf_counter()
+        options = {"split": self.cfg.split, "max_turns": self.cfg.max_turns}
+        options = {k: v for k, v in options.items() if v is not None}
+        obs, reset_info = await self.env.areset(seed=self.task, options=options or None)
+        self.reset_seconds = time.perf_counter() - t0
+        self.transcript, self.tools = list(obs.messages), list(obs.tools)
+        seed = episode_seed(self.task, self.sample)
+        ctx = self.ctx = self.policy.start(obs.messages, obs.tools, reset_info, seed=seed)
+        ctx.temperature = self.cfg.temperature
+        limit = self.cfg.max_turns
+        while limit is None or len(self.turns) < limit:
+            ended = await self._turn(ctx)
+            if ended is not None:
+                return self.trajectory(*ended)
+        return self.trajectory("max_turns", terminated=False, truncated=True)
+
+    async def _turn(self, ctx: Context) -> tuple[str, bool, bool, dict[str, Any]] | None:
+        """Play one turn; (stop reason, terminated, truncated, end info) if it ended the
+        episode, None if the episode goes on."""
         start, t1 = len(ctx.token_ids), time.perf_counter()
-        budget = settings.max_tokens - start
+        budget = self.cfg.max_tokens - start
         if budget <= 0:
-            truncated, stop_reason = True, "token_budget"
-            break
-        sample_out = await policy.act(ctx, budget)
+            return "token_budget", False, True, {}
+        sample = await self.policy.act(ctx, budget)
         t2 = time.perf_counter()
-        action: Message | dict[str, Any] = Message(role="assistant", content=sample_out.text)
-        if sample_out.tool_calls is not None:  # native calls: the env parses them
-            action = {"content": sample_out.text, "tool_calls": sample_out.tool_calls}
-        obs, reward, terminated, truncated, info = await env.astep(action)
-        t3 = time.perf_counter()
+        action: Action = Message(role="assistant", content=sample.text)
+        if sample.tool_calls is not None:  # native calls: the env parses them
+            action = {"content": sample.text, "tool_calls": sample.tool_calls}
+        obs, reward, terminated, truncated, info = await self.env.astep(action)
         # the env's reading of the action (its parsed calls); a bare gymnasium-style env: text
-        said = info.get("action") or Message(role="assistant", content=sample_out.text)
-        transcript += [said, *obs.messages]
-        turns.append(
+        said = info.get("action") or Message(role="assistant", content=sample.text)
+        self.transcript += [said, *obs.messages]
+        self.tools = list(obs.tools) or self.tools
+        self.turns.append(
             Turn(
-                index=len(turns),
+                index=len(self.turns),
                 action=said,
                 observation=obs.messages,
                 reward=reward,
                 reward_parts=info.get("reward_parts", {}),
                 format_error=bool(info.get("format_error")),
-                token_span=(start, len(ctx.token_ids)) if sample_out.token_ids else None,
+                token_span=(start, len(ctx.token_ids)) if sample.token_ids else None,
                 policy_seconds=t2 - t1,
-                env_seconds=t3 - t2,
+                env_seconds=time.perf_counter() - t2,
                 info={k: v for k, v in info.items() if k not in _STEP_KEYS},
             )
         )
         if terminated or truncated:
-            stop_reason, end_info = ("terminated" if terminated else "env_truncated"), info
-            break
+            return ("terminated" if terminated else "env_truncated"), terminated, truncated, info
         before = len(ctx.token_ids)
-        policy.observe(ctx, obs.messages)
-        if len(ctx.token_ids) >= settings.max_tokens:  # no room left to answer: stop here
+        self.policy.observe(ctx, obs.messages)
+        if len(ctx.token_ids) >= self.cfg.max_tokens:  # no room left to answer: stop here
             ctx.truncate(before)
-            truncated, stop_reason = True, "token_budget"
-            break
-    else:
-        truncated = True
-    return Trajectory(
-        env_id=env.env_id,
-        task=task,
-        sample=sample,
-        messages=transcript,
-        tools=env.tool_specs,
-        turns=turns,
-        token_ids=ctx.token_ids,
-        loss_mask=ctx.loss_mask,
-        logprobs=ctx.logprobs,
-        token_versions=ctx.versions,
-        images=ctx.images,
-        reward=sum(t.reward for t in turns),
-        success=bool(end_info.get("success", False)),
-        terminated=terminated,
-        truncated=truncated,
-        stop_reason=stop_reason,
-        policy_version=policy.version,
-        reset_seconds=reset_seconds,
-        info={k: v for k, v in end_info.items() if k not in ("reward_parts", "turn")},
-    )
+            return "token_budget", False, True, {}
+        return None
+
+    def trajectory(
+        self,
+        stop_reason: str,
+        terminated: bool = False,
+        truncated: bool = False,
+        end_info: dict[str, Any] | None = None,
+    ) -> Trajectory:
+        """The episode as it stands, ended for ``stop_reason``."""
+        end_info = end_info or {}
+        ctx = self.ctx or Context(messages=[], tools=[])
+        return Trajectory(
+            env_id=self.env.env_id,
+            task=self.task,
+            sample=self.sample,
+            messages=self.transcript,
+            tools=self.tools,
+            turns=self.turns,
+            token_ids=ctx.token_ids,
+            loss_mask=ctx.loss_mask,
+            logprobs=ctx.logprobs,
+            token_versions=ctx.versions,
+            images=ctx.images,
+            reward=sum(t.reward for t in self.turns),
+            success=bool(end_info.get("success", False)),
+            terminated=terminated,
+            truncated=truncated,
+            stop_reason=stop_reason,
+            policy_version=self.policy.version,
+            reset_seconds=self.reset_seconds,
+            info={k: v for k, v in end_info.items() if k not in ("reward_parts", "turn")},
+        )
+
+    def failed(self, exc: BaseException) -> Trajectory:
+        """The record of this episode after it raised: its turns so far, and why."""
+        traj = self.trajectory("error")
+        traj.info = {"error": f"{type(exc).__name__}: {exc}"[:2000], "turn": len(self.turns)}
+        return traj
 
 
-def failed_episode(env: EpisodeEnv, task: int, sample: int, exc: Exception) -> Trajectory:
-    """The record of an episode that raised: where (env, task, turns completed) and why."""
-    return Trajectory(
-        env_id=env.env_id,
-        task=task,
-        sample=sample,
-        messages=list(env.messages),
-        stop_reason="error",
-        info={
-            "error": f"{type(exc).__name__}: {exc}"[:2000],
-            "turn": sum(m.role == "assistant" for m in env.messages),
-        },
-    )
-
-
-def check_failures(
-    failures: int, total: int, settings: RolloutSettings, env: EpisodeEnv, task: int, exc: Exception
-) -> None:
-    """Raise once more than ``settings.max_failure_rate`` of ``total`` episodes failed: the
-    policy's own error as it is (the policy is down: every episode would fail the same way),
-    any other as a ``RolloutError`` naming the last one."""
-    if failures <= settings.max_failure_rate * total:
-        return
-    if isinstance(exc, PolicyError):
-        raise exc
-    raise RolloutError(
-        f"{failures} of {total} episodes failed (more than "
-        f"rollout.max_failure_rate={settings.max_failure_rate}); the last: "
-        f"env '{env.env_id}', task {task}: {type(exc).__name__}: {exc}"[:1000]
-    ) from exc
+async def run_episode(
+    env: EpisodeEnv, policy: Policy, task: int, sample: int, cfg: RolloutConfig
+) -> Trajectory:
+    """Play one episode of ``task`` and return its trajectory (an error raises)."""
+    return await Episode(env, policy, task, sample, cfg).play()
 
 
 class EnvPool:
-    """Environments kept between ``rollout`` calls, so a trainer's steps reuse them.
+    """Environments kept between rollouts, so a trainer's steps reuse them.
 
     Building an environment can cost seconds (a browser, containers, a Ray actor); a trainer
-    that called ``rollout`` with a factory would pay that every step. ``rollout`` takes an
-    idle environment from the pool or builds one, and gives it back when its worker is done;
-    an environment whose episode raised is closed, not reused. ``aclose`` closes the idle ones.
+    that called ``rollout`` with a factory would pay that every step. Workers take an idle
+    environment from the pool or build one, and give it back when they are done; an
+    environment whose episode raised is closed, not reused. ``aclose`` closes the idle ones.
 
     Args:
         make_env: Builds one environment.
@@ -217,12 +186,106 @@ class EnvPool:
             await self.idle.pop().aclose()
 
 
+class Workers:
+    """The engine's one worker loop (see the module docstring).
+
+    Args:
+        envs: The pool the workers take their environments from (the caller closes it).
+        policy: The policy that plays.
+        cfg: Episode limits, the number of workers (``concurrency``), the failure budget.
+        on_done: Gets every finished episode (failed ones too).
+        on_fatal: Gets the error that stops the run (more failures than the budget, a
+            ``PolicyError`` then as it is); the workers stop taking episodes.
+    """
+
+    def __init__(
+        self,
+        envs: EnvPool,
+        policy: Policy,
+        cfg: RolloutConfig,
+        on_done: Callable[[Trajectory], None],
+        on_fatal: Callable[[Exception], None],
+    ) -> None:
+        self.envs, self.policy, self.cfg = envs, policy, cfg
+        self.on_done, self.on_fatal = on_done, on_fatal
+        self.queue: asyncio.Queue[tuple[int, int]] = asyncio.Queue()
+        self.tasks: list[asyncio.Task[None]] = []
+        self.submitted = self.failures = 0
+
+    def submit(self, task: int, sample: int, workers: int | None = None) -> None:
+        """Queue one episode (starting up to ``workers``, default ``concurrency``, on first
+        use)."""
+        if not self.tasks:
+            n = max(1, min(self.cfg.concurrency, workers or self.cfg.concurrency))
+            self.tasks = [asyncio.create_task(self._work()) for _ in range(n)]
+        self.queue.put_nowait((task, sample))
+        self.submitted += 1
+
+    async def aclose(self) -> None:
+        """Stop the workers: idle environments go back to the pool, those of episodes in
+        flight (abandoned) are closed."""
+        for task in self.tasks:
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+        self.tasks = []
+
+    async def _work(self) -> None:
+        try:
+            await self._play_queued()
+        except Exception as exc:  # not an episode's fault (the writer's disk, a bug): stop
+            self.on_fatal(exc)
+
+    async def _play_queued(self) -> None:
+        env, busy = self.envs.acquire(), False
+        try:
+            while True:
+                task, sample = await self.queue.get()
+                busy = True
+                episode = Episode(env, self.policy, task, sample, self.cfg)
+                try:
+                    traj = await episode.play()
+                except Exception as exc:  # an infrastructure fault: record it, replace the env
+                    fatal = self._past_budget(env, task, exc)
+                    if fatal is not None:
+                        self.on_fatal(fatal)
+                    self.on_done(episode.failed(exc))
+                    if fatal is not None:
+                        return
+                    await env.aclose()
+                    env = self.envs.acquire()
+                else:
+                    self.on_done(traj)
+                busy = False
+        finally:
+            if busy:
+                await env.aclose()
+            else:
+                self.envs.release(env)
+
+    def _past_budget(self, env: EpisodeEnv, task: int, exc: Exception) -> Exception | None:
+        """Count a failure; past ``max_failure_rate`` of the episodes submitted, the error
+        that stops the run (the policy's own error as it is: the policy is down, every
+        episode would fail the same way)."""
+        self.failures += 1
+        if self.failures <= self.cfg.max_failure_rate * self.submitted:
+            return None
+        if isinstance(exc, PolicyError):
+            return exc
+        error = RolloutError(
+            f"{self.failures} of {self.submitted} episodes failed (more than "
+            f"rollout.max_failure_rate={self.cfg.max_failure_rate}); the last: "
+            f"env '{env.env_id}', task {task}: {type(exc).__name__}: {exc}"[:1000]
+        )
+        error.__cause__ = exc
+        return error
+
+
 async def rollout(
     envs: EnvPool | Callable[[], EpisodeEnv],
     policy: Policy,
     tasks: list[int],
     group_size: int,
-    settings: RolloutSettings,
+    cfg: RolloutConfig | None = None,
     writer: TrajectoryWriter | None = None,
     on_episode: Callable[[Trajectory], None] | None = None,
 ) -> list[Trajectory]:
@@ -231,60 +294,44 @@ async def rollout(
     ``envs`` is a pool the caller keeps (and closes), or a factory: then the environments
     built here are closed before returning. Episodes already in ``writer.done`` are skipped.
     An episode that raises is returned (and written) as failed, with ``stop_reason="error"``;
-    past ``settings.max_failure_rate`` the exception stops the run (the episodes already
-    written stay on disk) and is raised.
+    past ``cfg.max_failure_rate`` the run stops (the episodes already written stay on disk)
+    and the error is raised.
     """
+    cfg = cfg or RolloutConfig()
     if not isinstance(envs, EnvPool):
         pool = EnvPool(envs)
         try:
-            return await rollout(pool, policy, tasks, group_size, settings, writer, on_episode)
+            return await rollout(pool, policy, tasks, group_size, cfg, writer, on_episode)
         finally:
             await pool.aclose()
     todo = [(t, s) for t in tasks for s in range(group_size)]
     if writer is not None:
         todo = [key for key in todo if key not in writer.done]
-    queue: asyncio.Queue[tuple[int, int]] = asyncio.Queue()
-    for key in todo:
-        queue.put_nowait(key)
     results: dict[tuple[int, int], Trajectory] = {}
-    failures = 0
+    finished: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
-    def record(traj: Trajectory) -> None:
+    def done(traj: Trajectory) -> None:
         results[traj.key] = traj
         if writer is not None:
             writer.write(traj)
         if on_episode is not None:
             on_episode(traj)
+        if len(results) == len(todo) and not finished.done():
+            finished.set_result(None)
 
-    async def worker() -> None:
-        nonlocal failures
-        env = envs.acquire()
-        try:
-            while not queue.empty():
-                task, sample = queue.get_nowait()
-                try:
-                    traj = await run_episode(env, policy, task, sample, settings)
-                except Exception as exc:  # an infrastructure fault: record it, replace the env
-                    record(failed_episode(env, task, sample, exc))
-                    failures += 1
-                    check_failures(failures, len(todo), settings, env, task, exc)
-                    await env.aclose()
-                    env = envs.acquire()
-                    continue
-                record(traj)
-        except BaseException:
-            await env.aclose()
-            raise
-        envs.release(env)
+    def fatal(exc: Exception) -> None:
+        if not finished.done():
+            finished.set_exception(exc)
 
-    n_workers = max(1, min(settings.concurrency, len(todo)))
+    if not todo:
+        return []
+    workers = Workers(envs, policy, cfg, done, fatal)
+    for task, sample in todo:
+        workers.submit(task, sample, workers=len(todo))
     try:
-        async with asyncio.TaskGroup() as group:
-            for _ in range(n_workers if todo else 0):
-                group.create_task(worker())
-    except ExceptionGroup as failed:  # the first failure cancelled the rest: raise it alone
-        first = failed.exceptions[0]
-        raise first from first.__cause__  # keeps its own cause (the episode's fault)
+        await finished
+    finally:
+        await workers.aclose()
     return [results[key] for key in todo]
 
 
@@ -297,7 +344,8 @@ def env_factory(
 ) -> Callable[[], EpisodeEnv]:
     """Build environments here (``local``) or in Ray actors (``ray``)."""
     if backend == "ray":
-        from agentgym.rollout.remote import RayEnv, ensure_ray
+        from agentgym.cluster import ensure_ray
+        from agentgym.rollout.remote import RayEnv
 
         ensure_ray(ray_address)
         return lambda: RayEnv(env_id, kwargs, list(imports or []))

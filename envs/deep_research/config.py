@@ -6,18 +6,17 @@ from __future__ import annotations
 from functools import cache
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
 from agentgym.data.world import Question, Session, World, make_questions, make_sessions
 from agentgym.data.world.site import shared_site, world_index
+from agentgym.env import AgentEnvConfig
 from agentgym.retrieval import RemoteRetriever, Retriever, open_index
 from agentgym.rewards.judge import JudgeConfig
 
 
-class SearchConfig(BaseModel):
+class SearchConfig(AgentEnvConfig):
     """Where questions come from and how search works (keys shared by both environments)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     world_size: int = Field(2000, ge=100, description="entities (= pages) of the world")
     world_seed: int = 0
@@ -29,7 +28,6 @@ class SearchConfig(BaseModel):
     )
     index: str | None = Field(None, description="a built index folder instead of the world's")
     retrieval_url: str | None = Field(None, description="an `agentgym serve retrieval` URL")
-    max_turns: int | None = Field(None, ge=1)
     max_k: int = Field(10, ge=1, le=100, description="most results one search may return")
     judge: JudgeConfig | None = Field(
         None, description="an LLM judge's reward part beside F1 (agentgym/rewards/judge.py)"
@@ -42,7 +40,12 @@ class SearchConfig(BaseModel):
         return self
 
 
+class RetrievalQAConfig(SearchConfig):
+    max_turns: int = Field(24, ge=1, description="assistant turns before the episode is cut")
+
+
 class DeepResearchConfig(SearchConfig):
+    max_turns: int = Field(10, ge=1, description="assistant turns before the episode is cut")
     hops: tuple[int, ...] = Field((2, 3, 4), description="bridge-question difficulty")
     kinds: tuple[Literal["bridge", "comparison", "intersection"], ...] = (
         "bridge",

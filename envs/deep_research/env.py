@@ -24,12 +24,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from agentgym import AgentEnv, Message, ToolError, tool
+from agentgym.env import AgentEnv
 from agentgym.envs.deep_research import config as C
 from agentgym.envs.deep_research.baselines import BASELINES
 from agentgym.envs.deep_research.web import IndexWeb, InternetWeb, LocalWeb, Web
+from agentgym.errors import ToolError
 from agentgym.rewards import best_em, best_f1
 from agentgym.rewards.judge import judge_for
+from agentgym.tools import tool
+from agentgym.types import Message
 
 PROMPT = (
     "Answer the question by researching it. Use search to find pages, open_page to read "
@@ -43,7 +46,6 @@ class DeepResearchEnv(AgentEnv):
 
     See the module docstring."""
 
-    max_turns = 10
     baselines = BASELINES
     config_model = C.DeepResearchConfig
     cfg: C.DeepResearchConfig

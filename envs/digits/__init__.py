@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from agentgym import AgentEnv, Message
+from agentgym.env import AgentEnv
+from agentgym.types import Message
 
 
 class DigitsEnv(AgentEnv):

@@ -10,18 +10,37 @@ import re
 from typing import Any
 
 import numpy as np
+from pydantic import Field, model_validator
 
-from agentgym import AgentEnv, Message, ToolError, tool
+from agentgym.env import AgentEnv, AgentEnvConfig
+from agentgym.errors import ToolError
+from agentgym.tools import tool
+from agentgym.types import Message
+
+
+class GuessNumberConfig(AgentEnvConfig):
+    """``env.*`` keys of ``guess_number``."""
+
+    low: int = Field(1, description="the smallest secret")
+    high: int = Field(100, description="the largest secret")
+    max_turns: int = Field(8, ge=1, description="assistant turns before the episode is cut")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> GuessNumberConfig:
+        if self.low > self.high:
+            raise ValueError(f"low ({self.low}) is above high ({self.high})")
+        return self
 
 
 class GuessNumberEnv(AgentEnv):
     """Find a secret integer; the guess tool answers 'higher' or 'lower'."""
 
-    max_turns = 8
+    config_model = GuessNumberConfig
+    cfg: GuessNumberConfig
 
-    def __init__(self, low: int = 1, high: int = 100, max_turns: int | None = None) -> None:
-        super().__init__(max_turns=max_turns)
-        self.low, self.high, self.secret = low, high, low
+    def __init__(self, **config: Any) -> None:
+        super().__init__(**config)
+        self.low, self.high, self.secret = self.cfg.low, self.cfg.high, self.cfg.low
 
     def task(self, options: dict[str, Any]) -> tuple[list[Message], dict[str, Any]]:
         self.secret = int(self.np_random.integers(self.low, self.high + 1))

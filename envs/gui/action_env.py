@@ -16,11 +16,12 @@ import re
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 
-from agentgym import AgentEnv, Message
+from agentgym.env import AgentEnv, AgentEnvConfig
 from agentgym.envs.gui.actions import TYPES, ActionSample, load_samples, make_samples
 from agentgym.envs.gui.baselines import ACTION_BASELINES
+from agentgym.types import Message
 
 ACTION = re.compile(r"<action>(.*?)</action>", re.S)
 PROMPT = (
@@ -31,8 +32,8 @@ PROMPT = (
 )
 
 
-class GUIActionConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class GUIActionConfig(AgentEnvConfig):
+    max_turns: int = Field(1, ge=1, description="assistant turns before the episode is cut")
 
     samples: int = Field(200, ge=1, description="generated samples (rendered once, cached)")
     seed: int = 0
@@ -88,7 +89,6 @@ class GUIActionEnv(AgentEnv):
 
     See the module docstring."""
 
-    max_turns = 1
     config_model = GUIActionConfig
     cfg: GUIActionConfig
     baselines = ACTION_BASELINES

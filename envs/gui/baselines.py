@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from agentgym import Message
+from agentgym.types import Message
 
 
 def call(name: str, **arguments: Any) -> str:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
+
+from agentgym.env import AgentEnvConfig
 
 
-class GUIConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+class GUIConfig(AgentEnvConfig):
     task_seed: int = 0
     apps: tuple[str, ...] | None = Field(None, description="only these apps' templates")
     observation: Literal["tree", "screenshot", "both"] = Field(
@@ -20,7 +20,7 @@ class GUIConfig(BaseModel):
     screenshot: bool = Field(False, description="observation=both, spelled as a switch")
     coordinates: bool = Field(False, description="add click_at(x, y) and write(text)")
     viewport: tuple[int, int] = (1024, 768)
-    max_turns: int = Field(20, ge=1)
+    max_turns: int = Field(20, ge=1, description="assistant turns before the episode is cut")
     action_timeout_ms: int = Field(5000, ge=100)
 
     @model_validator(mode="before")

@@ -22,13 +22,15 @@ from __future__ import annotations
 import base64
 from typing import Any
 
-from agentgym import AgentEnv, Message, ToolError, tool
+from agentgym.env import AgentEnv
 from agentgym.envs.gui.apps import server
 from agentgym.envs.gui.baselines import BASELINES
 from agentgym.envs.gui.browser import TREE_JS, browsers, new_page
 from agentgym.envs.gui.config import GUIConfig
 from agentgym.envs.gui.tasks import TEMPLATES, GUITask, make_task
-from agentgym.tools import Tool
+from agentgym.errors import ToolError
+from agentgym.tools import Tool, tool
+from agentgym.types import Message
 
 WRITE_LIMIT = 500
 """Most characters ``write`` types (Playwright types them one key press at a time)."""
@@ -39,7 +41,6 @@ class GUIEnv(AgentEnv):
 
     See the module docstring."""
 
-    max_turns = 20
     baselines = BASELINES
     config_model = GUIConfig
     cfg: GUIConfig

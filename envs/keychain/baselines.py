@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from agentgym import Message
+from agentgym.types import Message
 
 LINK = re.compile(r'The value of key ([0-9a-f-]{36}) is "(.*?)"\.')
 START = re.compile(r"Start from key ([0-9a-f-]{36})")

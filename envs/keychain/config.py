@@ -4,17 +4,20 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import cache
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field, model_validator
 
 from agentgym._imports import require
 from agentgym.data.keychain import Pool
 from agentgym.data.world import Question, World, make_questions
+from agentgym.env import AgentEnvConfig
 
 
-class KeyChainConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class KeyChainConfig(AgentEnvConfig):
+    max_turns: int = Field(
+        1, ge=1, description="assistant turns before the episode is cut (tools mode: 12 unless set)"
+    )
 
     world_size: int = Field(20_000, ge=1000, description="distractor pool: the world's pages")
     world_seed: int = 0
@@ -35,6 +38,14 @@ class KeyChainConfig(BaseModel):
     )
     niah_lengths: tuple[int, ...] = (4096, 8192, 16384, 32768)
     niah_depths: tuple[float, ...] = (0.0, 0.25, 0.5, 0.75, 1.0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _tools_mode_turns(cls, data: Any) -> Any:
+        """Tools mode plays 12 turns unless ``max_turns`` is given (single mode: one)."""
+        if isinstance(data, dict) and data.get("mode") == "tools":
+            return {"max_turns": 12, **data}
+        return data
 
 
 @cache

@@ -21,12 +21,14 @@ from typing import Any
 
 import numpy as np
 
-from agentgym import AgentEnv, Message, ToolError, tool
 from agentgym.data.keychain import KeyChain, synthesize
+from agentgym.env import AgentEnv
 from agentgym.envs.keychain import config as C
 from agentgym.envs.keychain.baselines import BASELINES
+from agentgym.errors import ToolError
 from agentgym.rewards import best_f1, mentions, normalize, substring_match
-from agentgym.tools import Tool
+from agentgym.tools import Tool, tool
+from agentgym.types import Message
 
 ANSWER = re.compile(r"<answer>(.*?)</answer>", re.S)
 
@@ -36,13 +38,9 @@ class KeyChainEnv(AgentEnv):
 
     See the module docstring."""
 
-    max_turns = 1
     baselines = BASELINES
     config_model = C.KeyChainConfig
     cfg: C.KeyChainConfig
-
-    def turn_limit(self, cfg: C.KeyChainConfig) -> int:
-        return 1 if cfg.mode == "single" else 12
 
     def __init__(self, **config: Any) -> None:
         super().__init__(**config)

@@ -16,11 +16,12 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from agentgym import AgentEnv, Message
 from agentgym._imports import require
+from agentgym.asyncenv import Action, AsyncEnv, StepReturn
+from agentgym.config import validate
 from agentgym.errors import EnvError
 from agentgym.serving import plain
-from agentgym.types import Observation, ToolSpec
+from agentgym.types import Message, Observation, ToolSpec
 
 
 class RemoteConfig(BaseModel):
@@ -31,23 +32,19 @@ class RemoteConfig(BaseModel):
         None, description="send the model's text as {field: text} (None: agentgym's message)"
     )
     timeout: float = Field(300.0, gt=0.0, description="seconds a reset or step may take")
-    max_turns: int | None = Field(None, ge=1)
 
 
-class RemoteEnv(AgentEnv):
-    """An environment played over a WebSocket (``agentgym serve env``)."""
+class RemoteEnv(AsyncEnv):
+    """An environment played over a WebSocket (``agentgym serve env``); the server owns its
+    turn limit (a rollout's ``max_turns`` reaches it as a reset option)."""
 
     config_model = RemoteConfig
-    max_turns = 50
 
     def __init__(self, **config: Any) -> None:
-        super().__init__(**config)
+        super().__init__()
+        self.cfg = validate(RemoteConfig, config, prefix="env")
         self._ws: Any = None
         self._tools: list[ToolSpec] = []
-
-    @property
-    def tool_specs(self) -> list[ToolSpec]:
-        return self._tools
 
     async def _send(self, kind: str, data: dict[str, Any]) -> dict[str, Any]:
         import asyncio
@@ -74,15 +71,11 @@ class RemoteEnv(AgentEnv):
     async def areset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[Observation, dict[str, Any]]:
-        self.turn, self.task_seed = 0, seed
+        self.turn = 0
         data = await self._send("reset", {"seed": seed, "options": options})
-        obs, info = self._read(data)
-        self.messages = list(obs.messages)
-        return obs, info
+        return self._read(data)
 
-    async def astep(
-        self, action: Message | str | dict[str, Any]
-    ) -> tuple[Observation, float, bool, bool, dict[str, Any]]:
+    async def astep(self, action: Action) -> StepReturn:
         self.turn += 1
         if isinstance(action, Message):
             action = {"content": action.content, "tool_calls": action.tool_calls}
@@ -99,8 +92,6 @@ class RemoteEnv(AgentEnv):
         truncated = bool(raw.get("truncated", False)) or (not terminated and done)
         if "action" in info:
             info["action"] = Message.model_validate(info["action"])
-        self.messages += [Message(role="assistant", content=str(action.get("content", ""))),
-                          *obs.messages]  # fmt: skip
         return obs, float(data.get("reward") or 0.0), terminated, truncated, info
 
     async def arelease(self) -> None:

@@ -22,13 +22,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from agentgym import AgentEnv, Message, ToolError, tool
 from agentgym.data.world import Session, SessionTurn
+from agentgym.env import AgentEnv
 from agentgym.envs.deep_research import config as C
 from agentgym.envs.retrieval_qa.baselines import BASELINES
+from agentgym.errors import ToolError
 from agentgym.retrieval import RemoteRetriever
 from agentgym.rewards import best_f1
 from agentgym.rewards.judge import judge_for
+from agentgym.tools import tool
+from agentgym.types import Message
 
 SYSTEM = (
     "You answer a user's questions in a conversation. Use retrieve to find evidence, as often "
@@ -42,10 +45,9 @@ class RetrievalQAEnv(AgentEnv):
 
     See the module docstring."""
 
-    max_turns = 24
     baselines = BASELINES
-    config_model = C.SearchConfig
-    cfg: C.SearchConfig
+    config_model = C.RetrievalQAConfig
+    cfg: C.RetrievalQAConfig
 
     def __init__(self, **config: Any) -> None:
         super().__init__(**config)

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field, model_validator
 
+from agentgym.env import AgentEnvConfig
 from agentgym.sandbox import Limits
 
 
-class SWEConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class SWEConfig(AgentEnvConfig):
+    """``env.*`` keys of ``swe``."""
 
     tasks: int = Field(50, ge=1, description="generated repository tasks")
     task_seed: int = 0
@@ -31,6 +32,16 @@ class SWEConfig(BaseModel):
         "execution", description="execution: the tests; similarity: SWE-RL's diff similarity"
     )
     partial_credit: bool = False
-    max_turns: int = Field(30, ge=1)
+    max_turns: int = Field(
+        30, ge=1, description="assistant turns before the episode is cut (patch mode: 1)"
+    )
     output_chars: int = Field(4000, ge=200, description="most characters a tool returns")
     command_timeout: float = Field(20.0, gt=0, description="seconds one bash/test call may run")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _patch_mode_turns(cls, data: Any) -> Any:
+        """Patch mode is one turn: the model writes the patch."""
+        if isinstance(data, dict) and data.get("mode") == "patch":
+            return {**data, "max_turns": 1}
+        return data

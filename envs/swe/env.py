@@ -35,7 +35,7 @@ import difflib
 import re
 from typing import Any
 
-from agentgym import AgentEnv, Message, ToolError, tool
+from agentgym.env import AgentEnv
 from agentgym.envs.swe.baselines import BASELINES
 from agentgym.envs.swe.config import SWEConfig
 from agentgym.envs.swe.tasks import (
@@ -46,6 +46,9 @@ from agentgym.envs.swe.tasks import (
     take_fix,
     test_results,
 )
+from agentgym.errors import ToolError
+from agentgym.tools import tool
+from agentgym.types import Message
 
 DIFF = re.compile(r"```(?:diff|patch)?\n(.*?)```", re.S)
 PROMPT = (
@@ -63,13 +66,9 @@ class SWEEnv(AgentEnv):
 
     See the module docstring."""
 
-    max_turns = 30
     baselines = BASELINES
     config_model = SWEConfig
     cfg: SWEConfig
-
-    def turn_limit(self, cfg: SWEConfig) -> int:
-        return 1 if cfg.mode == "patch" else cfg.max_turns
 
     def __init__(self, **config: Any) -> None:
         super().__init__(**config)

@@ -31,7 +31,7 @@ def test_scripted_oracle_and_random_baselines_discriminate(tmp_path):
         (["policy=hf"], "policy.model", "policy.model=<path"),
         (["policy=hf", "policy.model=./nope"], "policy.model", "agentgym.testing"),
         (["policy=hf", "policy.model=/x", "policy.temperature=-1"], "policy.temperature", ""),
-        (["policy=gpt"], "policy", "use one of scripted, hf, openai, vllm"),
+        (["policy=gpt"], "policy", "use one of hf, openai, scripted, vllm"),
         (["env=guess_numbr"], "env", "Did you mean 'guess_number'"),
         (["env.hgh=3"], "env.hgh", "did you mean 'high'"),
         (["episodes=5", "group_size=2"], "episodes", "tasks x group_size"),
@@ -88,10 +88,10 @@ def test_envs_lists_the_others_when_one_plugin_is_broken(capsys):
             "policy.engine.max_model_length",
             "len'",
         ),
-        (["train", "policy.model=TINY", "trainer.lr=[1"], "trainer.lr", "not valid YAML"),
+        (["train", "policy.model=TINY", "learner.lr=[1"], "learner.lr", "not valid YAML"),
         (
-            ["train", "policy.model=TINY", "trainer.lora.targets=[x]"],
-            "trainer.lora.targets",
+            ["train", "policy.model=TINY", "learner.lora.targets=[x]"],
+            "learner.lora.targets",
             "target_",
         ),
         (["train", "policy.model=TINY", "out=FILE"], "out", "cannot write the run directory"),
@@ -148,16 +148,16 @@ def test_train_speaks_evals_words_and_the_old_spellings_still_work_with_a_warnin
     from agentgym.errors import DeprecatedSpelling
 
     new = load_train_config(
-        [f"policy.model={tiny_model}", "policy=hf", "policy.temperature=0.5",
-         "policy.engine={max_model_len: 512}", f"out={tmp_path}"]
+        [f"policy.model={tiny_model}", "policy=vllm", "policy.temperature=0.5",
+         "policy.engine={max_model_len: 512}", "learner.lr=0.1", f"out={tmp_path}"]
     )  # fmt: skip
     with pytest.warns(DeprecatedSpelling, match=r"backend= is spelled policy=") as caught:
         old = load_train_config(
-            [f"model={tiny_model}", "backend=hf", "sampling.temperature=0.5",
-             "engine={max_model_len: 512}", f"out={tmp_path}"]
+            [f"model={tiny_model}", "backend=vllm", "sampling.temperature=0.5",
+             "engine={max_model_len: 512}", "trainer.lr=0.1", f"out={tmp_path}"]
         )  # fmt: skip
-    assert old == new and len(caught) == 4
-    assert new.policy.name == "hf" and new.policy.sampling().temperature == 0.5
+    assert old == new and len(caught) == 5
+    assert new.policy.name == "vllm" and new.policy.sampling().temperature == 0.5
     # the command prints each old spelling as one line and goes on
     assert main(["train", f"model={tiny_model}", "trainer.steps=0", f"out={tmp_path}"]) == 2
     err = capsys.readouterr().err
@@ -167,17 +167,20 @@ def test_train_speaks_evals_words_and_the_old_spellings_still_work_with_a_warnin
 
 
 def test_a_checkpoint_written_under_the_old_spellings_still_resumes(tmp_path):
-    from agentgym.trainers.grpo.checkpoint import check_resume, run_config
+    from agentgym.trainers.checkpoint import check_resume, run_config
 
-    tree = {"policy": {"name": "hf", "model": "m", "top_p": 0.9}, "trainer": {"lr": 1.0}}
+    from agentgym.trainers.grpo.config import respelled
+
+    tree = {"policy": {"name": "hf", "model": "m", "top_p": 0.9}, "learner": {"lr": 1.0}}
     old = {"backend": "hf", "model": "m", "sampling.top_p": 0.9, "trainer.lr": 1.0}
     assert run_config(tree) == {"policy.name": "hf", "policy.model": "m", "policy.top_p": 0.9,
-                                "trainer.lr": 1.0}  # fmt: skip
+                                "learner.lr": 1.0}  # fmt: skip
     (tmp_path / "step_000001").mkdir(parents=True)
     (tmp_path / "step_000001" / "state.json").write_text(json.dumps({"config": old}))
-    check_resume(tmp_path / "step_000001", tree)  # no error: the same run, old words
+    check_resume(tmp_path / "step_000001", tree, respelled)  # the same run, old words
     with pytest.raises(ConfigError, match=r"policy\.top_p"):
-        check_resume(tmp_path / "step_000001", {**tree, "policy": {**tree["policy"], "top_p": 1}})
+        changed = {**tree, "policy": {**tree["policy"], "top_p": 1}}
+        check_resume(tmp_path / "step_000001", changed, respelled)
 
 
 def explode(messages, info, rng):
@@ -243,10 +246,10 @@ def test_a_missing_gui_action_dataset_fails_before_work(tmp_path, capsys):
     [
         ("tiny_model", ["env=digits", "cold_start.episodes=8"], "cold_start.baseline",
          "baselines (none)"),
-        ("tiny_model", ["trainer.fsdp=true", "trainer.lora.rank=8"], "trainer.fsdp",
-         "drop trainer.fsdp"),
-        ("tiny_model", ["trainer.ranks=0"], "trainer.ranks", ""),
-        ("tiny_vision_model", ["trainer.fsdp=true"], "trainer.fsdp", "each rank holds a replica"),
+        ("tiny_model", ["learner.fsdp=true", "learner.lora.rank=8"], "learner.fsdp",
+         "drop learner.fsdp"),
+        ("tiny_model", ["learner.ranks=0"], "learner.ranks", ""),
+        ("tiny_vision_model", ["learner.fsdp=true"], "learner.fsdp", "each rank holds a replica"),
     ],
 )  # fmt: skip
 def test_bad_train_config_fails_before_work_naming_key_and_fix(

@@ -256,20 +256,26 @@ def test_spaces_compare_equal_and_an_env_pickles_mid_episode():
 def test_the_base_class_validates_an_envs_config_into_cfg_and_takes_its_turn_limit():
     import pydantic
 
+    from agentgym.env import AgentEnvConfig
     from agentgym.errors import ConfigError
 
-    class Cfg(pydantic.BaseModel):
-        model_config = pydantic.ConfigDict(extra="forbid")
-        max_turns: int = 3
+    class Cfg(AgentEnvConfig):
+        max_turns: int = 4
         size: int = 1
 
     class Configured(Echo):
         config_model = Cfg
 
     env = Configured(size=2)
-    assert env.cfg == Cfg(size=2) and env.max_turns == 3
+    assert env.cfg == Cfg(size=2) and env.max_turns == 4
     assert Configured(max_turns=5).max_turns == 5 == Configured(max_turns=5).cfg.max_turns
     with pytest.raises(ConfigError, match=r"env\.bogus"):
         Configured(bogus=1)
-    with pytest.raises(TypeError, match="takes no options"):
-        Echo(bogus=1)  # no config model: only max_turns and format_penalty
+    # `max_turns = 3` in Echo's body is its config model's default: one statement of it
+    assert Echo().max_turns == 3 and Echo.config_model.model_fields["max_turns"].default == 3
+    with pytest.raises(ConfigError, match=r"env\.bogus.*valid keys: max_turns, format_penalty"):
+        Echo(bogus=1)  # every env takes the base options, and only its own besides
+    with pytest.raises(TypeError, match="must subclass AgentEnvConfig"):
+
+        class Plain(Echo):
+            config_model = pydantic.create_model("Plain", max_turns=(int, 3))

@@ -10,7 +10,7 @@ import psutil
 import pytest
 
 import agentgym
-from agentgym.errors import EnvError, RegistrationError
+from agentgym.errors import ConfigError, EnvError
 from tests.conftest import free_port
 
 STDIO = {"command": [sys.executable, "-m", "tests.agentgym.mcp_server"], "timeout": 2}
@@ -99,9 +99,9 @@ def test_closing_the_env_stops_the_server_process():
 
 
 def test_bad_server_configs_fail_before_work_and_a_dead_server_at_reset(tmp_path):
-    with pytest.raises(RegistrationError, match=r"command.*or url"):
+    with pytest.raises(ConfigError, match=r"env\.mcp_servers.*command.*or url"):
         agentgym.make("guess_number", mcp_servers=[{}])
-    with pytest.raises(RegistrationError, match="a list"):
+    with pytest.raises(ConfigError, match=r"env\.mcp_servers"):
         agentgym.make("guess_number", mcp_servers={"url": "http://x"})
     from agentgym.cli import main
 

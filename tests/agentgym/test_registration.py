@@ -16,9 +16,13 @@ def test_unknown_id_says_did_you_mean():
 
 
 def test_make_overrides_kwargs_and_reports_bad_ones():
+    from agentgym.errors import ConfigError
+
     assert agentgym.make("guess_number", high=5).high == 5
-    with pytest.raises(RegistrationError, match="It accepts: low, high, max_turns"):
+    with pytest.raises(ConfigError, match="env.hgh.*did you mean 'high'.*max_turns"):
         agentgym.make("guess_number", hgh=5)
+    with pytest.raises(ConfigError, match="env.max_turns"):
+        agentgym.make("guess_number", max_turns=0)
 
 
 def test_invalid_ids_and_entry_points():
@@ -66,6 +70,7 @@ def test_defaults_live_in_the_config_models_only():
 
     from agentgym.cli import EvalConfig
     from agentgym.config import CONF_DIR
+    from agentgym.policies.config import VLLMConfig
     from agentgym.trainers.grpo.config import TrainConfig
 
     assert not Path(CONF_DIR, "env").exists() and not Path(CONF_DIR, "policy").exists()
@@ -85,7 +90,8 @@ def test_defaults_live_in_the_config_models_only():
             if not rest:
                 assert field.is_required() or field.default != value, (name, key)
                 continue
-            inner = field.annotation.model_fields[rest[-1]]
+            section = VLLMConfig if node == "policy" else field.annotation  # train's default
+            inner = section.model_fields[rest[-1]]
             assert inner.is_required() or inner.get_default(call_default_factory=True) != value, (
                 name,
                 key,

@@ -14,7 +14,7 @@ from websockets.asyncio.client import connect
 import agentgym
 from agentgym.envs.guess_number import GuessNumberEnv
 from agentgym.policies.scripted import ScriptedPolicy
-from agentgym.rollout import RolloutSettings, rollout
+from agentgym.rollout import RolloutConfig, rollout
 from tests.conftest import eval_run, free_port
 
 
@@ -71,7 +71,7 @@ def test_the_wire_protocol_as_openenv_clients_send_it(served):
 
 def test_remote_plays_as_the_env_plays_in_process(served):
     oracle = ScriptedPolicy(GuessNumberEnv.oracle)
-    settings = RolloutSettings(concurrency=4)
+    settings = RolloutConfig(concurrency=4)
 
     def run(make):
         return asyncio.run(rollout(make, oracle, list(range(6)), 2, settings))

@@ -6,13 +6,14 @@ def test_seeded_and_solvable_by_bisection():
     env = agentgym.make("guess_number")
     secrets = []
     for seed in range(20):
-        _, info = env.reset(seed=seed)
+        obs, info = env.reset(seed=seed)
         secrets.append(env.secret)
-        rng = None
+        transcript = list(obs.messages)  # the caller keeps it: info["action"], then the answer
         for _ in range(env.max_turns):
             obs, reward, term, trunc, step_info = env.step(
-                GuessNumberEnv.oracle(env.messages, info, rng)
+                GuessNumberEnv.oracle(transcript, info, None)
             )
+            transcript += [step_info["action"], *obs.messages]
             if term:
                 break
         assert term and reward == 1.0 and step_info["success"]

@@ -144,7 +144,7 @@ def test_chat_mode_native_tool_calls_malformed_ones_are_env_feedback():
     import agentgym
     from agentgym.policies.base import SamplingConfig
     from agentgym.policies.openai import OpenAIChatPolicy
-    from agentgym.rollout import RolloutSettings, rollout
+    from agentgym.rollout import RolloutConfig, rollout
 
     replies = iter(
         [
@@ -167,7 +167,7 @@ def test_chat_mode_native_tool_calls_malformed_ones_are_env_feedback():
         return httpx2.Response(200, json={"choices": [{"message": message}]})
 
     policy = OpenAIChatPolicy("m", client_for(server), SamplingConfig())
-    settings = RolloutSettings(max_turns=3)
+    settings = RolloutConfig(max_turns=3)
     [t] = asyncio.run(rollout(lambda: agentgym.make("guess_number"), policy, [0], 1, settings))
     first, second, third = t.turns
     assert first.format_error and "not valid JSON" in first.observation[0].content
@@ -182,7 +182,7 @@ def test_chat_mode_sends_screenshots_as_image_parts(tmp_path):
     import agentgym
     from agentgym.policies.base import SamplingConfig
     from agentgym.policies.openai import OpenAIChatPolicy
-    from agentgym.rollout import RolloutSettings, rollout
+    from agentgym.rollout import RolloutConfig, rollout
     from tests.conftest import png_url
 
     shot = png_url("red")
@@ -197,7 +197,7 @@ def test_chat_mode_sends_screenshots_as_image_parts(tmp_path):
 
     policy = OpenAIChatPolicy("vl", client_for(server), SamplingConfig())
     make = lambda: agentgym.make("gui_action", dataset=str(tmp_path / "one.json"))  # noqa: E731
-    [t] = asyncio.run(rollout(make, policy, [0], 1, RolloutSettings()))
+    [t] = asyncio.run(rollout(make, policy, [0], 1, RolloutConfig()))
     parts = sent[0]["messages"][0]["content"]
     assert parts[0]["type"] == "text" and "click ok" in parts[0]["text"]
     assert parts[1] == {"type": "image_url", "image_url": {"url": shot}}

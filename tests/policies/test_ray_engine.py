@@ -22,7 +22,7 @@ def test_grpo_with_its_vllm_engine_in_a_ray_actor(two_node_cluster, tiny_model, 
         sys.executable, "-m", "agentgym.cli", "train", "env=digits", f"policy.model={tiny_model}",
         "policy=vllm", "policy.placement=ray", f"rollout.ray_address={two_node_cluster}",
         "device=cpu", "trainer.steps=2", "trainer.tasks_per_step=2", "trainer.group_size=2",
-        "policy.max_new_tokens=8", "trainer.lr=1e-3", f"out={tmp_path}",
+        "policy.max_new_tokens=8", "learner.lr=1e-3", f"out={tmp_path}",
     ]  # fmt: skip
     env = {**os.environ, "RAY_AUTH_MODE": "disabled"}
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=900, env=env)

@@ -6,7 +6,7 @@ import pytest
 
 from agentgym.policies.base import SamplingConfig, TokenPolicy
 from agentgym.policies.router import Router
-from agentgym.rollout import RolloutSettings, rollout
+from agentgym.rollout import RolloutConfig, rollout
 from agentgym.types import Sample
 from tests.agentgym.test_env import Echo
 
@@ -14,9 +14,9 @@ from tests.agentgym.test_env import Echo
 class Engine(TokenPolicy):
     """A stand-in engine: answers a guess after ``delay``, logs (its name, prompt) per call."""
 
-    def __init__(self, tokenizer, name, log, delay=0.01, weights_dir=None):
+    def __init__(self, tokenizer, name, log, delay=0.01):
         super().__init__(tokenizer, SamplingConfig(max_new_tokens=8))
-        self.name, self.log, self.delay, self.weights_dir = name, log, delay, weights_dir
+        self.name, self.log, self.delay = name, log, delay
         self.loads = 0
 
     async def generate(self, prompt_ids, max_tokens, seed, sampling=None):
@@ -50,7 +50,7 @@ def test_episodes_stay_on_their_engine_and_spread_by_outstanding_tokens(tokenize
     log = []
     router = Router([Engine(tokenizer, "a", log), Engine(tokenizer, "b", log, delay=0.05)])
     # every episode's prompt differs ("say <its number>"), so a prompt names its episode
-    trajs = asyncio.run(rollout(Echo, router, list(range(8)), 1, RolloutSettings(concurrency=8)))
+    trajs = asyncio.run(rollout(Echo, router, list(range(8)), 1, RolloutConfig(concurrency=8)))
     assert len({t.messages[0].content for t in trajs}) == 8
     assert all(len(t.turns) >= 2 for t in trajs)
     check_sticky(log)
@@ -68,10 +68,23 @@ def test_new_episodes_go_to_the_engine_with_fewer_outstanding_tokens(tokenizer):
 
 
 def test_weights_load_into_every_engine_and_the_gate_is_the_routers(tokenizer, tmp_path):
-    engines = [Engine(tokenizer, n, [], weights_dir=tmp_path) for n in "ab"]
+    """A trainable router's sync (here through files) reaches each of its replicas, and the
+    version it stamps is the router's."""
+    from agentgym.policies.vllm_weights import VLLMWeights
+
+    class Learner:
+        def export(self, path):
+            (path / "model.safetensors").write_text("weights")
+
+        def policy_weights(self):
+            raise AssertionError("the disk sync writes files")
+
+    engines = [Engine(tokenizer, n, []) for n in "ab"]
     router = Router(engines)
-    assert router.weights_dir == tmp_path
-    asyncio.run(router.load_weights())
-    assert [e.loads for e in engines] == [1, 1]
-    with pytest.raises(ValueError, match="different folders"):
-        Router([Engine(tokenizer, "a", [], weights_dir=tmp_path), Engine(tokenizer, "b", [])])
+    assert router.replicas() == engines
+    with pytest.raises(TypeError, match="not built to load a learner's weights"):
+        asyncio.run(router.sync_from(Learner(), 1))
+    router.weight_path = VLLMWeights("disk", tmp_path)
+    asyncio.run(router.sync_from(Learner(), 3))
+    assert [e.loads for e in engines] == [1, 1] and router.version == 3
+    assert (tmp_path / "model.safetensors").read_text() == "weights"

@@ -9,7 +9,7 @@ from agentgym.policies.scripted import ScriptedPolicy
 from agentgym.policy import Context, Policy
 from agentgym.rollout import (
     EnvPool,
-    RolloutSettings,
+    RolloutConfig,
     TrajectoryWriter,
     read_trajectories,
     rollout,
@@ -25,7 +25,7 @@ def run(policy, tasks, group, settings, **kw):
 
 
 def test_groups_are_the_same_task_and_oracle_solves_all():
-    trajs = run(ScriptedPolicy(GuessNumberEnv.oracle), [0, 1, 2], 3, RolloutSettings())
+    trajs = run(ScriptedPolicy(GuessNumberEnv.oracle), [0, 1, 2], 3, RolloutConfig())
     assert [t.key for t in trajs] == [(t, s) for t in range(3) for s in range(3)]
     for t in trajs:
         assert t.success and t.reward == 1.0 and t.terminated and t.stop_reason == "terminated"
@@ -36,7 +36,7 @@ def test_groups_are_the_same_task_and_oracle_solves_all():
 
 
 def test_turn_limit_truncates():
-    trajs = run(ScriptedPolicy(GuessNumberEnv.random), [5], 1, RolloutSettings(max_turns=2))
+    trajs = run(ScriptedPolicy(GuessNumberEnv.random), [5], 1, RolloutConfig(max_turns=2))
     assert len(trajs[0].turns) <= 2
     assert trajs[0].success or (trajs[0].truncated and trajs[0].stop_reason == "env_truncated")
 
@@ -70,7 +70,7 @@ class FakeTokens(Policy):
 
 
 def test_token_budget_truncates_and_masks_line_up():
-    trajs = run(FakeTokens(), [3], 1, RolloutSettings(max_tokens=200, max_turns=10))
+    trajs = run(FakeTokens(), [3], 1, RolloutConfig(max_tokens=200, max_turns=10))
     t = trajs[0]
     assert t.truncated and t.stop_reason == "token_budget"
     assert len(t.token_ids) <= 200 and sum(t.loss_mask) == sum(
@@ -81,7 +81,7 @@ def test_token_budget_truncates_and_masks_line_up():
 def test_episodes_run_concurrently():
     policy = FakeTokens(delay=0.05)
     start = time.perf_counter()
-    run(policy, list(range(16)), 1, RolloutSettings(concurrency=16, max_turns=2))
+    run(policy, list(range(16)), 1, RolloutConfig(concurrency=16, max_turns=2))
     assert policy.peak == 16
     assert time.perf_counter() - start < 16 * 2 * 0.05
 
@@ -94,7 +94,7 @@ def test_policy_failure_stops_the_run():
     with pytest.raises(
         agentgym.RolloutError, match="guess_number-v0', task 0: RuntimeError: server down"
     ):
-        run(Broken(), [0], 2, RolloutSettings())
+        run(Broken(), [0], 2, RolloutConfig())
 
 
 def test_a_pool_keeps_environments_across_rollouts_and_drops_failed_ones():
@@ -118,14 +118,14 @@ def test_a_pool_keeps_environments_across_rollouts_and_drops_failed_ones():
     async def main() -> None:
         first = 0
         pool = EnvPool(make)
-        settings = RolloutSettings(concurrency=2)
+        settings = RolloutConfig(concurrency=2)
         for step in range(3):
             trajs = await rollout(pool, ScriptedPolicy(GuessNumberEnv.oracle), [step], 4, settings)
             assert all(t.success for t in trajs)
             first = first if step else len(built)
             assert len(built) == first <= 2 and not closed  # built once, reused by every step
         with pytest.raises(agentgym.RolloutError, match="boom"):
-            await rollout(pool, FailsOnTask(), [9], 1, RolloutSettings(concurrency=1))
+            await rollout(pool, FailsOnTask(), [9], 1, RolloutConfig(concurrency=1))
         assert len(closed) == 1 and closed[0] not in pool.idle  # failed: closed, not reused
         await pool.aclose()
         assert set(closed) == set(built)
@@ -147,7 +147,7 @@ def test_one_failed_episode_is_recorded_and_the_others_go_on(tmp_path):
                 ScriptedPolicy(GuessNumberEnv.oracle),
                 list(range(10)),
                 1,
-                RolloutSettings(concurrency=4),
+                RolloutConfig(concurrency=4),
                 writer,
             )
 
@@ -163,7 +163,7 @@ def test_one_failed_episode_is_recorded_and_the_others_go_on(tmp_path):
     # past the failure rate the run stops, naming the last failed episode and its cause
     with pytest.raises(agentgym.RolloutError, match=r"1 of 2 episodes failed.*task 3.*died"):
         asyncio.run(
-            rollout(FlakyEnv, ScriptedPolicy(GuessNumberEnv.oracle), [3, 4], 1, RolloutSettings())
+            rollout(FlakyEnv, ScriptedPolicy(GuessNumberEnv.oracle), [3, 4], 1, RolloutConfig())
         )
 
 
@@ -178,10 +178,10 @@ def test_a_rollout_turn_limit_is_the_envs_own_and_scores_the_final_state():
     line = '<tool_call>{"name": "echo", "arguments": {"text": "x"}}</tool_call>'
     echo = ScriptedPolicy(lambda messages, info, rng: line)
     for limit in (2, 5):
-        [t] = asyncio.run(rollout(Scored, echo, [0], 1, RolloutSettings(max_turns=limit)))
+        [t] = asyncio.run(rollout(Scored, echo, [0], 1, RolloutConfig(max_turns=limit)))
         assert len(t.turns) == limit and t.stop_reason == "env_truncated"
         assert t.turns[-1].reward_parts == {"final": 0.5} and t.info["graded"]
-    [t] = asyncio.run(rollout(Scored, echo, [0], 1, RolloutSettings()))
+    [t] = asyncio.run(rollout(Scored, echo, [0], 1, RolloutConfig()))
     assert len(t.turns) == 3  # the env's own limit again, per episode
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from agentgym.cli import main
 from agentgym.policies.scripted import ScriptedPolicy
-from agentgym.rollout import EnvPool, RolloutSettings, env_factory, read_trajectories, rollout
+from agentgym.rollout import EnvPool, RolloutConfig, env_factory, read_trajectories, rollout
 from tests.conftest import cluster_actors
 
 PLUGIN = Path(__file__).parent.parent / "plugin_pkg"
@@ -56,7 +56,7 @@ def test_a_pool_of_ray_environments_keeps_its_actors_across_rollouts(monkeypatch
 
     pool = EnvPool(env_factory("count_import", {}, ["agentgym_testplugin"], "ray"))
     policy = ScriptedPolicy(CountEnv.oracle)
-    settings = RolloutSettings(concurrency=2)
+    settings = RolloutConfig(concurrency=2)
 
     async def two_steps() -> list[set[int]]:
         try:
@@ -96,7 +96,7 @@ def test_groups_meet_at_the_ray_nodes_address_when_ray_runs(monkeypatch):
     import sys
     import types
 
-    from agentgym.rollout.remote import meeting_point
+    from agentgym.cluster import meeting_point
 
     fake = types.SimpleNamespace(
         is_initialized=lambda: True,

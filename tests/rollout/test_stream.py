@@ -8,7 +8,7 @@ import agentgym
 from agentgym.envs.guess_number import GuessNumberEnv
 from agentgym.policies.scripted import ScriptedPolicy
 from agentgym.policy import Policy
-from agentgym.rollout import EnvPool, GroupStream, RolloutSettings
+from agentgym.rollout import EnvPool, GroupStream, RolloutConfig
 
 
 class SlowOn(Policy):
@@ -30,7 +30,7 @@ class SlowOn(Policy):
 def test_groups_come_whole_in_the_order_they_finish_and_tasks_can_be_added_later():
     async def main():
         envs = EnvPool(lambda: agentgym.make("guess_number"))
-        stream = GroupStream(envs, SlowOn(slow_task=0), 3, RolloutSettings(concurrency=4))
+        stream = GroupStream(envs, SlowOn(slow_task=0), 3, RolloutConfig(concurrency=4))
         try:
             stream.submit(0)
             stream.submit(1)
@@ -59,7 +59,7 @@ def test_failed_episodes_stay_in_their_group_until_too_many_fail():
 
     async def main(tasks):
         envs = EnvPool(Flaky)
-        stream = GroupStream(envs, ScriptedPolicy(GuessNumberEnv.oracle), 2, RolloutSettings())
+        stream = GroupStream(envs, ScriptedPolicy(GuessNumberEnv.oracle), 2, RolloutConfig())
         try:
             for task in tasks:
                 stream.submit(task)
@@ -86,7 +86,7 @@ def test_closing_the_stream_abandons_episodes_in_flight_and_closes_their_envs():
 
     async def main():
         envs = EnvPool(Tracked)
-        stream = GroupStream(envs, SlowOn(slow_task=0, delay=30), 2, RolloutSettings(concurrency=2))
+        stream = GroupStream(envs, SlowOn(slow_task=0, delay=30), 2, RolloutConfig(concurrency=2))
         stream.submit(0)
         await asyncio.sleep(0.1)
         await asyncio.wait_for(stream.aclose(), 5)

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 import agentgym
 from agentgym.policy import Policy
-from agentgym.rollout import EnvPool, GroupStream, RolloutSettings, read_trajectories
+from agentgym.rollout import EnvPool, GroupStream, RolloutConfig, read_trajectories
 from agentgym.trainers.grpo.ahead import Ahead, oldest_version, staleness
 from agentgym.types import Message, Observation, Sample, Trajectory
 
@@ -70,7 +70,7 @@ def run(k, tasks, g, seed, tmp_path, state=None, first=0, steps=4, slow=None):
         policy = Versioned(seed, slow)
         policy.version = first
         envs = EnvPool(lambda: agentgym.make("guess_number", max_turns=3))
-        stream = GroupStream(envs, policy, g, RolloutSettings(concurrency=3))
+        stream = GroupStream(envs, policy, g, RolloutConfig(concurrency=3))
         ahead = Ahead(stream, 1000, tasks, k, state)
         try:
             trained, dropped = await learn(
@@ -156,7 +156,7 @@ def test_an_episode_that_spans_a_sync_is_stamped_with_both_versions_each_its_own
             obs = Observation(messages=[Message(role="user", content="Go on.")])
             return obs, 0.0, False, False, {}
 
-    traj = asyncio.run(run_episode(GoOn(), policy, 0, 0, RolloutSettings(max_turns=3)))
+    traj = asyncio.run(run_episode(GoOn(), policy, 0, 0, RolloutConfig(max_turns=3)))
     new = {k: v.clone() for k, v in policy.model.state_dict().items()}
     assert len(traj.turns) == 3 and len(traj.token_versions) == len(traj.token_ids)
     for turn, version in zip(traj.turns, [0, 1, 1], strict=True):
@@ -266,7 +266,7 @@ def test_two_vllm_engines_one_step_off_policy_both_synced_and_probed(
     code = main(
         [
             "train", "env=digits", f"policy.model={tiny_model}", "policy=vllm", "device=cpu",
-            "trainer.steps=3", "trainer.lr=2e-3", "policy.max_new_tokens=16",
+            "trainer.steps=3", "learner.lr=2e-3", "policy.max_new_tokens=16",
             "trainer.max_off_policy_steps=1", "trainer.sync_probe_tol=1e-3", f"out={tmp_path}",
             "policy.engines=2", "policy.engine={max_model_len: 2048, gpu_memory_utilization: "
             "0.1, enforce_eager: true, max_num_batched_tokens: 16384}",

@@ -10,13 +10,16 @@ import sys
 
 import pytest
 
-from agentgym.trainers.grpo import distributed
-from agentgym.trainers.grpo.batch import Sequence
+from agentgym.trainers import distributed
+from agentgym.trainers.config import LearnerConfig
 from agentgym.trainers.grpo.config import GRPOConfig
-from agentgym.trainers.grpo.learner import Learner
+from agentgym.trainers.grpo.objective import GRPOObjective
+from agentgym.trainers.learner import Learner
+from agentgym.trainers.sequence import Sequence
+from agentgym.trainers.sft import NLL
 from tests.conftest import free_port, train_digits
 
-CFG = GRPOConfig(lr=1e-3, micro_batch_tokens=256)
+CFG = LearnerConfig(lr=1e-3, micro_batch_tokens=256)
 
 
 def test_each_rank_gets_a_disjoint_share_balanced_by_tokens():
@@ -64,9 +67,9 @@ def _whole(t):
 def _updates(learner, seqs):
     """A GRPO update, a fresh optimiser, an SFT update (what a run with a cold start does),
     then the log-probs of the batch."""
-    stats = learner.update(seqs)
-    learner.restart_optimizer(learner.cfg.model_copy(update={"lr": 5e-4}))
-    sft = learner.sft_update(seqs[:3])
+    stats = learner.update(seqs, GRPOObjective(GRPOConfig()))
+    learner.restart_optimizer(learner.cfg.model_copy(update={"lr": 5e-4}), 1)
+    sft = learner.update(seqs[:3], NLL())
     return stats, sft, learner.logprobs([s.token_ids for s in seqs])
 
 
@@ -142,7 +145,7 @@ def test_two_gloo_ranks_update_as_one_process_does(tiny_model, tmp_path, monkeyp
 
 
 SMALL = ["trainer.steps=2", "trainer.tasks_per_step=2", "trainer.group_size=4",
-         "policy.max_new_tokens=8", "trainer.lr=1e-3"]  # fmt: skip
+         "policy.max_new_tokens=8", "learner.lr=1e-3"]  # fmt: skip
 
 
 def torchrun(model, out, *overrides: str) -> list[dict]:
@@ -160,7 +163,7 @@ def torchrun(model, out, *overrides: str) -> list[dict]:
 @pytest.mark.slow
 def test_torchrun_two_fsdp_ranks_train_as_one_process_and_resume(tiny_model, tmp_path):
     assert train_digits(tiny_model, tmp_path / "one", *SMALL) == 0
-    two = torchrun(tiny_model, tmp_path / "two", "policy=hf", "trainer.fsdp=true")
+    two = torchrun(tiny_model, tmp_path / "two", "policy=hf", "learner.fsdp=true")
     one = [json.loads(x) for x in (tmp_path / "one" / "metrics.jsonl").read_text().splitlines()]
     assert len(two) == 2 and two[0]["reward_mean"] == one[0]["reward_mean"]
     assert two[0]["grad_norm"] == pytest.approx(one[0]["grad_norm"], rel=1e-4)
@@ -170,7 +173,7 @@ def test_torchrun_two_fsdp_ranks_train_as_one_process_and_resume(tiny_model, tmp
     assert one[0]["sync_probe_gap"] is None  # one process samples with the learner's model
     # the gathered checkpoint resumes on the shards
     again = torchrun(
-        tiny_model, tmp_path / "two", "policy=hf", "trainer.fsdp=true", "trainer.steps=3",
+        tiny_model, tmp_path / "two", "policy=hf", "learner.fsdp=true", "trainer.steps=3",
         "trainer.resume=true",
     )  # fmt: skip
     assert [r["step"] for r in again] == [0, 1, 2] and again[:2] == two
@@ -181,7 +184,7 @@ def test_torchrun_two_fsdp_ranks_train_as_one_process_and_resume(tiny_model, tmp
 @pytest.mark.slow
 def test_torchrun_fsdp_ranks_broadcast_their_gathered_weights_into_vllm(tiny_model, tmp_path):
     got = torchrun(
-        tiny_model, tmp_path, "policy=vllm", "trainer.fsdp=true", "trainer.sync_probe_tol=1e-3",
+        tiny_model, tmp_path, "policy=vllm", "learner.fsdp=true", "trainer.sync_probe_tol=1e-3",
         "policy.engine={max_model_len: 2048, gpu_memory_utilization: 0.2, enforce_eager: true, "
         "max_num_batched_tokens: 16384}",
     )  # fmt: skip

@@ -6,10 +6,14 @@ import torch
 
 from agentgym.policies.base import SamplingConfig
 from agentgym.policies.hf import HFPolicy
-from agentgym.trainers.grpo.batch import Sequence
-from agentgym.trainers.grpo.config import GRPOConfig, LoRAConfig
-from agentgym.trainers.grpo.learner import Learner, pack
+from agentgym.trainers.config import LearnerConfig, LoRAConfig
+from agentgym.trainers.grpo.config import GRPOConfig
+from agentgym.trainers.grpo.objective import GRPOObjective
 from agentgym.trainers.grpo.sync import SyncError, probe
+from agentgym.trainers.learner import Learner, pack
+from agentgym.trainers.sequence import Sequence
+
+GRPO = GRPOObjective(GRPOConfig())
 
 
 def test_pack_respects_the_token_budget():
@@ -24,9 +28,9 @@ def test_a_cpu_learner_forwards_one_sequence_at_a_time_with_the_same_logprobs(ti
     """No padding and no attention mask on a CPU (SDPA's causal kernel, bench/learner.py)
     for sequences with enough work; the log-probs equal the padded micro-batches' and the
     update's statistics agree."""
-    from agentgym.trainers.grpo.learner import SOLO_WORK
+    from agentgym.trainers.learner import SOLO_WORK
 
-    learner = Learner(str(tiny_model), GRPOConfig(lr=1e-9), device="cpu")
+    learner = Learner(str(tiny_model), LearnerConfig(lr=1e-9), device="cpu")
     assert learner.solo_work == SOLO_WORK
     assert learner._micro_batches([8, 7, 6]) == [[0, 1, 2]]  # the tiny model's: batched
     learner.solo_work = 0  # every sequence alone
@@ -41,13 +45,13 @@ def test_a_cpu_learner_forwards_one_sequence_at_a_time_with_the_same_logprobs(ti
     stats = {}
     for work in (0, None):
         learner.solo_work = work
-        stats[work] = learner.update(copy.deepcopy(seqs))
+        stats[work] = learner.update(copy.deepcopy(seqs), GRPO)
     for key in ("loss", "entropy", "clip_frac", "trained_tokens"):
         assert stats[0][key] == pytest.approx(stats[None][key], rel=1e-4, abs=1e-6), key
 
 
 def test_logprobs_from_a_start_match_the_full_forward(tiny_model):
-    learner = Learner(str(tiny_model), GRPOConfig(), device="cpu")
+    learner = Learner(str(tiny_model), LearnerConfig(), device="cpu")
     ids = [[5, 6, 7, 8, 9, 10, 11, 12], [5, 6, 7, 30, 31, 32]]
     full = learner.logprobs(ids)
     for work in (0, None):  # one by one (CPU); one micro-batch: computed from token 4
@@ -66,22 +70,22 @@ def seq(learner, ids, adv):
 
 
 def test_update_favours_positive_advantage_tokens(tiny_model):
-    learner = Learner(str(tiny_model), GRPOConfig(lr=1e-3), device="cpu")
+    learner = Learner(str(tiny_model), LearnerConfig(lr=1e-3), device="cpu")
     good, bad = [5, 6, 7, 8, 9, 10, 11, 12], [5, 6, 7, 8, 20, 21, 22, 23]
     before = [sum(learner.logprobs([x])[0][4:]) for x in (good, bad)]
-    stats = learner.update([seq(learner, good, 1.0), seq(learner, bad, -1.0)])
+    stats = learner.update([seq(learner, good, 1.0), seq(learner, bad, -1.0)], GRPO)
     after = [sum(learner.logprobs([x])[0][4:]) for x in (good, bad)]
     assert after[0] - after[1] > before[0] - before[1] + 0.5
     assert stats["trained_tokens"] == 8 and stats["tis_mean"] == pytest.approx(1.0)
 
 
 def test_lora_trains_adapters_only_and_exports_merged_weights(tiny_model, tmp_path):
-    cfg = GRPOConfig(lr=1e-2, lora=LoRAConfig(rank=4))
+    cfg = LearnerConfig(lr=1e-2, lora=LoRAConfig(rank=4))
     learner = Learner(str(tiny_model), cfg, device="cpu")
-    full = Learner(str(tiny_model), GRPOConfig(), device="cpu")
+    full = Learner(str(tiny_model), LearnerConfig(), device="cpu")
     assert learner.trainable_parameters < full.trainable_parameters / 5
     ids = [5, 6, 7, 8, 9, 10, 11, 12]
-    learner.update([seq(learner, ids, 1.0)])
+    learner.update([seq(learner, ids, 1.0)], GRPO)
     learner.export(tmp_path)
     from transformers import AutoModelForCausalLM
 
@@ -97,20 +101,20 @@ def test_lora_trains_adapters_only_and_exports_merged_weights(tiny_model, tmp_pa
 def test_probe_catches_a_sampler_that_missed_the_update(tiny_model):
     from transformers import AutoTokenizer
 
-    learner = Learner(str(tiny_model), GRPOConfig(lr=5e-2), device="cpu")
+    learner = Learner(str(tiny_model), LearnerConfig(lr=5e-2), device="cpu")
     tok = AutoTokenizer.from_pretrained(tiny_model)
     stale = HFPolicy(copy.deepcopy(learner.model), tok, SamplingConfig())
     shared = HFPolicy(learner.model, tok, SamplingConfig())
     prompt = [5, 6, 7, 8, 9]
     assert asyncio.run(probe(stale, learner, prompt, tol=1e-3)) < 1e-3
-    learner.update([seq(learner, [5, 6, 7, 8, 9, 10, 11, 12], 1.0)])
+    learner.update([seq(learner, [5, 6, 7, 8, 9, 10, 11, 12], 1.0)], GRPO)
     assert asyncio.run(probe(shared, learner, prompt, tol=1e-3)) < 1e-3
     with pytest.raises(SyncError, match="not running the learner's weights"):
         asyncio.run(probe(stale, learner, prompt, tol=1e-3))
 
 
 def test_memory_plan_by_hand(hf_model):
-    from agentgym.trainers.grpo.memory import GiB, memory_plan
+    from agentgym.trainers.memory import GiB, memory_plan
 
     n = sum(p.numel() for p in hf_model.parameters())
     c = hf_model.config
@@ -128,15 +132,15 @@ def test_weights_stay_float32_so_that_small_steps_are_kept(tiny_model):
     weights would round away most of an AdamW step at fine-tuning learning rates."""
     import torch
 
-    from agentgym.trainers.grpo.learner import precision
+    from agentgym.trainers.learner import precision
 
     assert precision(torch, "cuda") == (torch.float32, torch.bfloat16)
     assert precision(torch, "cpu") == (torch.float32, torch.float32)
-    learner = Learner(str(tiny_model), GRPOConfig(lr=1e-6), "cpu")
+    learner = Learner(str(tiny_model), LearnerConfig(lr=1e-6), "cpu")
     learner.compute_dtype = torch.bfloat16  # what a CUDA learner computes in, here on the CPU
     layers = {n: p for n, p in learner.model.named_parameters() if "embed" not in n}
     before = {n: p.detach().clone() for n, p in layers.items()}
-    learner.update([seq(learner, [5, 6, 7, 8, 9, 10, 11, 12], 1.0)])
+    learner.update([seq(learner, [5, 6, 7, 8, 9, 10, 11, 12], 1.0)], GRPO)
     assert all(p.dtype == torch.float32 for p in layers.values())
     changed = sum(int((layers[n] != before[n]).sum()) for n in layers)
     total = sum(p.numel() for p in before.values())
@@ -149,8 +153,9 @@ def test_gspos_sequence_ratio_trains_and_equals_the_token_ratio_on_policy(tiny_m
     seqs = [Sequence(x, [0, 0] + [1] * (len(x) - 2), [1.0] * len(x), [-1.0] * len(x)) for x in ids]
     stats = {}
     for level in ("token", "sequence"):
-        learner = Learner(str(tiny_model), GRPOConfig(ratio=level, lr=1e-3), device="cpu")
-        stats[level] = learner.update(copy.deepcopy(seqs))
+        learner = Learner(str(tiny_model), LearnerConfig(lr=1e-3), device="cpu")
+        objective = GRPOObjective(GRPOConfig(ratio=level))
+        stats[level] = learner.update(copy.deepcopy(seqs), objective)
     assert stats["sequence"]["loss"] == pytest.approx(stats["token"]["loss"], rel=1e-5)
     assert stats["sequence"]["grad_norm"] > 0
 
@@ -169,7 +174,7 @@ def test_learner_logprobs_equal_the_hf_samplers_on_turns_with_images(request, ar
     from tests.conftest import png_url
 
     tiny_vision_model = request.getfixturevalue(arch)
-    learner = Learner(str(tiny_vision_model), GRPOConfig(lr=1e-3), device="cpu")
+    learner = Learner(str(tiny_vision_model), LearnerConfig(lr=1e-3), device="cpu")
     learner.solo_work = 0 if solo else None
     tok = AutoTokenizer.from_pretrained(tiny_vision_model)
     policy = HFPolicy(learner.model, tok, SamplingConfig(max_new_tokens=12), images=learner.images)
@@ -199,7 +204,7 @@ def test_learner_logprobs_equal_the_hf_samplers_on_turns_with_images(request, ar
         Sequence(c.token_ids, c.loss_mask, [1.0] * len(c.token_ids), c.logprobs, images=c.images)
         for c in ctxs
     ]
-    learner.update(seqs)
+    learner.update(seqs, GRPO)
     assert not torch.equal(lm_head, learner.model.lm_head.weight)
     for k, v in learner.model.model.visual.state_dict().items():
         assert torch.equal(visual[k], v), k
@@ -209,7 +214,7 @@ def test_learner_logprobs_equal_the_hf_samplers_on_turns_with_images(request, ar
 def test_lora_on_a_vision_language_model_adapts_the_tower_only_when_asked(
     tiny_vision_model, freeze
 ):
-    cfg = GRPOConfig(lora=LoRAConfig(rank=4), freeze_vision=freeze)
+    cfg = LearnerConfig(lora=LoRAConfig(rank=4), freeze_vision=freeze)
     learner = Learner(str(tiny_vision_model), cfg, device="cpu")
     adapted = {n for n, p in learner.model.named_parameters() if p.requires_grad}
     assert any("language_model" in n and "lora_" in n for n in adapted)
@@ -229,7 +234,7 @@ def test_a_policy_drawn_to_image_tokens_never_samples_them(tiny_vision_model):
     from agentgym.types import Message
     from tests.conftest import png_url
 
-    learner = Learner(str(tiny_vision_model), GRPOConfig(), device="cpu")
+    learner = Learner(str(tiny_vision_model), LearnerConfig(), device="cpu")
     vision = learner.images
     drawn = torch.tensor(vision.forbidden)
 

@@ -12,9 +12,9 @@ from agentgym.trainers.grpo.losses import (
     high_entropy_mask,
     importance_ratio,
     kl_penalty,
-    token_logprobs,
     truncated_is_weight,
 )
+from agentgym.trainers.learner import token_logprobs
 
 
 def t(*xs):

@@ -1,4 +1,4 @@
-"""Learner ranks as Ray actors (``trainer.ranks``): on a two-node local cluster, rank 0 here and
+"""Learner ranks as Ray actors (``learner.ranks``): on a two-node local cluster, rank 0 here and
 a sharded rank in an actor train as one process does."""
 
 import json
@@ -9,21 +9,23 @@ import sys
 import pytest
 
 from agentgym.errors import ConfigError
-from agentgym.trainers.grpo import ranks
+from agentgym.trainers import ranks
 from agentgym.trainers.grpo.config import TrainConfig
 from tests.conftest import cluster_actors, train_digits
 
 SMALL = ["trainer.steps=2", "trainer.tasks_per_step=2", "trainer.group_size=4",
-         "policy.max_new_tokens=8", "trainer.lr=1e-3"]  # fmt: skip
+         "policy.max_new_tokens=8", "learner.lr=1e-3"]  # fmt: skip
 
 
 def test_ranks_under_torchrun_are_refused_before_work(monkeypatch, tiny_model):
+    from agentgym.trainers.grpo.loop import follow
+
     monkeypatch.setenv("WORLD_SIZE", "2")
     cfg = TrainConfig.model_validate(
-        {"env": {"id": "digits"}, "policy": {"model": str(tiny_model)}, "trainer": {"ranks": 2}}
+        {"env": {"id": "digits"}, "policy": {"model": str(tiny_model)}, "learner": {"ranks": 2}}
     )
-    with pytest.raises(ConfigError, match=r"trainer\.ranks"):
-        ranks.start(cfg)
+    with pytest.raises(ConfigError, match=r"learner\.ranks"):
+        ranks.start(cfg.learner.ranks, False, None, follow, cfg.model_dump(mode="json"))
 
 
 @pytest.mark.ray
@@ -34,7 +36,7 @@ def test_a_sharded_learner_rank_in_a_ray_actor_trains_as_one_process(
     assert train_digits(tiny_model, tmp_path / "one", *SMALL) == 0
     cmd = [
         sys.executable, "-m", "agentgym.cli", "train", "env=digits", f"policy.model={tiny_model}",
-        "policy=hf", "device=cpu", *SMALL, "trainer.ranks=2", "trainer.fsdp=true",
+        "policy=hf", "device=cpu", *SMALL, "learner.ranks=2", "learner.fsdp=true",
         f"rollout.ray_address={two_node_cluster}", f"out={tmp_path / 'two'}",
     ]  # fmt: skip
     env = {**os.environ, "RAY_AUTH_MODE": "disabled"}

@@ -12,7 +12,7 @@ from agentgym.errors import ConfigError
 from agentgym.policies.base import SamplingConfig
 from agentgym.policies.hf import HFPolicy
 from agentgym.policies.scripted import ScriptedPolicy, ScriptedTokenPolicy
-from agentgym.rollout import RolloutSettings, TrajectoryWriter, rollout
+from agentgym.rollout import RolloutConfig, TrajectoryWriter, rollout
 from agentgym.trainers.sft import load_sequences
 
 
@@ -24,7 +24,7 @@ def _write(policy, path, tasks, env_id="digits"):
     async def go():
         with TrajectoryWriter(path) as writer:
             return await rollout(
-                lambda: agentgym.make(env_id), policy, tasks, 1, RolloutSettings(), writer
+                lambda: agentgym.make(env_id), policy, tasks, 1, RolloutConfig(), writer
             )
 
     return asyncio.run(go())
@@ -69,7 +69,7 @@ def test_sft_data_errors_name_the_fix(tiny_model, tmp_path):
 
 def _held_out_reward(model_dir):
     policy = HFPolicy.load(str(model_dir), SamplingConfig(temperature=0.0, max_new_tokens=8))
-    settings = RolloutSettings(concurrency=16, split="eval")
+    settings = RolloutConfig(concurrency=16, split="eval")
     trajs = asyncio.run(
         rollout(
             lambda: agentgym.make("digits"), policy, list(range(10**9, 10**9 + 16)), 1, settings

@@ -25,7 +25,7 @@ def test_grpo_learns_digits_on_cpu(tiny_model, tmp_path):
         tiny_model,
         tmp_path,
         "trainer.steps=30",
-        "trainer.lr=2e-3",
+        "learner.lr=2e-3",
         "policy.max_new_tokens=16",
         "trainer.save_every=100",
     )
@@ -50,7 +50,7 @@ def _train_cmd(model, out, *extra):
         "device=cpu",
         "trainer.steps=6",
         "trainer.save_every=2",
-        "trainer.lr=2e-3",
+        "learner.lr=2e-3",
         "policy.max_new_tokens=16",
         f"out={out}",
         *extra,
@@ -102,13 +102,13 @@ def test_vllm_rollouts_with_weight_sync_probe_every_step(tiny_model, tmp_path, c
     code = main(
         [
             "train",
-            f"trainer.weight_sync={weight_sync}",
+            f"policy.weight_sync={weight_sync}",
             "env=digits",
             f"policy.model={tiny_model}",
             "policy=vllm",
             "device=cpu",
             "trainer.steps=4",
-            "trainer.lr=2e-3",
+            "learner.lr=2e-3",
             "policy.max_new_tokens=16",
             "trainer.sync_probe_tol=1e-3",
             f"out={tmp_path}",
@@ -156,7 +156,7 @@ def test_cold_start_then_grpo_with_held_out_evaluation(tiny_model, tmp_path):
         tiny_model,
         tmp_path,
         "trainer.steps=4",
-        "trainer.lr=2e-3",
+        "learner.lr=2e-3",
         "trainer.eval_tasks=16",
         "trainer.eval_every=2",
         "cold_start.episodes=64",
@@ -182,7 +182,7 @@ def test_cold_start_then_grpo_with_held_out_evaluation(tiny_model, tmp_path):
 
 
 def _digits_train(model, out, *extra):
-    small = ["trainer.lr=2e-3", "trainer.group_size=2", "trainer.tasks_per_step=2",
+    small = ["learner.lr=2e-3", "trainer.group_size=2", "trainer.tasks_per_step=2",
              "policy.max_new_tokens=8"]  # fmt: skip
     return train_digits(model, out, *small, *extra)
 
@@ -191,7 +191,7 @@ def _digits_train(model, out, *extra):
 @pytest.mark.parametrize("lora", [False, True])
 def test_checkpoints_and_the_final_model_load_in_every_policy(tiny_model, tmp_path, lora):
     out = tmp_path / "run"
-    extra = ["trainer.lora.rank=4"] if lora else []
+    extra = ["learner.lora.rank=4"] if lora else []
     assert _digits_train(tiny_model, out, "trainer.steps=2", "trainer.save_every=2", *extra) == 0
     ckpt = out / "checkpoints" / "step_000002"
     loadable = ckpt / "merged" if lora else ckpt
@@ -214,9 +214,9 @@ def test_resume_refuses_other_settings_and_a_fresh_run_sets_the_old_one_aside(
     said = lambda: " ".join(capsys.readouterr().out.split())  # noqa: E731 - rich wraps lines
     assert "has no checkpoint yet: starting at step 0" in said()
     # another learning rate is another run: refused before any work, naming the key
-    assert train_digits(tiny_model, out, *small, "trainer.resume=true", "trainer.lr=0.5") == 2
+    assert train_digits(tiny_model, out, *small, "trainer.resume=true", "learner.lr=0.5") == 2
     err = " ".join(capsys.readouterr().err.split())
-    assert "'trainer.lr'" in err and "1e-05" in err and "another out=" in err
+    assert "'learner.lr'" in err and "1e-05" in err and "another out=" in err
     # more steps is the same run, continued
     more = ("trainer.steps=3", "trainer.save_every=1", "policy.max_new_tokens=4")
     assert train_digits(tiny_model, out, *more, "trainer.resume=true") == 0

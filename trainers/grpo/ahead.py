@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from agentgym.policy import Policy
-from agentgym.rollout import EnvPool, GroupStream, RolloutSettings, TrajectoryWriter, rollout
+from agentgym.rollout import EnvPool, GroupStream, RolloutConfig, TrajectoryWriter, rollout
 from agentgym.trainers.grpo.config import GRPOConfig
 from agentgym.types import Trajectory
 
@@ -54,7 +54,7 @@ class Synchronous:
     """Step ``s`` plays tasks ``seed + s*T .. seed + (s+1)*T - 1`` now, ``G`` samples each."""
 
     def __init__(
-        self, envs: EnvPool, policy: Policy, settings: RolloutSettings, seed: int, cfg: GRPOConfig
+        self, envs: EnvPool, policy: Policy, settings: RolloutConfig, seed: int, cfg: GRPOConfig
     ) -> None:
         self.envs, self.policy, self.settings = envs, policy, settings
         self.seed, self.tasks, self.g = seed, cfg.tasks_per_step, cfg.group_size
@@ -131,7 +131,7 @@ class Ahead:
 def step_source(
     envs: EnvPool,
     policy: Policy,
-    settings: RolloutSettings,
+    settings: RolloutConfig,
     cfg: GRPOConfig,
     seed: int,
     state: dict[str, Any],

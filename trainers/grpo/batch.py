@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Hashable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from agentgym.trainers.grpo.advantages import (
     group_advantages,
@@ -12,27 +12,8 @@ from agentgym.trainers.grpo.advantages import (
     turn_advantages,
 )
 from agentgym.trainers.grpo.config import GRPOConfig
+from agentgym.trainers.sequence import Sequence
 from agentgym.types import Trajectory, Turn
-
-
-@dataclass
-class Sequence:
-    """One trajectory as the learner sees it; every list is aligned with ``token_ids``."""
-
-    token_ids: list[int]
-    loss_mask: list[int]
-    advantages: list[float]
-    sampler_logprobs: list[float]
-    old_logprobs: list[float] = field(default_factory=list)
-    """The learner's log-probs at sampling time; empty: taken from the update's own forward."""
-    ref_logprobs: list[float] = field(default_factory=list)
-    images: list[str] = field(default_factory=list)
-    """The images whose tokens are in ``token_ids``, in order (vision-language models)."""
-
-
-def first_trained(loss_mask: list[int]) -> int:
-    """Index of the first token the loss covers (the length when none is)."""
-    return next((i for i, m in enumerate(loss_mask) if m), len(loss_mask))
 
 
 @dataclass

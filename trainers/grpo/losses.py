@@ -106,17 +106,6 @@ def high_entropy_mask(entropy: Any, mask: Any, top_fraction: float) -> Any:
     return mask * (entropy >= threshold).to(mask.dtype)
 
 
-def token_logprobs(logits: Any, ids: Any) -> Any:
-    """``log_softmax(logits)[..., ids]`` without a second vocabulary-sized tensor.
-
-    ``logit[id] - logsumexp(logits)`` keeps for backward only what it already has (the
-    logits), where ``log_softmax`` would keep its own [batch, tokens, vocab] output: with a
-    152K vocabulary that is 5 GB in fp32 for an 8K-token micro-batch.
-    """
-    torch = _torch()
-    return logits.gather(-1, ids[..., None])[..., 0] - torch.logsumexp(logits, dim=-1)
-
-
 def entropy_from_logits(logits: Any, where: Any = None, chunk: int = 1024) -> Any:
     """Per-position entropy of the softmax of ``logits`` (no gradient), only where ``where``
     (a mask of ``logits.shape[:-1]``) is set, 0 elsewhere; ``chunk`` positions at a time so

@@ -1,8 +1,8 @@
-"""Learner ranks as Ray actors (``trainer.ranks=N``), for a cluster that Ray runs.
+"""Learner ranks as Ray actors (``learner.ranks=N``), for a cluster that Ray runs.
 
 This process is rank 0 and drives, as under ``torchrun`` (rollouts, metrics, checkpoints, the
 sampler); ranks 1..N-1 are actors on the run's Ray cluster (``rollout.ray_address``; a GPU
-each when the learner runs on CUDA) that hold a replica or a shard (``trainer.fsdp``) and
+each when the learner runs on CUDA) that hold a replica or a shard (``learner.fsdp``) and
 follow it (``distributed.follow``). All of them meet in ``torch.distributed`` at this node's
 address, where ``torchrun``'s ranks would meet at its ``MASTER_ADDR``. A rank that fails ends
 the run with its error; the actors are killed when the run ends however it ends.
@@ -11,27 +11,28 @@ the run with its error; the actors are killed when the run ends however it ends.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from agentgym._imports import require
+from agentgym.cluster import ensure_ray, meeting_point
 from agentgym.errors import ConfigError
-from agentgym.rollout.remote import ensure_ray, meeting_point
-from agentgym.trainers.grpo import distributed
-from agentgym.trainers.grpo.config import TrainConfig
+from agentgym.trainers import distributed
+
+Follow = Callable[[dict[str, Any]], None]
+"""A follower's life, given the run's config (a JSON tree)."""
 
 
 class _Rank:
     """Runs inside a Ray worker process: one follower rank."""
 
-    def run(self, config: dict[str, Any], env: dict[str, str], cwd: str) -> None:
+    def run(self, follow: Follow, config: dict[str, Any], env: dict[str, str], cwd: str) -> None:
         """Join the ranks and follow rank 0 until it stops."""
-        from agentgym.trainers.grpo.loop import follow
-
         if os.path.isdir(cwd):  # the driver's, so that relative paths name the same files
             os.chdir(cwd)
         os.environ.update(env)
-        follow(TrainConfig.model_validate(config))
+        follow(config)
 
 
 @dataclass
@@ -68,19 +69,21 @@ class Ranks:
                 os.environ[key] = value
 
 
-def start(cfg: TrainConfig) -> Ranks:
-    """Start ranks 1..N-1 as actors and make this process rank 0 of N."""
-    n = cfg.trainer.ranks
+def start(
+    n: int, cuda: bool, ray_address: str | None, follow: Follow, config: dict[str, Any]
+) -> Ranks:
+    """Start ranks 1..N-1 as actors that each run ``follow(config)`` (a GPU each when
+    ``cuda``), and make this process rank 0 of N."""
     if n == 1:
         return Ranks()
     if distributed.world()[1] > 1:
         raise ConfigError(
-            "trainer.ranks",
+            "learner.ranks",
             f"is {n} under torchrun, which starts the learner's ranks itself",
-            "drop trainer.ranks (torchrun --nproc_per_node sets them) or run without torchrun",
+            "drop learner.ranks (torchrun --nproc_per_node sets them) or run without torchrun",
         )
     ray = require("ray", "ray")
-    ensure_ray(cfg.rollout.ray_address)
+    ensure_ray(ray_address)
     host, port = meeting_point()
     meet = {
         "WORLD_SIZE": str(n),
@@ -88,19 +91,14 @@ def start(cfg: TrainConfig) -> Ranks:
         "MASTER_PORT": str(port),
         "LOCAL_RANK": "0",  # an actor sees only its own GPU, as cuda:0
     }
-    gpus = 1 if cfg.device != "cpu" and _cuda() else 0
-    actor_class = ray.remote(num_cpus=1, num_gpus=gpus)(_Rank)
-    config = cfg.model_dump(mode="json")
+    actor_class = ray.remote(num_cpus=1, num_gpus=1 if cuda else 0)(_Rank)
     ranks = Ranks()
     for rank in range(1, n):
         actor = actor_class.remote()
         ranks.actors.append(actor)
-        ranks.runs.append(actor.run.remote(config, {**meet, "RANK": str(rank)}, os.getcwd()))
+        env = {**meet, "RANK": str(rank)}
+        ranks.runs.append(actor.run.remote(follow, config, env, os.getcwd()))
     meet["RANK"] = "0"
     ranks.environ = {key: os.environ.get(key) for key in meet}
     os.environ.update(meet)
     return ranks
-
-
-def _cuda() -> bool:
-    return bool(require("torch", "train").cuda.is_available())

@@ -10,6 +10,7 @@ import json
 import os
 import random
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,13 +19,13 @@ import numpy as np
 from agentgym._imports import require
 from agentgym.config import flatten
 from agentgym.errors import ConfigError
-from agentgym.trainers.grpo.config import respelled
-from agentgym.trainers.grpo.learner import Learner
+from agentgym.models import copy_model_files
+from agentgym.trainers.learner import Learner
 
 RESUMABLE = (
     "out", "trainer.steps", "trainer.resume", "trainer.save_every", "trainer.keep_checkpoints",
     "trainer.eval_every",
-    "rollout.concurrency", "policy.engines", "trainer.ranks", "trainer.fsdp",
+    "rollout.concurrency", "policy.engines", "learner.ranks", "learner.fsdp",
 )  # fmt: skip
 """Settings a resumed run may change; any other difference refuses the resume (checkpoints
 hold whole weights, so the number of learner ranks and their layout may change)."""
@@ -35,13 +36,13 @@ def run_config(config: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in flatten(config) if k not in RESUMABLE}
 
 
-def check_resume(path: Path, config: dict[str, Any]) -> None:
+def check_resume(path: Path, config: dict[str, Any], respelled: Callable[[str], str] = str) -> None:
     """``ConfigError`` naming the first setting in which ``config`` differs from the run that
-    wrote the checkpoint at ``path``."""
+    wrote the checkpoint at ``path`` (whose keys ``respelled`` brings to today's spelling)."""
     saved = json.loads((path / "state.json").read_text()).get("config")
     if saved is None:
         return  # written before checkpoints recorded their run's settings
-    saved = {respelled(k): v for k, v in saved.items()}  # a run from before policy.*
+    saved = {respelled(k): v for k, v in saved.items()}
     mine = run_config(config)
     changed = sorted(k for k in saved.keys() | mine.keys() if saved.get(k) != mine.get(k))
     if changed:
@@ -81,7 +82,7 @@ def save(
     if learner.cfg.lora.rank > 0:
         write_model(learner, base, tmp / "merged")
     else:
-        _copy_model_files(base, tmp)
+        copy_model_files(base, tmp)
         learner.model.config.save_pretrained(tmp)
     rng = {
         "torch": torch.get_rng_state(),
@@ -106,19 +107,9 @@ def write_model(learner: Learner, base: str | Path, folder: Path) -> Path:
     """An ordinary model folder at ``folder``: ``base``'s tokenizer, chat template and
     generation config, and the learner's weights (LoRA merged). Returns ``folder``."""
     shutil.rmtree(folder, ignore_errors=True)
-    _copy_model_files(base, folder)
+    copy_model_files(base, folder)
     learner.export(folder)
     return folder
-
-
-def _copy_model_files(base: str | Path, folder: Path) -> None:
-    """Everything of a model folder but its weights (tokenizer, chat template, configs)."""
-    shutil.copytree(
-        base,
-        folder,
-        ignore=shutil.ignore_patterns("*.safetensors", "*.bin", "*.index.json", "*.pt"),
-        dirs_exist_ok=True,
-    )
 
 
 def latest(root: Path) -> Path | None:

@@ -12,7 +12,7 @@ process's update of the whole batch (``tests/trainers/test_distributed.py``). Lo
 loss's old and reference terms, the sync probe) are shared out the same way and gathered on
 rank 0.
 
-With ``trainer.fsdp=true`` the ranks hold shards instead of replicas (FSDP2's ``fully_shard``:
+With ``learner.fsdp=true`` the ranks hold shards instead of replicas (FSDP2's ``fully_shard``:
 each decoder layer a unit, the embeddings, final norm and head the root's): parameters,
 gradients and optimiser state are split over the ranks and gathered layer by layer for each
 forward and backward, so every rank runs as many forwards as the busiest one (idle ones on a

@@ -1,0 +1,402 @@
+"""The learner: a transformers causal LM in torch, and one micro-batch loop that any objective
+drives (GRPO's clipped policy gradient, ``grpo/objective.py``; SFT's negative log-likelihood,
+``sft.py``).
+
+Full fine-tuning or LoRA (peft), optional gradient checkpointing, float32 weights computed in
+bf16 on GPU (``precision``), micro-batches packed by token count with gradient accumulation,
+AdamW, grad-norm clipping, and a warmup + constant/cosine learning-rate schedule
+(``learner.*``, ``LearnerConfig``). Under ``torchrun`` (or ``learner.ranks``) every rank holds a
+replica, or a shard with ``learner.fsdp`` (``distributed``). Weights and optimiser state for
+samplers and checkpoints: ``weights.py``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from agentgym._imports import require
+from agentgym.trainers import distributed
+from agentgym.trainers.config import LearnerConfig
+from agentgym.trainers.sequence import Sequence, first_trained
+from agentgym.trainers.weights import LearnerWeights
+from agentgym.vision import ImageInputs, load_model
+
+SOLO_WORK = 16_384
+"""Tokens x hidden size from which a CPU forward of one sequence beats a padded micro-batch:
+SmolLM2 (hidden 576) at 60 tokens is above it, the tiny test model (128) at 60 below."""
+
+
+def precision(torch: Any, device_type: str) -> tuple[Any, Any]:
+    """(weights' dtype, compute dtype): float32 weights everywhere, computed in bf16 under
+    autocast on CUDA. bf16 weights would lose the steps themselves: AdamW at lr 1e-5 changes
+    2% of SmolLM2's bf16 weights at all (0.4% at 1e-6), every float32 one. LoRA's frozen base
+    stays float32 too: each sync merges the adapters into it and takes them out again, which
+    in bf16 would leave a rounding error in the base every time."""
+    return torch.float32, torch.bfloat16 if device_type == "cuda" else torch.float32
+
+
+def pack(lengths: list[int], budget: int) -> list[list[int]]:
+    """Group indices into micro-batches whose padded size (n x longest) fits ``budget``.
+
+    Longest first, so that each micro-batch holds sequences of similar length.
+    """
+    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
+    batches: list[list[int]] = []
+    for i in order:
+        if batches and (len(batches[-1]) + 1) * lengths[batches[-1][0]] <= budget:
+            batches[-1].append(i)
+        else:
+            batches.append([i])
+    return batches
+
+
+def token_logprobs(logits: Any, ids: Any) -> Any:
+    """``log_softmax(logits)[..., ids]`` without a second vocabulary-sized tensor.
+
+    ``logit[id] - logsumexp(logits)`` keeps for backward only what it already has (the
+    logits), where ``log_softmax`` would keep its own [batch, tokens, vocab] output: with a
+    152K vocabulary that is 5 GB in fp32 for an 8K-token micro-batch.
+    """
+    torch = require("torch", "train")
+    return logits.gather(-1, ids[..., None])[..., 0] - torch.logsumexp(logits, dim=-1)
+
+
+@dataclass
+class MicroBatch:
+    """One micro-batch as an objective sees it: tensors ``[rows, width]`` aligned with the
+    padded ids (0 where a row is shorter, or where its list was empty).
+
+    Attributes:
+        mask: The loss mask.
+        advantages: Per-token advantages.
+        old: The learner's log-probs at sampling time (``has_old``: every row has them).
+        sampler: The sampler's log-probs.
+        ref: The reference model's log-probs.
+        start: The first position whose log-prob the forward computed.
+        tokens: Tokens the loss covers in the whole batch (over every rank).
+        sequences: Sequences in the whole batch.
+    """
+
+    mask: Any
+    advantages: Any
+    old: Any
+    sampler: Any
+    ref: Any
+    has_old: bool
+    start: int
+    tokens: float
+    sequences: int
+
+
+class Objective(Protocol):
+    """What a learner's ``update`` minimises (GRPO's loss, SFT's NLL)."""
+
+    def loss(self, logp: Any, logits: Any, batch: MicroBatch) -> tuple[Any, dict[str, Any]]:
+        """The micro-batch's share of the batch loss (normalised by the batch's totals, so
+        that the shares sum to the batch loss), and statistics summed over its loss tokens
+        (the learner reports each divided by the batch's tokens).
+
+        Args:
+            logp: Each token's log-prob ``[rows, width]`` (0 before ``batch.start``).
+            logits: The logits that predicted tokens ``start..`` (``[rows, width - start,
+                vocab]``).
+            batch: The micro-batch's tensors.
+        """
+        ...
+
+
+class Learner(LearnerWeights):
+    """Holds the model, the optimiser and the schedule; computes log-probs and updates.
+
+    Args:
+        model_path: The model folder (or hub id) to start from.
+        cfg: ``learner.*``.
+        device: ``auto``, ``cpu``, ``cuda``...
+        steps: Optimiser steps the schedule spans (a cosine decays to 0 at the last).
+        reference: Also hold a frozen copy of the start as the reference (KL); with LoRA the
+            base, adapters off, is the reference.
+    """
+
+    def __init__(
+        self,
+        model_path: str,
+        cfg: LearnerConfig,
+        device: str = "auto",
+        steps: int = 1,
+        reference: bool = False,
+    ) -> None:
+        torch = require("torch", "train")
+        require("transformers", "train")  # names the extra to install, before any work
+        self.torch, self.cfg, self.steps = torch, cfg, steps
+        self.rank, self.world = distributed.world()  # data parallel under torchrun
+        if device == "auto":
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        if device == "cuda" and self.world > 1:
+            device = f"cuda:{os.environ.get('LOCAL_RANK', '0')}"
+        self.device = torch.device(device)
+        distributed.init(self.device.type)
+        # on a CPU a sequence with enough work per forward goes alone: no padding and no
+        # attention mask, so SDPA takes its causal kernel (SmolLM2-135M, forward and backward
+        # of 16 sequences: 250-650 tokens, 35 s alone, 42 s in padded micro-batches, 51 s
+        # packed into rows with position ids, whose block mask SDPA computes in full; 60-160
+        # tokens, 0.69x the padded time); short sequences of a small model (the tiny test
+        # model's 30-60 tokens at hidden 128: 1.5x slower alone) stay batched; a GPU wants
+        # the batches
+        self.solo_work: int | None = SOLO_WORK if self.device.type == "cpu" else None
+        self.dtype, self.compute_dtype = precision(torch, self.device.type)
+        self.model_path, self.images = model_path, ImageInputs.load(model_path)
+        self.model = _trainable(load_model(model_path, dtype=self.dtype), cfg).to(self.device)
+        self.reference = None
+        if reference and cfg.lora.rank == 0:  # frozen: held in the compute dtype
+            frozen = load_model(model_path, dtype=self.compute_dtype)
+            self.reference = frozen.to(self.device).eval()
+        self.sharded = cfg.fsdp and self.world > 1  # (not a vision-language model: settings)
+        if self.sharded:
+            for m in (self.model, self.reference):
+                if m is not None:
+                    distributed.shard(m)
+        self._restart_optimizer(cfg, steps)
+
+    def _collective(self, name: str, *args: Any) -> None:
+        """Rank 0 under ``torchrun``: have the followers call ``name(*args)`` as well."""
+        if self.world > 1 and self.rank == 0:
+            distributed.send((name, args))
+
+    def restart_optimizer(self, cfg: LearnerConfig, steps: int) -> None:
+        """A fresh AdamW and schedule under ``cfg`` over ``steps`` (an SFT phase and GRPO
+        each start one), on every rank."""
+        self._collective("restart_optimizer", cfg, steps)
+        self._restart_optimizer(cfg, steps)
+
+    def _restart_optimizer(self, cfg: LearnerConfig, steps: int) -> None:
+        self.cfg, self.steps = cfg, steps
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        self.optimizer = self.torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+        self.scheduler = self.torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._lr_factor)
+
+    def _lr_factor(self, step: int) -> float:
+        if step < self.cfg.warmup_steps:
+            return (step + 1) / self.cfg.warmup_steps
+        if self.cfg.schedule == "constant":
+            return 1.0
+        span = max(1, self.steps - self.cfg.warmup_steps)
+        return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - self.cfg.warmup_steps) / span)))
+
+    @property
+    def trainable_parameters(self) -> int:
+        return sum(p.numel() for p in self.model.parameters() if p.requires_grad)
+
+    def _micro_batches(self, lengths: list[int]) -> list[list[int]]:
+        """Padded micro-batches (``pack``); a sequence with ``solo_work`` (tokens x hidden
+        size) or more goes alone instead (a CPU's setting; None: none does)."""
+        hidden = int(getattr(self.model.config, "hidden_size", 0) or 0)
+        work = self.solo_work
+        alone = [work is not None and n * hidden >= work for n in lengths]
+        rest = [i for i, a in enumerate(alone) if not a]
+        grouped = pack([lengths[i] for i in rest], self.cfg.micro_batch_tokens)
+        return [[i] for i, a in enumerate(alone) if a] + [[rest[j] for j in b] for b in grouped]
+
+    def autocast(self) -> Any:
+        """The context the model computes in (bf16 autocast where ``compute_dtype`` is)."""
+        torch = self.torch
+        low = self.compute_dtype != torch.float32
+        return torch.autocast(self.device.type, dtype=self.compute_dtype, enabled=low)
+
+    def _rounds(self, micros: list[list[int]]) -> list[list[int] | None]:
+        """``micros``, and under FSDP a None for each forward this rank runs idle: every rank
+        runs as many as the busiest (each forward gathers the layers with the others)."""
+        if not self.sharded:
+            return list(micros)
+        return [*micros, *[None] * (distributed.most(len(micros)) - len(micros))]
+
+    def _idle(self, model: Any, backward: bool = False) -> None:
+        """A forward (and backward) of a two-token stand-in that adds nothing to a gradient."""
+        ids = self.torch.zeros((1, 2), dtype=self.torch.long, device=self.device)
+        with self.autocast():
+            logits = model(input_ids=ids, use_cache=False).logits
+        if backward:
+            (logits.sum() * 0).backward()
+
+    def _forward(
+        self, model: Any, ids: list[list[int]], start: int = 1, images: list[str] | None = None
+    ) -> tuple[Any, Any]:
+        """Padded forward from which the log-probs of tokens ``start..`` are read (``images``:
+        those the rows show, in row order, for a vision-language model).
+
+        Returns ``(logp, logits)``: ``logp[:, t]`` is token t's log-prob (0.0 for t < start),
+        ``logits[:, j]`` the logits that predicted token ``start + j``. Logits are computed
+        only from position ``start - 1`` on (``logits_to_keep``, as TRL does), so a long
+        prompt costs no vocabulary projection.
+        """
+        torch = self.torch
+        width = max(len(x) for x in ids)
+        start = max(1, min(start, width - 1))
+        batch = torch.zeros((len(ids), width), dtype=torch.long, device=self.device)
+        attn = torch.zeros_like(batch)
+        for row, x in enumerate(ids):
+            batch[row, : len(x)] = torch.tensor(x, device=self.device)
+            attn[row, : len(x)] = 1
+        padded = any(len(x) < width for x in ids)  # no mask at all: SDPA's causal kernel
+        pixels = self.images.inputs(batch, images) if images and self.images else {}
+        with self.autocast():
+            out = model(
+                **pixels,
+                input_ids=batch,
+                attention_mask=attn if padded else None,
+                logits_to_keep=width - start + 1,
+                use_cache=False,
+            )
+        logits = out.logits[:, :-1].float()  # right padding: the kept columns are the last ones
+        if self.images is not None:  # what the sampler could not sample (its mask, alike)
+            logits = self.images.mask(logits)
+        logp = token_logprobs(logits, batch[:, start:])
+        return torch.nn.functional.pad(logp, (start, 0)), logits
+
+    def logprobs(
+        self,
+        ids: list[list[int]],
+        reference: bool = False,
+        starts: list[int] | None = None,
+        images: list[list[str]] | None = None,
+    ) -> list[list[float]]:
+        """Log-probs of every token given the ones before; 0.0 for the first token and for
+        tokens before ``starts[i]`` (the first one the caller needs), which are not computed.
+        ``images[i]``: the images sequence i shows (vision-language models). Under
+        ``torchrun`` each rank computes its share and rank 0 gets them all."""
+        self._collective("logprobs", ids, reference, starts, images)
+        starts = starts or [1] * len(ids)
+        shown = images or [[] for _ in ids]
+        mine = distributed.share([len(x) for x in ids], self.rank, self.world)
+        out: dict[int, list[float]] = {}
+        self.model.eval()
+        with self.torch.no_grad():
+            for micro in self._rounds(self._micro_batches([len(ids[i]) for i in mine])):
+                if micro is None:
+                    self._idle(self.reference if reference and self.reference else self.model)
+                    continue
+                rows = [mine[j] for j in micro]
+                logp = self._reference_forward(
+                    reference,
+                    [ids[i] for i in rows],
+                    min(starts[i] for i in rows),
+                    [ref for i in rows for ref in shown[i]],
+                )
+                out.update({i: logp[r, : len(ids[i])].tolist() for r, i in enumerate(rows)})
+        if self.world == 1:
+            return [out[i] for i in range(len(ids))]
+        return distributed.gather(mine, [out[i] for i in mine], len(ids))
+
+    def _reference_forward(
+        self, reference: bool, ids: list[list[int]], start: int, images: list[str]
+    ) -> Any:
+        """The policy's log-probs, or the reference's (LoRA: the base, adapters off)."""
+        if reference and self.reference is None:
+            with self.model.disable_adapter():
+                return self._forward(self.model, ids, start, images)[0]
+        return self._forward(self.reference if reference else self.model, ids, start, images)[0]
+
+    def update(self, seqs: list[Sequence], objective: Objective) -> dict[str, float]:
+        """One optimiser step that minimises ``objective`` over ``seqs`` (accumulating over
+        micro-batches; over ranks too, each with its share); returns the objective's
+        statistics per token, the loss, ``grad_norm``, ``lr`` and ``trained_tokens``."""
+        self._collective("update", seqs, objective)
+        self.model.train()
+        tokens, n_seqs = float(sum(sum(s.loss_mask) for s in seqs)), len(seqs)
+        share = distributed.share([len(s.token_ids) for s in seqs], self.rank, self.world)
+        mine = [seqs[i] for i in share]
+        sums: dict[str, float] = defaultdict(float)
+        for micro in self._rounds(self._micro_batches([len(s.token_ids) for s in mine])):
+            if micro is None:
+                self._idle(self.model, backward=True)
+                continue
+            part = [mine[i] for i in micro]
+            start = min(first_trained(s.loss_mask) for s in part)
+            shown = [ref for s in part for ref in s.images]
+            logp, logits = self._forward(self.model, [s.token_ids for s in part], start, shown)
+            batch = self._tensors(part, logp.shape[1], start, tokens, n_seqs)
+            loss, stats = objective.loss(logp, logits, batch)
+            loss.backward()
+            sums["loss"] += float(loss.detach())
+            sums["tokens"] += float(batch.mask.sum())
+            for key, value in stats.items():
+                sums[key] += float(value)
+        sums = self._sum_over_ranks(dict(sums))
+        trained = max(sums.pop("tokens", 0.0), 1.0)
+        out = {k: (v if k == "loss" else v / trained) for k, v in sums.items()}
+        return {**out, **self._step(), "trained_tokens": trained}
+
+    def _sum_over_ranks(self, stats: dict[str, float]) -> dict[str, float]:
+        if self.world == 1:
+            return stats
+        values = self.torch.tensor(list(stats.values()), dtype=self.torch.float64)
+        distributed.all_sum([values])
+        return dict(zip(stats, values.tolist(), strict=True))
+
+    def _step(self) -> dict[str, float]:
+        """Sum the gradients over ranks (FSDP has reduce-scattered them already), clip, step
+        the optimiser and the schedule, clear the gradients."""
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        if self.world > 1 and not self.sharded:
+            for p in params:  # a rank whose share was empty still takes part
+                if p.grad is None:
+                    p.grad = self.torch.zeros_like(p)
+            distributed.all_sum([p.grad for p in params])
+        grad_norm = self.torch.nn.utils.clip_grad_norm_(params, self.cfg.grad_clip)
+        if hasattr(grad_norm, "full_tensor"):  # a DTensor under FSDP
+            grad_norm = grad_norm.full_tensor()
+        self.optimizer.step()
+        self.scheduler.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        return {"grad_norm": float(grad_norm), "lr": float(self.scheduler.get_last_lr()[0])}
+
+    def _tensors(
+        self, part: list[Sequence], width: int, start: int, tokens: float, n_seqs: int
+    ) -> MicroBatch:
+        torch = self.torch
+
+        def pad(rows: list[Any]) -> Any:
+            out = torch.zeros((len(rows), width), dtype=torch.float32, device=self.device)
+            for r, row in enumerate(rows):
+                if row:
+                    out[r, : len(row)] = torch.tensor(row, dtype=torch.float32)
+            return out
+
+        return MicroBatch(
+            mask=pad([s.loss_mask for s in part]),
+            advantages=pad([s.advantages for s in part]),
+            old=pad([s.old_logprobs for s in part]),
+            sampler=pad([s.sampler_logprobs for s in part]),
+            ref=pad([s.ref_logprobs for s in part]),
+            has_old=all(s.old_logprobs for s in part),
+            start=start,
+            tokens=tokens,
+            sequences=n_seqs,
+        )
+
+
+def _trainable(model: Any, cfg: LearnerConfig) -> Any:
+    """``model`` set up to train as ``cfg`` says: a frozen vision tower, gradient
+    checkpointing, LoRA adapters."""
+    visual = getattr(getattr(model, "model", None), "visual", None)
+    if visual is not None and cfg.freeze_vision:
+        visual.requires_grad_(False)
+    if cfg.gradient_checkpointing:
+        model.gradient_checkpointing_enable()
+        model.config.use_cache = False
+    if cfg.lora.rank == 0:
+        return model
+    peft = require("peft", "train")
+    lora = peft.LoraConfig(
+        r=cfg.lora.rank,
+        lora_alpha=cfg.lora.alpha,
+        lora_dropout=cfg.lora.dropout,
+        target_modules=cfg.lora.target_modules,
+        # a frozen vision tower gets no adapters either
+        exclude_modules=r".*\.visual\..*" if visual is not None and cfg.freeze_vision else None,
+        task_type="CAUSAL_LM",
+    )
+    return peft.get_peft_model(model, lora)
