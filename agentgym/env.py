@@ -54,7 +54,6 @@ from agentgym.parsing import read_action
 from agentgym.tools import Tool, collect_tools
 from agentgym.types import Message, Observation, ToolCall, ToolSpec
 
-
 TURNS = "assistant turns before the episode is cut"
 
 

@@ -22,8 +22,8 @@ from agentgym.policies.vllm import VLLMPolicy
 from agentgym.policies.vllm_weights import RECEIVER
 from agentgym.trainers import checkpoint
 from agentgym.trainers.grpo.config import GRPOConfig
-from agentgym.trainers.learner import Learner
 from agentgym.trainers.grpo.sync import connect, probe, push_weights
+from agentgym.trainers.learner import Learner
 
 
 async def main(args: argparse.Namespace) -> None:

@@ -168,7 +168,6 @@ def test_train_speaks_evals_words_and_the_old_spellings_still_work_with_a_warnin
 
 def test_a_checkpoint_written_under_the_old_spellings_still_resumes(tmp_path):
     from agentgym.trainers.checkpoint import check_resume, run_config
-
     from agentgym.trainers.grpo.config import respelled
 
     tree = {"policy": {"name": "hf", "model": "m", "top_p": 0.9}, "learner": {"lr": 1.0}}

@@ -19,9 +19,9 @@ def test_make_overrides_kwargs_and_reports_bad_ones():
     from agentgym.errors import ConfigError
 
     assert agentgym.make("guess_number", high=5).high == 5
-    with pytest.raises(ConfigError, match="env.hgh.*did you mean 'high'.*max_turns"):
+    with pytest.raises(ConfigError, match=r"env\.hgh.*did you mean 'high'.*max_turns"):
         agentgym.make("guess_number", hgh=5)
-    with pytest.raises(ConfigError, match="env.max_turns"):
+    with pytest.raises(ConfigError, match=r"env\.max_turns"):
         agentgym.make("guess_number", max_turns=0)
 
 
