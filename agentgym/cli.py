@@ -34,7 +34,7 @@ from rich.progress import (
 from rich.table import Table
 
 import agentgym
-from agentgym import rundir
+from agentgym import cluster, rundir
 from agentgym.config import check_model_dir, compose, redact, validate
 from agentgym.errors import AgentGymError, ConfigError, DeprecatedSpelling, RegistrationError
 from agentgym.policies.config import parse_policy
@@ -83,10 +83,7 @@ def _run_eval(cfg: EvalConfig) -> dict[str, Any]:
     _check_resume(out, cfg)
     env_cls = agentgym.spec(cfg.env.id).load()
     policy_cfg = parse_policy(cfg.policy)
-    if getattr(policy_cfg, "placement", "local") == "ray":  # engines on the run's cluster
-        from agentgym.cluster import ensure_ray
-
-        ensure_ray(cfg.rollout.ray_address)
+    cluster.use(cfg.rollout.ray_address)  # where Ray actors go, if any part starts some
     policy = build_policy(policy_cfg, getattr(env_cls, "baselines", {}), out)
     settings = cfg.rollout
     make_env = env_factory(
@@ -347,8 +344,11 @@ def _cmd_index(args: argparse.Namespace) -> int:
 
 
 def _cmd_sandbox(args: argparse.Namespace) -> int:
-    import asyncio
+    if args.action == "build":
+        from agentgym.sandbox.images import build
 
+        build(args.tag, args.base, args.force, say=console.print)
+        return 0
     from agentgym.sandbox import gc
 
     removed = asyncio.run(gc(all_owners=args.all))
@@ -402,9 +402,15 @@ def main(argv: list[str] | None = None) -> int:
     ix = sub.add_parser("index", parents=[common], help="build a retrieval index folder")
     ix.add_argument("overrides", nargs="*", help="corpus=FILE out=DIR methods=[bm25,dense]")
     ix.set_defaults(fn=_cmd_index)
-    sb = sub.add_parser("sandbox", parents=[common], help="manage sandbox containers")
-    sb.add_argument("action", choices=["gc"], help="gc: remove containers whose owner died")
-    sb.add_argument("--all", action="store_true", help="remove every agentgym container")
+    sb = sub.add_parser("sandbox", parents=[common], help="build the sandbox image, gc containers")
+    sb.add_argument(
+        "action", choices=["build", "gc"],
+        help="build: the swe sandbox image; gc: remove containers whose owner died",
+    )  # fmt: skip
+    sb.add_argument("--all", action="store_true", help="gc: remove every agentgym container")
+    sb.add_argument("--force", action="store_true", help="build: rebuild images that exist")
+    sb.add_argument("--base", help="build: FROM this registry image (default: offline debootstrap)")
+    sb.add_argument("--tag", default="agentgym/swe:latest", help="build: the image's tag")
     sb.set_defaults(fn=_cmd_sandbox)
     args, extra = parser.parse_known_args(argv)
     if any(e.startswith("-") for e in extra) or (

@@ -10,11 +10,21 @@ from typing import Any
 
 from agentgym._imports import require
 
+_ADDRESS: list[str | None] = [None]
 
-def ensure_ray(address: str | None) -> None:
-    """Connect to ``address`` (a running cluster), or start a local one of this process's
-    own (never a cluster that happens to run on this machine), once."""
+
+def use(address: str | None) -> None:
+    """Name the run's cluster (``rollout.ray_address``) for every part that later starts
+    actors; nothing connects until one does."""
+    _ADDRESS[0] = address
+
+
+def ensure_ray(address: str | None = None) -> None:
+    """Connect to ``address`` (default: the one ``use`` named), a running cluster, or start
+    a local one of this process's own (never a cluster that happens to run on this
+    machine), once."""
     ray = require("ray", "ray")
+    address = address or _ADDRESS[0]
     if not ray.is_initialized():
         if address:
             ray.init(address=address, log_to_driver=False)

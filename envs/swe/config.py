@@ -22,7 +22,7 @@ class SWEConfig(AgentEnvConfig):
     backend: Literal["docker", "local"] = Field(
         "docker", description="docker: isolated; local: development only, no isolation"
     )
-    image: str = Field("agentgym/swe:latest", description="built by containers/build.sh")
+    image: str = Field("agentgym/swe:latest", description="built by `agentgym sandbox build`")
     limits: Limits = Limits()
     pool: int = Field(1, ge=0, description="warm sandboxes kept ready per environment")
     mode: Literal["tools", "patch"] = Field(

@@ -175,7 +175,7 @@ def test_cold_start_then_grpo_with_held_out_evaluation(tiny_model, tmp_path):
     ]
     assert evals[1]["eval_reward_mean"] > evals[0]["eval_reward_mean"] + 0.5, evals
     assert all(m["eval_tasks"] == 16 for m in evals)
-    assert (tmp_path / "eval" / "base_step_000000.jsonl").exists()
+    assert (tmp_path / "eval" / "base_step_000000" / "trajectories.jsonl").exists()
     assert (tmp_path / "cold_start" / "trajectories.jsonl").exists()
     steps = [m for m in metrics(tmp_path) if "reward_mean" in m]
     assert [m["step"] for m in steps] == [0, 1, 2, 3]

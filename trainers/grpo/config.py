@@ -214,7 +214,7 @@ class TrainConfig(_Strict, WithImports):
             return value
         tree = {"name": "vllm", **value} if isinstance(value, dict) else value
         policy = parse_policy(tree, trainable=True)
-        if isinstance(policy, HFConfig) and "device" in policy.model_fields_set:
+        if isinstance(policy, HFConfig) and policy.device != "auto":
             raise ConfigError(
                 "policy.device",
                 "is the eval sampler's; train's hf sampler shares the learner's model",

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from agentgym._imports import require
+from agentgym.cluster import use
 from agentgym.config import redact
 from agentgym.policies.base import TokenPolicy
 from agentgym.policies.config import build_policy
@@ -77,12 +78,15 @@ class Log:
             hook(record)
 
     def forget_from(self, start: int) -> None:
-        """Forget the records of steps >= start (a resumed run redoes them), keeping the
-        evaluations made at or before it."""
+        """Forget the records and trajectories of steps >= start (a resumed run redoes
+        them), keeping the evaluations made at or before it."""
         if self.path.exists():
             lines = self.path.read_text().splitlines()
             kept = [ln for ln in lines if _kept(json.loads(ln), start)]
             self.path.write_text("".join(ln + "\n" for ln in kept))
+        for path in (self.path.parent / "trajectories").glob("step_*.jsonl"):
+            if int(path.stem.split("_")[1]) >= start:
+                path.unlink()
 
     def close(self) -> None:
         self.tb.close()
@@ -196,6 +200,7 @@ async def _first_prompt(cfg: TrainConfig, policy: TokenPolicy) -> list[int]:
 async def open_run(cfg: TrainConfig, hooks: Hooks) -> AsyncIterator[Run]:
     """Open the run ``cfg`` describes (see the module docstring); close it however it ends."""
     out = Path(cfg.out)
+    use(cfg.rollout.ray_address)  # the cluster of any Ray actor the run starts
     seed_everything(cfg.seed)
     learner = learner_for(cfg)
     start, sampler_state = _resume(cfg, learner, hooks.note)
