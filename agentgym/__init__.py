@@ -9,7 +9,7 @@ The public API::
     summary = agentgym.evaluate("guess_number", policy, episodes=8, out="runs/x")
 """
 
-from agentgym.env import AgentEnv
+from agentgym.env import AgentEnv, AgentEnvConfig
 from agentgym.errors import (
     AgentGymError,
     ConfigError,
@@ -40,6 +40,7 @@ __version__ = "0.2.0"
 
 __all__ = [
     "AgentEnv",
+    "AgentEnvConfig",
     "AgentGymError",
     "ConfigError",
     "Context",

@@ -255,3 +255,49 @@ def redact(tree: Any) -> Any:
     if isinstance(tree, list):
         return [redact(v) for v in tree]
     return redact_url(tree) if isinstance(tree, str) else tree
+
+
+def describe(model: type[BaseModel], prefix: str = "") -> list[tuple[str, str, str]]:
+    """``(dotted key, default, description)`` of every field of ``model``, the fields of
+    nested models flattened (a union of models: each alternative's, named by its ``name``
+    where that differs): what ``--help`` and ``agentgym envs ENV`` print."""
+    rows: list[tuple[str, str, str]] = []
+    for name, field in model.model_fields.items():
+        key = f"{prefix}{field.alias or name}"
+        inner = [a for a in _models_in(field.annotation)]
+        if inner:
+            rows += _describe_all(inner, key + ".")
+            continue
+        default = (
+            "required"
+            if field.is_required()
+            else repr(field.get_default(call_default_factory=True))
+        )
+        rows.append((key, default, field.description or ""))
+    return rows
+
+
+def _models_in(annotation: Any) -> list[type[BaseModel]]:
+    """The pydantic models ``annotation`` is (one, or a union's alternatives)."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    args = typing.get_args(annotation)
+    models = [a for a in args if isinstance(a, type) and issubclass(a, BaseModel)]
+    return models if models and len(models) == len([a for a in args if a is not type(None)]) else []
+
+
+def _describe_all(models: list[type[BaseModel]], prefix: str) -> list[tuple[str, str, str]]:
+    """Rows of several alternatives: a key not every one has says which have it."""
+    per = [describe(m, prefix) for m in models]
+    keys = [{k for k, _, _ in rows} for rows in per]
+    seen: dict[str, tuple[str, str, str]] = {}
+    for model, rows in zip(models, per, strict=True):
+        tag = model.model_fields["name"].default if "name" in model.model_fields else model.__name__
+        for key, default, text in rows:
+            if key in seen:
+                continue
+            only = [k for k in keys if key in k]
+            if len(only) < len(models) and len(models) > 1:
+                text = f"({tag}) {text}".strip()
+            seen[key] = (key, default, text)
+    return list(seen.values())

@@ -10,11 +10,10 @@ from typing import Any
 
 from pydantic import ConfigDict, Field
 
-import agentgym
-from agentgym.config import EnvConfig, WithImports, check_model_dir, compose, validate
+from agentgym.config import EnvConfig, WithImports, compose, validate
 from agentgym.errors import ConfigError, RegistrationError
 from agentgym.policies.config import ScriptedConfig, parse_policy, resolve_script
-from agentgym.registration import load_module
+from agentgym.registration import load_module, spec
 from agentgym.rollout.config import RolloutConfig
 from agentgym.vision import is_vision_model
 
@@ -57,7 +56,7 @@ def load_eval_config(overrides: list[str]) -> EvalConfig:
     sees_images = isinstance(policy, ScriptedConfig) or getattr(policy, "mode", "") == "chat"
     model = getattr(policy, "model", "") or ""
     sees_images = sees_images or reads_images(policy.name, model)
-    check_images(env_cls, cfg.env.id, cfg.env.kwargs, sees_images, _text_only(policy.name, model))
+    check_images(env_cls, cfg.env.id, cfg.env.kwargs, sees_images, text_only(policy.name, model))
     return cfg
 
 
@@ -67,7 +66,7 @@ def reads_images(policy: str, model: str) -> bool:
     return policy == "hf" and bool(model) and is_vision_model(model)
 
 
-def _text_only(policy: str, model: str) -> str:
+def text_only(policy: str, model: str) -> str:
     """Why ``policy`` cannot show ``model`` an image."""
     if policy == "vllm" and model and is_vision_model(model):
         return (
@@ -115,37 +114,6 @@ def check_env_kwargs(env_cls: type, env_id: str, kwargs: dict[str, Any]) -> None
             )
 
 
-def load_train_config(overrides: list[str]) -> Any:
-    """Compose and validate ``agentgym train``'s config before any work starts."""
-    from agentgym.trainers.grpo.config import TrainConfig
-
-    cfg = validate(TrainConfig, compose("train", overrides, {"env": "id", "policy": "name"}))
-    batch = cfg.trainer.tasks_per_step * cfg.trainer.group_size
-    if batch % cfg.trainer.minibatches:
-        raise ConfigError(
-            "trainer.minibatches",
-            f"{cfg.trainer.minibatches} does not divide the {batch} episodes of a step",
-            "pick a divisor",
-        )
-    if cfg.init is not None:
-        check_model_dir("init", cfg.init)
-    env_cls = check_env(cfg.env, cfg.imports)
-    if cfg.cold_start.episodes > 0 and cfg.cold_start.data is None:  # the teacher exists
-        resolve_script(
-            cfg.cold_start.baseline, getattr(env_cls, "baselines", {}), "cold_start.baseline"
-        )
-    name, model = cfg.policy.name, cfg.start
-    if cfg.learner.fsdp and is_vision_model(model):
-        raise ConfigError(
-            "learner.fsdp",
-            "is true for a vision-language model: sharding its vision tower is not built",
-            "drop learner.fsdp (each rank holds a replica)",
-        )
-    sees_images = reads_images(name, model)
-    check_images(env_cls, cfg.env.id, cfg.env.kwargs, sees_images, _text_only(name, model))
-    return cfg
-
-
 class ServeEnvConfig(WithImports):
     """``agentgym serve env``."""
 
@@ -166,7 +134,7 @@ def check_env(env: EnvConfig, imports: list[str]) -> type:
     """Import ``imports``, find the env class of ``env.id`` and check ``env``'s options."""
     load_imports(imports)
     try:  # checked, not built: the command builds the envs (browsers, containers) itself
-        env_cls: type = agentgym.spec(env.id).load()
+        env_cls: type = spec(env.id).load()
     except RegistrationError as exc:
         raise ConfigError("env", str(exc), "see `agentgym envs`") from None
     check_env_kwargs(env_cls, env.id, env.kwargs)

@@ -8,17 +8,25 @@ sampler, in eval's words), ``learner.*`` (model, optimiser, schedule, ranks), ``
 from __future__ import annotations
 
 import warnings
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from agentgym.config import Device, EnvConfig, WithImports
+from agentgym.config import Device, EnvConfig, WithImports, check_model_dir, compose, validate
 from agentgym.errors import ConfigError, DeprecatedSpelling
-from agentgym.policies.config import HFConfig, TrainableConfig, VLLMConfig, parse_policy
+from agentgym.policies.config import (
+    HFConfig,
+    TrainableConfig,
+    VLLMConfig,
+    parse_policy,
+    resolve_script,
+)
 from agentgym.rollout.config import RolloutConfig
+from agentgym.settings import check_env, check_images, reads_images, text_only
 from agentgym.trainers.config import LearnerConfig
 from agentgym.trainers.grpo.advantages import Estimator, Scale
 from agentgym.trainers.grpo.losses import KLEstimator, LossAgg, RatioLevel
+from agentgym.vision import is_vision_model
 
 
 class _Strict(BaseModel):
@@ -188,7 +196,7 @@ class TrainConfig(_Strict, WithImports):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
     env: EnvConfig = Field(description="the environment: env=ID, env.KEY=... its options")
-    policy: HFConfig | VLLMConfig = Field(
+    policy: VLLMConfig | HFConfig = Field(
         description="the sampler (policy=vllm|hf) and its model, as agentgym eval names it"
     )
     init: str | None = Field(
@@ -228,4 +236,30 @@ class TrainConfig(_Strict, WithImports):
         return self.init or str(self.policy.model)
 
 
-Phase = Literal["base", "sft", "grpo"]
+def load_train_config(overrides: list[str]) -> TrainConfig:
+    """Compose and validate ``agentgym train``'s config before any work starts."""
+    cfg = validate(TrainConfig, compose("train", overrides, {"env": "id", "policy": "name"}))
+    batch = cfg.trainer.tasks_per_step * cfg.trainer.group_size
+    if batch % cfg.trainer.minibatches:
+        raise ConfigError(
+            "trainer.minibatches",
+            f"{cfg.trainer.minibatches} does not divide the {batch} episodes of a step",
+            "pick a divisor",
+        )
+    if cfg.init is not None:
+        check_model_dir("init", cfg.init)
+    env_cls = check_env(cfg.env, cfg.imports)
+    if cfg.cold_start.episodes > 0 and cfg.cold_start.data is None:  # the teacher exists
+        resolve_script(
+            cfg.cold_start.baseline, getattr(env_cls, "baselines", {}), "cold_start.baseline"
+        )
+    name, model = cfg.policy.name, cfg.start
+    if cfg.learner.fsdp and is_vision_model(model):
+        raise ConfigError(
+            "learner.fsdp",
+            "is true for a vision-language model: sharding its vision tower is not built",
+            "drop learner.fsdp (each rank holds a replica)",
+        )
+    sees_images = reads_images(name, model)
+    check_images(env_cls, cfg.env.id, cfg.env.kwargs, sees_images, text_only(name, model))
+    return cfg

@@ -43,9 +43,10 @@ def build(
     Raises:
         SandboxError: no Docker engine answers, or a build step failed (its output named).
     """
-    if shutil.which("docker") is None or subprocess.run(
-        ["docker", "info"], capture_output=True
-    ).returncode:
+    if (
+        shutil.which("docker") is None
+        or subprocess.run(["docker", "info"], capture_output=True).returncode
+    ):
         raise SandboxError(
             "no Docker engine answers (`docker info` failed); start one (dockerd) or join the "
             "docker group, then run `agentgym sandbox build` again"

@@ -1,55 +1,28 @@
-"""The ``agentgym`` command line: ``envs``, ``eval``, ``train``, ``sft``, ``model import``,
-``report``, ``serve``, ``index``, ``sandbox``. The only module that prints.
-
-agentgym envs
-agentgym eval env=guess_number policy=hf policy.model=.cache/tiny-model episodes=16 group_size=4
-"""
+"""The commands of ``agentgym``: each reads its config (checked before any work starts),
+does its work and prints what it did (``show``)."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import inspect
 import json
-import os
-import signal
-import sys
-import tempfile
-import threading
-import traceback
-import warnings
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
 from rich.markup import escape
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 from rich.table import Table
 
-import agentgym
 from agentgym import cluster, rundir
+from agentgym.cli import show
+from agentgym.cli.show import console
 from agentgym.config import check_model_dir, compose, redact, validate
-from agentgym.errors import AgentGymError, ConfigError, DeprecatedSpelling, RegistrationError
-from agentgym.policies.config import parse_policy
-from agentgym.registration import load_module
+from agentgym.errors import AgentGymError, ConfigError, RegistrationError
+from agentgym.policies.config import build_policy, parse_policy
+from agentgym.registration import list_envs, spec
 from agentgym.report import write_comparison, write_report
 from agentgym.rollout import env_factory
-from agentgym.settings import (
-    EvalConfig,
-    load_eval_config,
-    load_serve_env_config,
-    load_train_config,
-)
+from agentgym.settings import EvalConfig, load_eval_config, load_serve_env_config
 from agentgym.types import Trajectory
-
-console = Console()
 
 
 def _check_resume(out: Path, cfg: EvalConfig) -> None:
@@ -77,11 +50,10 @@ def run_eval(cfg: EvalConfig) -> dict[str, Any]:
 
 def _run_eval(cfg: EvalConfig) -> dict[str, Any]:
     from agentgym.evaluate import aevaluate
-    from agentgym.policies.config import build_policy
 
     out = Path(cfg.out)
     _check_resume(out, cfg)
-    env_cls = agentgym.spec(cfg.env.id).load()
+    env_cls = spec(cfg.env.id).load()
     policy_cfg = parse_policy(cfg.policy)
     cluster.use(cfg.rollout.ray_address)  # where Ray actors go, if any part starts some
     policy = build_policy(policy_cfg, getattr(env_cls, "baselines", {}), out)
@@ -90,7 +62,7 @@ def _run_eval(cfg: EvalConfig) -> dict[str, Any]:
         cfg.env.id, cfg.env.kwargs, cfg.imports, cfg.rollout.backend, cfg.rollout.ray_address
     )
     rewards: list[float] = []  # the resumed episodes' too: aevaluate reports them first
-    with _progress() as progress:
+    with show.progress() as progress:
         bar = progress.add_task(f"eval {cfg.env.id}", total=cfg.episodes, reward=0.0)
 
         def on_episode(t: Trajectory) -> None:
@@ -115,36 +87,9 @@ def _run_eval(cfg: EvalConfig) -> dict[str, Any]:
         return asyncio.run(main())
 
 
-def _progress(field: str | None = "reward") -> Progress:
-    """A bar with done/total, elapsed and remaining time, and the running ``field``."""
-    shown = [TextColumn(field + " {task.fields[" + field + "]:.3f}")] if field else []
-    return Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        *shown,
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=console,
-        transient=False,
-    )
-
-
-def _print_summary(summary: dict[str, Any], out: str) -> None:
-    table = Table(title=f"agentgym eval -> {out}", show_header=False)
-    for key, value in summary.items():
-        if isinstance(value, dict):
-            value = ", ".join(
-                f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in value.items()
-            )
-        elif isinstance(value, float):
-            value = f"{value:.4f}"
-        table.add_row(key, str(value))
-    console.print(table)
-
-
-def _cmd_train(args: argparse.Namespace) -> int:
+def cmd_train(args: argparse.Namespace) -> int:
     from agentgym.trainers import distributed
+    from agentgym.trainers.grpo.config import load_train_config
     from agentgym.trainers.grpo.loop import train
     from agentgym.trainers.grpo.run import Hooks
 
@@ -152,7 +97,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     if distributed.world()[0] > 0:  # a follower of torchrun's rank 0, which prints and reports
         asyncio.run(train(cfg))
         return 0
-    with _progress() as progress:
+    with show.progress() as progress:
         bar = progress.add_task(f"train {cfg.env.id}", total=cfg.trainer.steps, reward=0.0)
 
         def on_step(record: dict[str, Any]) -> None:
@@ -194,7 +139,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_sft(args: argparse.Namespace) -> int:
+def cmd_sft(args: argparse.Namespace) -> int:
     from agentgym.trainers.sft import SFTConfig, run_sft
 
     tree = compose("sft", args.overrides, {})
@@ -205,7 +150,7 @@ def _cmd_sft(args: argparse.Namespace) -> int:
         tree["data"] = [tree["data"]]
     cfg = validate(SFTConfig, tree)
     check_model_dir("model", cfg.model)
-    with _progress("loss") as progress:
+    with show.progress("loss") as progress:
         bar = progress.add_task("sft", total=None, loss=0.0)
 
         def on_step(record: dict[str, Any]) -> None:
@@ -216,7 +161,7 @@ def _cmd_sft(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_model(args: argparse.Namespace) -> int:
+def cmd_model(args: argparse.Namespace) -> int:
     from agentgym.models import import_gguf
 
     with console.status(f"importing {args.gguf} (dequantising; minutes for 0.5B)"):
@@ -225,7 +170,7 @@ def _cmd_model(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_report(args: argparse.Namespace) -> int:
+def cmd_report(args: argparse.Namespace) -> int:
     for run in args.runs:
         if not Path(run).is_dir():
             raise ConfigError("run", f"no such run directory {run!r}", "pass train/eval out dirs")
@@ -238,11 +183,11 @@ def _cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_envs(args: argparse.Namespace) -> int:
+def cmd_envs(args: argparse.Namespace) -> int:
     if args.env:
         return _show_env_options(args.env)
     table = Table("id", "gymnasium id", "description")
-    for s in agentgym.list_envs():
+    for s in list_envs():
         try:
             summary = s.summary()
         except AgentGymError as exc:  # one broken plugin must not hide the others
@@ -255,33 +200,18 @@ def _cmd_envs(args: argparse.Namespace) -> int:
 def _show_env_options(env_id: str) -> int:
     """The env.* keys of one environment, from its config model (the one source of them)."""
     try:
-        env_cls = agentgym.spec(env_id).load()
+        env_cls = spec(env_id).load()
     except RegistrationError as exc:
         raise ConfigError("env", str(exc), "see `agentgym envs`") from None
-    table = Table("env.<key>", "default", "description", title=f"{env_id} (env.<key>=value)")
-    model = getattr(env_cls, "config_model", None)
-    if model is not None:
-        for key, field in model.model_fields.items():
-            if key == "max_turns":
-                continue
-            default = field.default_factory() if field.default_factory else field.default
-            table.add_row(key, escape(repr(default)), escape(field.description or ""))
-    else:
-        for p in inspect.signature(env_cls).parameters.values():
-            if p.kind is p.KEYWORD_ONLY or p.kind is p.POSITIONAL_OR_KEYWORD:
-                table.add_row(p.name, escape(repr(p.default)), "")
-    own = repr(getattr(env_cls, "max_turns", None))
-    table.add_row("max_turns", own, "turns per episode (rollout.max_turns overrides it)")
-    table.add_row("untagged_tool_calls", "False", "also accept one bare JSON call (any env)")
-    table.add_row("mcp_servers", "[]", "MCP servers whose tools join the env's (any env)")
-    console.print(table)
+    model = env_cls.config_model  # type: ignore[attr-defined]
+    show.options(model, f"{env_id} (env.<key>=value)", "env.")
     return 0
 
 
-def _cmd_eval(args: argparse.Namespace) -> int:
+def cmd_eval(args: argparse.Namespace) -> int:
     cfg = load_eval_config(args.overrides)
     summary = run_eval(cfg)
-    _print_summary(summary, cfg.out)
+    show.summary(summary, cfg.out)
     console.print(f"report: {write_report(cfg.out)}")
     return 0
 
@@ -295,7 +225,7 @@ def _serve_env(overrides: list[str]) -> int:
     return 0
 
 
-def _cmd_serve(args: argparse.Namespace) -> int:
+def cmd_serve(args: argparse.Namespace) -> int:
     if args.component == "env":
         return _serve_env(args.overrides)
     from agentgym.retrieval import open_index
@@ -319,7 +249,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_index(args: argparse.Namespace) -> int:
+def cmd_index(args: argparse.Namespace) -> int:
     from agentgym.data.loaders import load_corpus
     from agentgym.retrieval import build_index
     from agentgym.retrieval.config import IndexConfig
@@ -330,7 +260,7 @@ def _cmd_index(args: argparse.Namespace) -> int:
             raise ConfigError(key, "is required", f"pass {key}=<path>")
     cfg = validate(IndexConfig, tree)
     passages = load_corpus(cfg.corpus)
-    with _progress(None) as progress:
+    with show.progress(None) as progress:
         what = f"index {len(passages)} passages ({', '.join(cfg.methods)})"
         bar = progress.add_task(what, total=len(passages))
 
@@ -343,7 +273,7 @@ def _cmd_index(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_sandbox(args: argparse.Namespace) -> int:
+def cmd_sandbox(args: argparse.Namespace) -> int:
     if args.action == "build":
         from agentgym.sandbox.images import build
 
@@ -357,110 +287,3 @@ def _cmd_sandbox(args: argparse.Namespace) -> int:
         + (f": {' '.join(removed)}" if removed else "")
     )
     return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``agentgym`` command."""
-    parser = argparse.ArgumentParser(prog="agentgym", description=__doc__.splitlines()[0])
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument(
-        "--import",
-        dest="imports",
-        action="append",
-        default=[],
-        help="import a module that registers environments (repeatable)",
-    )
-    sub = parser.add_subparsers(dest="command", required=True)
-    en = sub.add_parser("envs", parents=[common], help="list environments, or one's env.* options")
-    en.add_argument("env", nargs="?", help="an environment id: show its env.* keys and defaults")
-    en.set_defaults(fn=_cmd_envs)
-    ev = sub.add_parser("eval", parents=[common], help="roll out a policy for evaluation only")
-    ev.add_argument("overrides", nargs="*", help="key=value, e.g. env=guess_number policy=hf")
-    ev.set_defaults(fn=_cmd_eval)
-    tr = sub.add_parser("train", parents=[common], help="train a policy with GRPO")
-    tr.add_argument("overrides", nargs="*", help="key=value, e.g. env=digits trainer.steps=20")
-    tr.set_defaults(fn=_cmd_train)
-    sf = sub.add_parser("sft", parents=[common], help="supervised fine-tuning on trajectories")
-    sf.add_argument("overrides", nargs="*", help="data=TRAJECTORIES.jsonl model=PATH out=DIR")
-    sf.set_defaults(fn=_cmd_sft)
-    md = sub.add_parser("model", parents=[common], help="bring a model in (offline)")
-    md.add_argument("action", choices=["import"], help="import: a GGUF file -> a model folder")
-    md.add_argument("gguf", help="the .gguf file")
-    md.add_argument("out", help="the model folder to write")
-    md.add_argument("--dtype", default="bfloat16", help="bfloat16 (default) or float32")
-    md.set_defaults(fn=_cmd_model)
-    rp = sub.add_parser(
-        "report", parents=[common], help="write RUN/report.html; several runs: overlay them"
-    )
-    rp.add_argument("runs", nargs="+", help="run directories (their out=); several: compare")
-    rp.add_argument("--out", default="compare.html", help="the comparison page (several runs)")
-    rp.set_defaults(fn=_cmd_report)
-    sv = sub.add_parser("serve", parents=[common], help="serve a component over HTTP")
-    sv.add_argument("component", choices=["retrieval", "env"], help="what to serve")
-    sv.add_argument("overrides", nargs="*", help="key=value, e.g. index=DIR method=bm25 port=8000")
-    sv.set_defaults(fn=_cmd_serve)
-    ix = sub.add_parser("index", parents=[common], help="build a retrieval index folder")
-    ix.add_argument("overrides", nargs="*", help="corpus=FILE out=DIR methods=[bm25,dense]")
-    ix.set_defaults(fn=_cmd_index)
-    sb = sub.add_parser("sandbox", parents=[common], help="build the sandbox image, gc containers")
-    sb.add_argument(
-        "action", choices=["build", "gc"],
-        help="build: the swe sandbox image; gc: remove containers whose owner died",
-    )  # fmt: skip
-    sb.add_argument("--all", action="store_true", help="gc: remove every agentgym container")
-    sb.add_argument("--force", action="store_true", help="build: rebuild images that exist")
-    sb.add_argument("--base", help="build: FROM this registry image (default: offline debootstrap)")
-    sb.add_argument("--tag", default="agentgym/swe:latest", help="build: the image's tag")
-    sb.set_defaults(fn=_cmd_sandbox)
-    args, extra = parser.parse_known_args(argv)
-    if any(e.startswith("-") for e in extra) or (
-        extra and args.command in ("report", "sandbox", "model")
-    ):
-        parser.error(f"unrecognized arguments: {' '.join(extra)}")
-    args.overrides = getattr(args, "overrides", []) + extra
-    # the progress shown is ours (rich): transformers' own bars ("Loading weights") cut into it
-    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-    if threading.current_thread() is threading.main_thread():
-        # SIGTERM (a scheduler's kill, `timeout`) ends the run like Ctrl-C: the engine's
-        # processes, containers and browsers are closed instead of left orphaned
-        signal.signal(signal.SIGTERM, signal.default_int_handler)
-    try:
-        for module in args.imports:
-            load_module(module)
-        with warnings.catch_warnings():
-            warnings.showwarning = _show_warning
-            return int(args.fn(args))
-    except ConfigError as exc:
-        _say_error(str(exc))
-        return 2
-    except Exception as exc:  # a fault or a bug: one line here, the traceback in a file
-        log = Path(tempfile.gettempdir()) / f"agentgym-error-{os.getpid()}.log"
-        log.write_text(traceback.format_exc())
-        what = str(exc) if isinstance(exc, AgentGymError) else f"{type(exc).__name__}: {exc}"
-        _say_error(f"{what.splitlines()[0] if what.strip() else what} (traceback: {log})")
-        return 2 if isinstance(exc, AgentGymError) else 1
-    except KeyboardInterrupt:
-        Console(stderr=True).print("interrupted: what was written so far is kept (rerun resumes)")
-        return 130
-
-
-def _show_warning(message: Warning | str, category: type[Warning], *args: Any, **kw: Any) -> None:
-    """An old spelling is one yellow line; any other warning as Python prints it."""
-    if not issubclass(category, DeprecatedSpelling):
-        return _SHOW_WARNING(message, category, *args, **kw)
-    Console(stderr=True, soft_wrap=True).print(
-        f"[bold yellow]deprecated:[/] {escape(str(message))}", highlight=False
-    )
-
-
-_SHOW_WARNING = warnings.showwarning
-
-
-def _say_error(line: str) -> None:
-    Console(stderr=True, soft_wrap=True).print(
-        f"[bold red]error:[/] {escape(line)}", highlight=False
-    )
-
-
-if __name__ == "__main__":
-    sys.exit(main())
