@@ -36,7 +36,7 @@ class EnvConfig(BaseModel):
 
     model_config = ConfigDict(extra="allow")
 
-    id: str
+    id: str = Field(description="the environment (agentgym envs lists them; env.KEY=: its options)")
 
     @property
     def kwargs(self) -> dict[str, Any]:
@@ -47,7 +47,11 @@ class WithImports(BaseModel):
     """``import=module`` (or a list): modules imported first, from the current directory as
     ``python -m`` would, that register environments; every rollout worker imports them too."""
 
-    imports: list[str] = Field(default_factory=list, alias="import")
+    imports: list[str] = Field(
+        default_factory=list,
+        alias="import",
+        description="modules that register environments or policies, imported first",
+    )
 
     @field_validator("imports", mode="before")
     @classmethod

@@ -291,42 +291,11 @@ def write_report(run: str | Path, max_trajectories: int = 40) -> Path:
     """Write ``RUN/report.html`` and return its path."""
     run = Path(run)
     sections = [f"<h1>agentgym run — {escape(str(run))}</h1>"]
-    metrics_path = run / "metrics.jsonl"
-    if metrics_path.exists():
-        records = [json.loads(x) for x in metrics_path.read_text().splitlines() if x.strip()]
-        evals = [m for m in records if "phase" in m]
-        metrics = [m for m in records if "phase" not in m]
-        if evals:
-            sections.append(held_out(evals))
-        if metrics:
-            sections.append("<h2>Training</h2>")
-            col = lambda k: [float(m.get(k, 0.0)) for m in metrics]  # noqa: E731
-            charts = [
-                line_chart(
-                    "reward and success",
-                    {"reward": col("reward_mean"), "success": col("success_rate")},
-                ),
-                line_chart(
-                    "seconds per phase",
-                    {
-                        "rollout": col("rollout_seconds"),
-                        "learn": col("learn_seconds"),
-                        "sync": col("sync_seconds"),
-                    },
-                ),
-                line_chart("entropy", {"entropy": col("entropy")}),
-                line_chart("KL, clip fraction", {"kl": col("kl"), "clip": col("clip_frac")}),
-            ]
-            if "staleness_mean" in metrics[-1]:  # runs from 0.2 on
-                names = {"staleness_mean": "staleness", "staleness_max": "max",
-                         "dropped_groups": "dropped", "sampler_idle_fraction": "sampler idle",
-                         "tis_mean": "IS weight"}  # fmt: skip
-                charts.append(line_chart("sampling ahead", {v: col(k) for k, v in names.items()}))
-            sections.append(f'<div class="charts">{"".join(charts)}</div>')
-            sections.append(
-                f"<details open><summary>last step ({metrics[-1]['step']})</summary>"
-                f"{_table(metrics[-1])}</details>"
-            )
+    metrics, evals = _records(run)
+    if evals:
+        sections.append(held_out(evals))
+    if metrics:
+        sections.append(_training(metrics))
     if (run / "summary.json").exists():
         summary = json.loads((run / "summary.json").read_text())
         grid = summary.pop("grid", None)
@@ -338,18 +307,7 @@ def write_report(run: str | Path, max_trajectories: int = 40) -> Path:
         sections.append(
             f"<h2>Config</h2><details><summary>config.json</summary><pre>{config}</pre></details>"
         )
-    items, steps, stops = [], [], set()
-    for label, path in _trajectory_files(run):
-        step = label.removeprefix("step ")
-        steps.append(step)
-        for why, t in _pick(path, max_trajectories):
-            items.append(_trajectory(t, f"{label}, {why}" if why else label, step, run))
-            stops.add(t.stop_reason)
-    sections.append(
-        f"<h2>Trajectories ({len(items)}: the best and the worst of each file)</h2>"
-        + _filters([s for s in steps if s], sorted(stops), len(items))
-        + "".join(items)
-    )
+    sections.append(_trajectories(run, max_trajectories))
     html = (
         f"<!doctype html><html><head><meta charset='utf-8'><title>agentgym report</title>"
         f"<style>{CSS}</style></head><body>{''.join(sections)}</body></html>"
@@ -357,6 +315,52 @@ def write_report(run: str | Path, max_trajectories: int = 40) -> Path:
     out = run / "report.html"
     out.write_text(html)
     return out
+
+
+def _training(metrics: list[dict[str, Any]]) -> str:
+    """The training curves and the last step's figures."""
+    col = lambda k: [float(m.get(k) or 0.0) for m in metrics]  # noqa: E731
+    charts = [
+        line_chart(
+            "reward and success", {"reward": col("reward_mean"), "success": col("success_rate")}
+        ),
+        line_chart(
+            "seconds per phase",
+            {
+                "rollout": col("rollout_seconds"),
+                "learn": col("learn_seconds"),
+                "sync": col("sync_seconds"),
+            },
+        ),
+        line_chart("entropy", {"entropy": col("entropy")}),
+        line_chart("KL, clip fraction", {"kl": col("kl"), "clip": col("clip_frac")}),
+    ]
+    if "staleness_mean" in metrics[-1]:  # runs from 0.2 on
+        names = {"staleness_mean": "staleness", "staleness_max": "max",
+                 "dropped_groups": "dropped", "sampler_idle_fraction": "sampler idle",
+                 "tis_mean": "IS weight"}  # fmt: skip
+        charts.append(line_chart("sampling ahead", {v: col(k) for k, v in names.items()}))
+    return (
+        f'<h2>Training</h2><div class="charts">{"".join(charts)}</div>'
+        f"<details open><summary>last step ({metrics[-1]['step']})</summary>"
+        f"{_table(metrics[-1])}</details>"
+    )
+
+
+def _trajectories(run: Path, most: int) -> str:
+    """The best and the worst trajectories of each file, with filters."""
+    items, steps, stops = [], [], set()
+    for label, path in _trajectory_files(run):
+        step = label.removeprefix("step ")
+        steps.append(step)
+        for why, t in _pick(path, most):
+            items.append(_trajectory(t, f"{label}, {why}" if why else label, step, run))
+            stops.add(t.stop_reason)
+    return (
+        f"<h2>Trajectories ({len(items)}: the best and the worst of each file)</h2>"
+        + _filters([s for s in steps if s], sorted(stops), len(items))
+        + "".join(items)
+    )
 
 
 def _records(run: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:

@@ -23,12 +23,12 @@ class EvalConfig(WithImports):
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
-    env: EnvConfig
-    policy: dict[str, Any]
-    episodes: int = Field(8, ge=1)
-    group_size: int = Field(1, ge=1)
-    seed: int = Field(0, ge=0)
-    out: str = "runs/eval"
+    env: EnvConfig = Field(description="the environment: env=ID, env.KEY=... its options")
+    policy: dict[str, Any] = Field(description="the policy: policy=NAME, policy.KEY=...")
+    episodes: int = Field(8, ge=1, description="episodes in all (tasks x group_size)")
+    group_size: int = Field(1, ge=1, description="samples per task (pass@k up to it)")
+    seed: int = Field(0, ge=0, description="the first task's seed (tasks seed, seed+1, ...)")
+    out: str = Field("runs/eval", description="the run folder (a rerun resumes from it)")
     rollout: RolloutConfig = Field(default_factory=RolloutConfig)
 
 
@@ -118,9 +118,9 @@ class ServeEnvConfig(WithImports):
     """``agentgym serve env``."""
 
     model_config = ConfigDict(extra="forbid")
-    env: EnvConfig
-    host: str = "127.0.0.1"
-    port: int = Field(8000, ge=0, le=65535)
+    env: EnvConfig = Field(description="the environment served: env=ID, env.KEY=...")
+    host: str = Field("127.0.0.1", description="the address to listen on")
+    port: int = Field(8000, ge=0, le=65535, description="the port to listen on (0: any free)")
 
 
 def load_serve_env_config(overrides: list[str]) -> ServeEnvConfig:

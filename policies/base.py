@@ -23,7 +23,7 @@ class SamplingConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     temperature: float = Field(1.0, ge=0.0, description="0: greedy")
-    top_p: float = Field(1.0, gt=0.0, le=1.0)
+    top_p: float = Field(1.0, gt=0.0, le=1.0, description="nucleus sampling's mass (1: all)")
     max_new_tokens: int = Field(256, ge=1, description="the most tokens of one turn")
 
     def sampling(self) -> SamplingConfig:

@@ -68,7 +68,7 @@ class TrainableConfig(PolicyConfig, SamplingConfig):
 
 
 class ScriptedConfig(PolicyConfig):
-    name: Literal["scripted"] = "scripted"
+    name: Literal["scripted"] = Field("scripted", description="actions by a script")
     script: str = Field("oracle", description="one of the env's baselines, or module:function")
     tokenizer: str | None = Field(
         None, description="write the script's turns as this model's token ids (SFT data)"
@@ -87,7 +87,7 @@ class ScriptedConfig(PolicyConfig):
 
 
 class HFConfig(TrainableConfig):
-    name: Literal["hf"] = "hf"
+    name: Literal["hf"] = Field("hf", description="transformers generate (CPU, tests)")
     device: Device = Field("auto", description="eval only (train samples on the learner's)")
 
     def build(self, baselines: Baselines, log_dir: Path | None) -> Policy:
@@ -112,7 +112,7 @@ EngineArgs = Annotated[dict[str, Any], AfterValidator(_known_engine_args)]
 
 
 class VLLMConfig(TrainableConfig):
-    name: Literal["vllm"] = "vllm"
+    name: Literal["vllm"] = Field("vllm", description="in-process vLLM engines")
     engine: EngineArgs = Field(
         default_factory=dict, description="vLLM AsyncEngineArgs, e.g. {max_model_len: 4096}"
     )
@@ -173,7 +173,7 @@ class VLLMConfig(TrainableConfig):
 
 
 class OpenAIConfig(PolicyConfig, SamplingConfig):
-    name: Literal["openai"] = "openai"
+    name: Literal["openai"] = Field("openai", description="an OpenAI-compatible server")
     model: str | None = Field(None, description="the name the server serves")
     base_url: str = Field("http://localhost:8000", description="with or without /v1")
     mode: Literal["completions", "chat"] = Field(

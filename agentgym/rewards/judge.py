@@ -60,12 +60,14 @@ class JudgeConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     base_url: str = Field(description="an OpenAI-compatible server, with or without /v1")
-    model: str
-    rubric: tuple[Criterion, ...] = (CORRECT,)
+    model: str = Field(description="the name the judge server serves")
+    rubric: tuple[Criterion, ...] = Field(
+        (CORRECT,), description="weighted yes/no criteria, one request each"
+    )
     weight: float = Field(1.0, description="the part is weight x the share of criteria met")
     concurrency: int = Field(8, ge=1, description="requests in flight at most")
-    timeout: float = Field(30.0, gt=0.0)
-    max_retries: int = Field(2, ge=0)
+    timeout: float = Field(30.0, gt=0.0, description="seconds a judge request may take")
+    max_retries: int = Field(2, ge=0, description="retries of a failed judge request")
     api_key: str | None = Field(None, description="None: $OPENAI_API_KEY, else 'EMPTY'")
     extra_body: dict[str, Any] = Field(
         default_factory=dict, description="merged into every request (server-specific options)"

@@ -28,7 +28,7 @@ class Limits(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     memory_mb: int = Field(1024, ge=64, description="RAM (and swap) of the whole sandbox")
-    cpus: float = Field(1.0, gt=0)
+    cpus: float = Field(1.0, gt=0, description="CPUs the sandbox may use")
     pids: int = Field(256, ge=16, description="most processes and threads at once")
     timeout_s: float = Field(30.0, gt=0, description="default wall time of one exec")
     lifetime_s: int = Field(3600, ge=60, description="a container removes itself after this")

@@ -19,9 +19,9 @@ class SearchConfig(AgentEnvConfig):
     """Where questions come from and how search works (keys shared by both environments)."""
 
     world_size: int = Field(2000, ge=100, description="entities (= pages) of the world")
-    world_seed: int = 0
+    world_seed: int = Field(0, description="seed of the generated world")
     tasks: int = Field(500, ge=1, description="how many questions/sessions to draw")
-    task_seed: int = 0
+    task_seed: int = Field(0, description="seed of the drawn questions/sessions")
     dataset: str | None = Field(None, description="a local public-format file (see loaders)")
     retrieval: Literal["bm25", "dense", "hybrid"] = Field(
         "bm25", description="the world's index (built once, cached in ~/.cache/agentgym)"
@@ -47,15 +47,13 @@ class RetrievalQAConfig(SearchConfig):
 class DeepResearchConfig(SearchConfig):
     max_turns: int = Field(10, ge=1, description="assistant turns before the episode is cut")
     hops: tuple[int, ...] = Field((2, 3, 4), description="bridge-question difficulty")
-    kinds: tuple[Literal["bridge", "comparison", "intersection"], ...] = (
-        "bridge",
-        "comparison",
-        "intersection",
+    kinds: tuple[Literal["bridge", "comparison", "intersection"], ...] = Field(
+        ("bridge", "comparison", "intersection"), description="the question kinds drawn"
     )
     web: Literal["local", "internet"] = Field(
         "local", description="local: the world's pages over HTTP; internet: needs searxng_url"
     )
-    searxng_url: str | None = None
+    searxng_url: str | None = Field(None, description="web=internet: a SearXNG base URL")
     page_words: int = Field(300, ge=20, description="open_page reads pages in parts this long")
 
     @model_validator(mode="after")

@@ -36,7 +36,7 @@ class GUIActionConfig(AgentEnvConfig):
     max_turns: int = Field(1, ge=1, description="assistant turns before the episode is cut")
 
     samples: int = Field(200, ge=1, description="generated samples (rendered once, cached)")
-    seed: int = 0
+    seed: int = Field(0, description="seed of the rendered samples")
     dataset: str | None = Field(None, description="a ScreenSpot/AndroidControl-style file")
     box_format: str = Field("xyxy", pattern="^(xyxy|xywh)$", description="the dataset's bbox")
     tree: bool = Field(False, description="add the accessibility tree to the prompt")

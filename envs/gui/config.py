@@ -10,7 +10,7 @@ from agentgym.env import AgentEnvConfig
 
 
 class GUIConfig(AgentEnvConfig):
-    task_seed: int = 0
+    task_seed: int = Field(0, description="seed of the drawn tasks")
     apps: tuple[str, ...] | None = Field(None, description="only these apps' templates")
     observation: Literal["tree", "screenshot", "both"] = Field(
         "tree",
@@ -19,9 +19,9 @@ class GUIConfig(AgentEnvConfig):
     )
     screenshot: bool = Field(False, description="observation=both, spelled as a switch")
     coordinates: bool = Field(False, description="add click_at(x, y) and write(text)")
-    viewport: tuple[int, int] = (1024, 768)
+    viewport: tuple[int, int] = Field((1024, 768), description="the page size in pixels")
     max_turns: int = Field(20, ge=1, description="assistant turns before the episode is cut")
-    action_timeout_ms: int = Field(5000, ge=100)
+    action_timeout_ms: int = Field(5000, ge=100, description="milliseconds one action may take")
 
     @model_validator(mode="before")
     @classmethod

@@ -20,9 +20,9 @@ class KeyChainConfig(AgentEnvConfig):
     )
 
     world_size: int = Field(20_000, ge=1000, description="distractor pool: the world's pages")
-    world_seed: int = 0
-    tasks: int = Field(500, ge=4)
-    task_seed: int = 0
+    world_seed: int = Field(0, description="seed of the distractor world")
+    tasks: int = Field(500, ge=4, description="how many questions to draw")
+    task_seed: int = Field(0, description="seed of the drawn questions")
     dataset: str | None = Field(None, description="a HotpotQA/2Wiki/MuSiQue file instead")
     tokenizer: str | None = Field(None, description="the policy's tokenizer (path); None: MiniLM's")
     context_tokens: int = Field(4096, ge=512, description="target length of the context")
@@ -36,8 +36,12 @@ class KeyChainConfig(AgentEnvConfig):
     preset: Literal["niah"] | None = Field(
         None, description="niah: sweep niah_lengths x niah_depths over tasks"
     )
-    niah_lengths: tuple[int, ...] = (4096, 8192, 16384, 32768)
-    niah_depths: tuple[float, ...] = (0.0, 0.25, 0.5, 0.75, 1.0)
+    niah_lengths: tuple[int, ...] = Field(
+        (4096, 8192, 16384, 32768), description="preset=niah: the context lengths swept"
+    )
+    niah_depths: tuple[float, ...] = Field(
+        (0.0, 0.25, 0.5, 0.75, 1.0), description="preset=niah: the evidence depths swept"
+    )
 
     @model_validator(mode="before")
     @classmethod

@@ -14,7 +14,7 @@ class SWEConfig(AgentEnvConfig):
     """``env.*`` keys of ``swe``."""
 
     tasks: int = Field(50, ge=1, description="generated repository tasks")
-    task_seed: int = 0
+    task_seed: int = Field(0, description="seed of the generated repositories")
     difficulty: Literal[1, 2, 3] = Field(
         1, description="1: one module, one bug; 2: three modules; 3: bugs in two files"
     )
@@ -31,7 +31,9 @@ class SWEConfig(AgentEnvConfig):
     reward: Literal["execution", "similarity"] = Field(
         "execution", description="execution: the tests; similarity: SWE-RL's diff similarity"
     )
-    partial_credit: bool = False
+    partial_credit: bool = Field(
+        False, description="reward the share of failing tests fixed, not all or nothing"
+    )
     max_turns: int = Field(
         30, ge=1, description="assistant turns before the episode is cut (patch mode: 1)"
     )
