@@ -18,9 +18,11 @@ import random
 import statistics
 import time
 
-from agentgym.trainers.grpo.batch import Sequence
+from agentgym.trainers.config import LearnerConfig
 from agentgym.trainers.grpo.config import GRPOConfig
+from agentgym.trainers.grpo.objective import GRPOObjective
 from agentgym.trainers.learner import Learner
+from agentgym.trainers.sequence import Sequence
 
 
 def batch(n: int, lo: int, hi: int, vocab: int, seed: int = 0) -> list[Sequence]:
@@ -49,7 +51,7 @@ def timed(learner: Learner, seqs: list[Sequence], work: int | None) -> tuple[flo
     """(seconds, CPU seconds, trained tokens) of one update with ``solo_work=work``."""
     learner.solo_work = work
     t, c = time.perf_counter(), time.process_time()
-    stats = learner.update(seqs)
+    stats = learner.update(seqs, GRPOObjective(GRPOConfig()))
     return time.perf_counter() - t, time.process_time() - c, stats["trained_tokens"]
 
 
@@ -66,7 +68,7 @@ def main() -> None:
     parser.add_argument("--max-len", type=int, default=700)
     parser.add_argument("--micro-batch-tokens", type=int, default=4096)
     args = parser.parse_args()
-    cfg = GRPOConfig(lr=1e-7, micro_batch_tokens=args.micro_batch_tokens)
+    cfg = LearnerConfig(lr=1e-7, micro_batch_tokens=args.micro_batch_tokens)
     learner = Learner(args.model, cfg, "cpu")
     seqs = batch(args.seqs, args.min_len, args.max_len, learner.model.config.vocab_size)
     timed(learner, seqs[:2], 0)  # warm-up

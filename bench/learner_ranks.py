@@ -45,13 +45,15 @@ def _rank(rank: int, world: int, fsdp: bool, args: argparse.Namespace, port: int
     import torch
 
     from agentgym.trainers import distributed
+    from agentgym.trainers.config import LearnerConfig
     from agentgym.trainers.grpo.config import GRPOConfig
+    from agentgym.trainers.grpo.objective import GRPOObjective
     from agentgym.trainers.learner import Learner
 
     os.environ.update(RANK=str(rank), WORLD_SIZE=str(world), MASTER_ADDR="127.0.0.1",
                       MASTER_PORT=str(port), LOCAL_RANK=str(rank))  # fmt: skip
     torch.set_num_threads(max(1, (os.cpu_count() or 1) // world))
-    cfg = GRPOConfig(lr=1e-6, micro_batch_tokens=4096, fsdp=fsdp)
+    cfg = LearnerConfig(lr=1e-6, micro_batch_tokens=4096, fsdp=fsdp)
     learner = Learner(args.model, cfg, "cpu")
     if rank > 0:
         distributed.follow(learner)
@@ -61,7 +63,7 @@ def _rank(rank: int, world: int, fsdp: bool, args: argparse.Namespace, port: int
     times = []
     for _ in range(3):
         t = time.perf_counter()
-        learner.update(seqs)
+        learner.update(seqs, GRPOObjective(GRPOConfig()))
         times.append(time.perf_counter() - t)
     held = _held(learner)
     distributed.stop()

@@ -31,8 +31,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from agentgym.cli import load_train_config
 from agentgym.testing import build_tiny_model
+from agentgym.trainers.grpo.config import load_train_config
 from agentgym.trainers.grpo.loop import train
 
 PROMPTS, GROUP, NEW_TOKENS, LR = 4, 8, 32, 1e-5

@@ -17,35 +17,32 @@ import tempfile
 import time
 from pathlib import Path
 
-from agentgym.policies.base import SamplingConfig
-from agentgym.policies.vllm import VLLMPolicy
-from agentgym.policies.vllm_weights import RECEIVER
-from agentgym.trainers import checkpoint
-from agentgym.trainers.grpo.config import GRPOConfig
-from agentgym.trainers.grpo.sync import connect, probe, push_weights
+from agentgym.policies.config import VLLMConfig
+from agentgym.policies.vllm_weights import VLLMWeights
+from agentgym.trainers.config import LearnerConfig
+from agentgym.trainers.grpo.sync import probe
 from agentgym.trainers.learner import Learner
 
 
 async def main(args: argparse.Namespace) -> None:
-    learner = Learner(args.model, GRPOConfig(), "cpu")
+    learner = Learner(args.model, LearnerConfig(), "cpu")
     with tempfile.TemporaryDirectory() as tmp:
-        weights = checkpoint.write_model(learner, args.model, Path(tmp) / "policy")
-        policy = VLLMPolicy(
-            str(weights), SamplingConfig(), Path(tmp) / "vllm.log", dtype="float32",
-            max_model_len=2048, worker_extension_cls=RECEIVER,
-        )  # fmt: skip
-        sender = await connect(policy)
+        # an engine that takes either way (its worker joins the broadcast group on demand)
+        cfg = VLLMConfig(model=args.model, engine={"max_model_len": 2048})
+        policy = cfg.sampler(learner, Path(tmp) / "policy", Path(tmp))
+        ways = {"broadcast": policy.weight_path, "disk": VLLMWeights("disk", Path(tmp) / "policy")}
         prompt = policy.renderer.encode("The weights of a policy")
         times: dict[str, list[float]] = {"disk": [], "broadcast": []}
         try:
             for r in range(args.rounds):
                 for way in list(times) if r % 2 == 0 else list(times)[::-1]:
                     t = time.perf_counter()
-                    await push_weights(policy, learner, r, sender if way == "broadcast" else None)
+                    policy.weight_path = ways[way]
+                    await policy.sync_from(learner, r)
                     await probe(policy, learner, prompt, 1e-3)
                     times[way].append(time.perf_counter() - t)
         finally:
-            sender.close()
+            policy.weight_path = ways["broadcast"]
             await policy.aclose()
     print(f"{args.model}, {args.rounds} rounds: seconds per sync + probe (min / median / max)")
     for way, xs in times.items():
