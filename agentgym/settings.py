@@ -5,10 +5,13 @@ here with its name and the fix, not mid-run."""
 from __future__ import annotations
 
 import difflib
+import hashlib
 import inspect
+import json
+from pathlib import Path
 from typing import Any
 
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, model_validator
 
 from agentgym.config import EnvConfig, WithImports, compose, validate
 from agentgym.errors import ConfigError, RegistrationError
@@ -28,8 +31,21 @@ class EvalConfig(WithImports):
     episodes: int = Field(8, ge=1, description="episodes in all (tasks x group_size)")
     group_size: int = Field(1, ge=1, description="samples per task (pass@k up to it)")
     seed: int = Field(0, ge=0, description="the first task's seed (tasks seed, seed+1, ...)")
-    out: str = Field("runs/eval", description="the run folder (a rerun resumes from it)")
+    out: str = Field(
+        "",
+        description="the run folder (a rerun resumes from it); default: runs/eval/ENV-POLICY-"
+        "HASH, one per configuration, so other commands never meet an earlier run's folder",
+    )
     rollout: RolloutConfig = Field(default_factory=RolloutConfig)
+
+    @model_validator(mode="after")
+    def _own_folder(self) -> EvalConfig:
+        if not self.out:
+            what = self.model_dump(mode="json", by_alias=True, exclude={"out", "rollout"})
+            digest = hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()[:8]
+            name = str(self.policy.get("name", "policy"))
+            self.out = str(Path("runs", "eval", f"{self.env.id}-{name}-{digest}"))
+        return self
 
 
 def load_imports(modules: list[str]) -> None:

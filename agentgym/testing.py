@@ -315,7 +315,8 @@ def vllm_server_command(
         "--model", str(model), "--served-model-name", "tiny",
         "--port", str(port), "--host", "127.0.0.1",
         "--max-model-len", "4096", "--gpu-memory-utilization", "0.2", "--enforce-eager",
-        "--max-num-batched-tokens", "32768", "--distributed-executor-backend", "uni",
+        "--max-num-batched-tokens", "32768", "--no-enable-chunked-prefill",
+        "--distributed-executor-backend", "uni",
         *extra,
     ]  # fmt: skip
 

