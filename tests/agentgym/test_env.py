@@ -279,3 +279,30 @@ def test_the_base_class_validates_an_envs_config_into_cfg_and_takes_its_turn_lim
 
         class Plain(Echo):
             config_model = pydantic.create_model("Plain", max_turns=(int, 3))
+
+
+def test_the_readme_environment_runs_as_written(tmp_path):
+    """README.md's ten-line environment, registered and played by its own oracle."""
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    code = re.findall(r"```python\n(from agentgym import AgentEnv.*?)```", readme, re.S)[0]
+    scope: dict = {}
+    exec(code, scope)
+    env = agentgym.make("guess")
+    obs, info = env.reset(seed=1)
+    assert env.max_turns == 8 and [t.name for t in obs.tools] == ["guess"]
+    secret = info["secret"]
+    call = f'<tool_call>{{"name": "guess", "arguments": {{"number": {secret}}}}}</tool_call>'
+    *_, reward, terminated, _, end = env.step(call)
+    assert reward == 1.0 and terminated and end["success"]
+
+
+def test_evaluate_takes_a_policy_by_name_as_the_command_line_does(tmp_path):
+    summary = agentgym.evaluate("guess_number", "scripted", episodes=4, out=tmp_path)
+    assert summary["success_rate"] == 1.0 and (tmp_path / "summary.json").exists()
+    random = agentgym.evaluate("guess_number", {"name": "scripted", "script": "random"}, episodes=4)
+    assert random["success_rate"] < 1.0
+    with pytest.raises(agentgym.ConfigError, match=r"policy\.model.*policy\.model=<path"):
+        agentgym.evaluate("guess_number", "hf")
