@@ -11,7 +11,10 @@ The tree::
     ├── ToolError              a tool refused its input; becomes an observation for the model
     ├── SandboxError           a sandbox could not be started or used (docker missing, image gone)
     ├── PolicyError            a policy backend failed (server down, bad response)
-    └── RolloutError           more episodes failed than a run allows (names the last one)
+    ├── RolloutError           more episodes failed than a run allows (names the last one)
+    ├── SyncError              a sampler's log-probs disagree with the learner's after a sync
+    ├── CollapseError          a run kept collapsing after the rollbacks it may make
+    └── RewardCheckError       an env's reward failed its check before training (names tasks)
 
     FutureWarning
     └── DeprecatedSpelling     an old config spelling that still works (names the new one)
@@ -78,6 +81,19 @@ class RolloutError(AgentGymError):
     """More episodes failed (infrastructure faults) than ``rollout.max_failure_rate`` allows;
     the message names the last one's env, task and cause. Each failure is also in the
     trajectory file (``stop_reason="error"``)."""
+
+
+class SyncError(AgentGymError):
+    """The sampler's log-probs disagree with the learner's after a weight sync."""
+
+
+class CollapseError(AgentGymError):
+    """The run kept collapsing after the rollbacks ``trainer.max_rollbacks`` allows."""
+
+
+class RewardCheckError(AgentGymError):
+    """An environment's reward failed its check before training: the oracle scored below
+    what it should, or a null baseline (doing nothing, an empty answer) scored above zero."""
 
 
 class DeprecatedSpelling(FutureWarning):

@@ -342,9 +342,22 @@ def _training(metrics: list[dict[str, Any]]) -> str:
         charts.append(line_chart("sampling ahead", {v: col(k) for k, v in names.items()}))
     return (
         f'<h2>Training</h2><div class="charts">{"".join(charts)}</div>'
-        f"<details open><summary>last step ({metrics[-1]['step']})</summary>"
+        + _warnings(metrics)
+        + f"<details open><summary>last step ({metrics[-1]['step']})</summary>"
         f"{_table(metrics[-1])}</details>"
     )
+
+
+def _warnings(metrics: list[dict[str, Any]]) -> str:
+    """The steps that raised an early warning of collapse, and the rollbacks."""
+    rows = [
+        f"<li>step {m['step']}: {escape(', '.join(m['warnings']))}"
+        + (f" (rolled back to step {m['rolled_back_to']})" if "rolled_back_to" in m else "")
+        + "</li>"
+        for m in metrics
+        if m.get("warnings")
+    ]
+    return f"<h3>Early warnings</h3><ul class='warn'>{''.join(rows)}</ul>" if rows else ""
 
 
 def _trajectories(run: Path, most: int) -> str:

@@ -130,6 +130,22 @@ def check_env_kwargs(env_cls: type, env_id: str, kwargs: dict[str, Any]) -> None
             )
 
 
+class CheckConfig(WithImports):
+    """``agentgym check``."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    env: EnvConfig = Field(description="the environment: env=ID, env.KEY=... its options")
+    tasks: int = Field(8, ge=1, description="training tasks each baseline plays")
+    seed: int = Field(0, ge=0, description="the first task's seed")
+
+
+def load_check_config(overrides: list[str]) -> CheckConfig:
+    """``agentgym check``'s config, its env options checked."""
+    cfg = validate(CheckConfig, compose("check", overrides, {"env": "id"}))
+    check_env(cfg.env, cfg.imports)
+    return cfg
+
+
 class ServeEnvConfig(WithImports):
     """``agentgym serve env``."""
 

@@ -5,7 +5,7 @@ Layers, lowest first (a module may import its own layer's and lower ones' module
     core        agentgym.* (types, env, tools, parsing, registration, config, rollout, ...)
     envs        agentgym.envs.*       (never a policy: an environment does not know who plays)
     policies    agentgym.policies.*   (never an environment)
-    api         agentgym (its face), agentgym.evaluate, agentgym.settings
+    api         agentgym (its face), agentgym.evaluate, agentgym.settings, agentgym.checks
     trainers    agentgym.trainers.*
     cli         agentgym.cli.*
 
@@ -21,7 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 ROOTS = {"agentgym": "agentgym", "agentgym.envs": "envs",
          "agentgym.policies": "policies", "agentgym.trainers": "trainers"}  # fmt: skip
-API = {"agentgym", "agentgym.evaluate", "agentgym.settings"}
+API = {"agentgym", "agentgym.evaluate", "agentgym.settings", "agentgym.checks"}
 
 
 def modules() -> dict[str, Path]:

@@ -64,6 +64,7 @@ def save(
     config: dict[str, Any],
     sampler: dict[str, Any] | None = None,
     keep: int | None = None,
+    protect: int | None = None,
 ) -> Path:
     """Save the state after ``step`` completed steps of the run ``config`` describes (its
     settings are recorded for ``check_resume``) and the state of its sampler (``sampler``:
@@ -72,7 +73,7 @@ def save(
     The folder is also a model folder that every policy loads (``policy.model=``,
     ``model=``/``init=``): ``base``'s tokenizer and config beside the weights; with LoRA the
     loadable model is ``merged/`` inside it (adapters folded in). Once it is complete, only
-    the newest ``keep`` checkpoints stay (``None``: all)."""
+    the newest ``keep`` checkpoints stay (``None``: all), and the one of step ``protect``."""
     torch = require("torch", "train")
     final = root / f"step_{step:06d}"
     tmp = root / f".step_{step:06d}.tmp"
@@ -99,7 +100,8 @@ def save(
     os.replace(root / "latest.tmp", latest)
     if keep is not None:
         for old in sorted(root.glob("step_*"))[:-keep]:
-            shutil.rmtree(old, ignore_errors=True)
+            if protect is None or old.name != f"step_{protect:06d}":
+                shutil.rmtree(old, ignore_errors=True)
     return final
 
 

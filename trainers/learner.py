@@ -186,6 +186,13 @@ class Learner(LearnerWeights):
         span = max(1, self.steps - self.cfg.warmup_steps)
         return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - self.cfg.warmup_steps) / span)))
 
+    def scale_lr(self, factor: float) -> None:
+        """Multiply the learning rate (of the schedule too) by ``factor``, on every rank."""
+        self._collective("scale_lr", factor)
+        self.scheduler.base_lrs = [lr * factor for lr in self.scheduler.base_lrs]
+        for group in self.optimizer.param_groups:
+            group["lr"] *= factor
+
     @property
     def trainable_parameters(self) -> int:
         return sum(p.numel() for p in self.model.parameters() if p.requires_grad)

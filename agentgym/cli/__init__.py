@@ -33,7 +33,7 @@ from agentgym.trainers.grpo.config import load_train_config
 __all__ = ["EvalConfig", "load_eval_config", "load_train_config", "main", "run_eval"]
 run_eval = commands.run_eval
 
-TAKES_IMPORTS = ("eval", "train", "serve")
+TAKES_IMPORTS = ("eval", "train", "serve", "check")
 """Commands whose config keeps its imports (Ray workers import them too)."""
 
 
@@ -57,6 +57,12 @@ def _sft_models() -> list[tuple[str, type[BaseModel]]]:
     from agentgym.trainers.sft import SFTConfig
 
     return [("", SFTConfig)]
+
+
+def _check_models() -> list[tuple[str, type[BaseModel]]]:
+    from agentgym.settings import CheckConfig
+
+    return [("", CheckConfig)]
 
 
 def _union(models: list[type[BaseModel]]) -> Any:
@@ -141,6 +147,13 @@ def _parser() -> argparse.ArgumentParser:
     ix = sub.add_parser("index", parents=[_common()], help="build a retrieval index folder")
     ix.add_argument("overrides", nargs="*", help="corpus=FILE out=DIR methods=[bm25,dense]")
     ix.set_defaults(fn=commands.cmd_index)
+    _with_config(
+        sub,
+        "check",
+        "check an env's reward with its oracle and null baselines",
+        "env=deep_research tasks=8",
+        _check_models,
+    ).set_defaults(fn=commands.cmd_check)
     _sandbox(sub)
     return parser  # fmt: skip
 

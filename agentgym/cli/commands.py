@@ -102,6 +102,9 @@ def cmd_train(args: argparse.Namespace) -> int:
 
         def on_step(record: dict[str, Any]) -> None:
             progress.update(bar, completed=record["step"] + 1, reward=record["reward_mean"])
+            if record.get("warnings"):
+                warned = ", ".join(record["warnings"])
+                console.print(f"[yellow]step {record['step']}: early warning: {warned}[/]")
 
         def on_plan(plan: dict[str, Any]) -> None:
             rows = ", ".join(
@@ -205,6 +208,25 @@ def _show_env_options(env_id: str) -> int:
         raise ConfigError("env", str(exc), "see `agentgym envs`") from None
     model = env_cls.config_model  # type: ignore[attr-defined]
     show.options(model, f"{env_id} (env.<key>=value)", "env.")
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from agentgym.checks import check_rewards, verdict
+    from agentgym.settings import load_check_config
+
+    cfg = load_check_config(args.overrides)
+    with console.status(f"playing the baselines of {cfg.env.id} on {cfg.tasks} tasks"):
+        rows = asyncio.run(check_rewards(cfg.env.id, cfg.env.kwargs, cfg.tasks, cfg.seed))
+    table = Table("baseline", "expected", "mean reward", "success", "broke it on tasks",
+                  title=f"reward check: {cfg.env.id}")  # fmt: skip
+    for r in rows:
+        paid = escape(str(r.paid[:10])) if r.paid else "-"
+        name = r.baseline if r.ok else f"[red]{r.baseline}[/]"
+        table.add_row(name, r.expected, f"{r.mean_reward:+.3f}", f"{r.success_rate:.2f}", paid)
+    console.print(table)
+    verdict(cfg.env.id, rows)
+    console.print("the reward passed its check")
     return 0
 
 

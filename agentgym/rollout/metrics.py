@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections import defaultdict
 from math import comb
 from statistics import fmean, pstdev
@@ -19,6 +21,17 @@ def pass_at_k(n: int, c: int, k: int) -> float:
     return 1.0 - comb(n - c, k) / comb(n, k)
 
 
+def panel_hash(trajectories: list[Trajectory]) -> str:
+    """A content hash of the tasks played (each task's first messages, by task): two
+    evaluations with the same hash were scored on the same questions."""
+    firsts = {}
+    for t in trajectories:
+        first = [m.model_dump(mode="json") for m in t.messages[:2] if m.role != "assistant"]
+        firsts[f"{t.env_id}/{t.task}"] = first
+    blob = json.dumps(sorted(firsts.items()), sort_keys=True).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]
+
+
 def _mean(xs: list[float]) -> float:
     return fmean(xs) if xs else 0.0
 
@@ -27,9 +40,10 @@ def summarize(trajectories: list[Trajectory], wall_seconds: float = 0.0) -> dict
     """Aggregate metrics; pass@k for every k up to the smallest group size. Failed episodes
     (an infrastructure fault: ``stop_reason == "error"``) are counted, not averaged in."""
     failed = sum(t.stop_reason == "error" for t in trajectories)
+    panel = panel_hash(trajectories)
     trajectories = [t for t in trajectories if t.stop_reason != "error"]
     if not trajectories:
-        return {"episodes": 0, "failed_episodes": failed}
+        return {"episodes": 0, "failed_episodes": failed, "panel": panel}
     groups: dict[tuple[str, int], list[bool]] = defaultdict(list)
     for t in trajectories:
         groups[(t.env_id, t.task)].append(t.success)
@@ -42,6 +56,7 @@ def summarize(trajectories: list[Trajectory], wall_seconds: float = 0.0) -> dict
         "episodes": len(trajectories),
         "failed_episodes": failed,
         "tasks": len(groups),
+        "panel": panel,
         "mean_reward": _mean(rewards),
         "std_reward": pstdev(rewards) if len(rewards) > 1 else 0.0,
         "success_rate": _mean([float(t.success) for t in trajectories]),

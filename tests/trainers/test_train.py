@@ -324,3 +324,27 @@ def test_grpo_trains_a_vision_language_policy_on_screenshots_and_resumes(
     from agentgym.vision import ImageInputs
 
     assert ImageInputs.load(out / "model") is not None
+
+
+@pytest.mark.slow
+def test_a_run_driven_into_collapse_warns_and_rolls_back(tiny_model, tmp_path, capsys):
+    """An absurd learning rate collapses the tiny model's entropy in one step: the next step
+    warns, the run restores the last checkpoint that passed (step 0's) with the learning rate
+    halved, and the step after samples from the restored weights again."""
+    code = train_digits(
+        tiny_model, tmp_path, "trainer.steps=3", "learner.lr=1.0", "policy.max_new_tokens=16",
+        "trainer.tasks_per_step=2", "trainer.group_size=4", "trainer.on_collapse=rollback",
+    )  # fmt: skip
+    steps = [m for m in metrics(tmp_path) if "reward_mean" in m]
+    first, warned, after = steps[0], steps[1], steps[2]
+    assert "entropy_collapse" in warned["warnings"] and warned["rolled_back_to"] == 0
+    assert after["entropy"] > 0.5 * first["entropy"]  # the weights of step 0 again
+    assert after["lr"] == pytest.approx(0.5)
+    assert "rolled back to step 0, learning rate halved to 0.5" in capsys.readouterr().out
+    assert code in (0, 2)  # a later collapse may spend the rollbacks: a clear error then
+
+
+@pytest.mark.slow
+def test_a_healthy_run_raises_no_warning(tiny_model, tmp_path):
+    assert _digits_train(tiny_model, tmp_path, "trainer.steps=4") == 0
+    assert all(m["warnings"] == [] for m in metrics(tmp_path))

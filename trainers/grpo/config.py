@@ -8,7 +8,7 @@ sampler, in eval's words), ``learner.*`` (model, optimiser, schedule, ranks), ``
 from __future__ import annotations
 
 import warnings
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -111,6 +111,21 @@ class GRPOConfig(_Strict):
     eval_tasks: int = Field(0, ge=0, description="held-out tasks evaluated (0: no evaluation)")
     eval_every: int = Field(0, ge=0, description="also evaluate every k steps (0: start, end)")
     eval_temperature: float = Field(0.0, ge=0.0, description="0: greedy")
+    check_tasks: int = Field(
+        8,
+        ge=0,
+        description="before a fresh run: the env's oracle and the gym's null baselines play "
+        "this many training tasks; a null baseline that earns, or an oracle that fails, stops "
+        "the run (agentgym/checks.py; 0: no check)",
+    )
+    on_collapse: Literal["warn", "rollback"] = Field(
+        "warn",
+        description="on an early warning of collapse (trainers/grpo/collapse.py): say so, or "
+        "restore the last checkpoint saved with no warning up and halve the learning rate",
+    )
+    max_rollbacks: int = Field(
+        3, ge=1, description="on_collapse=rollback: rollbacks before the run stops, naming why"
+    )
 
     @model_validator(mode="after")
     def _rloo_unscaled(self) -> GRPOConfig:

@@ -54,6 +54,7 @@ async def evaluate(
         "eval_format_error_rate": s["format_error_rate"],
         "eval_mean_turns": s["mean_turns"],
         "eval_tasks": s["episodes"] + s["failed_episodes"],
+        "eval_panel": s.get("panel"),
         "eval_failed_episodes": s["failed_episodes"],
     }
 

@@ -14,6 +14,8 @@ from statistics import fmean, pstdev
 from typing import Any
 
 from agentgym._compute import run_torch
+from agentgym.checks import check_rewards, verdict
+from agentgym.errors import CollapseError
 from agentgym.rollout import summarize
 from agentgym.rundir import claim
 from agentgym.trainers import distributed, ranks
@@ -42,6 +44,9 @@ async def train(cfg: TrainConfig, hooks: Hooks | None = None) -> list[dict[str, 
     settings = cfg.model_dump(mode="json")
     cuda = cfg.device != "cpu" and _cuda()
     with claim(Path(cfg.out)):
+        if cfg.trainer.check_tasks and not cfg.trainer.resume:
+            rows = await check_rewards(cfg.env.id, cfg.env.kwargs, cfg.trainer.check_tasks)
+            verdict(cfg.env.id, rows)
         followers = ranks.start(cfg.learner.ranks, cuda, cfg.rollout.ray_address, follow, settings)
         try:
             async with open_run(cfg, hooks or Hooks()) as run:
@@ -83,17 +88,13 @@ async def _steps(run: Run) -> list[dict[str, Any]]:
         # 5. sync the sampler (between its turns) and prove it
         await policy.sync_from(learner, step + 1)
         gap = await probe(policy, learner, run.probe_prompt, tc.sync_probe_tol)
-        # 6. metrics, checkpoint, held-out evaluation
+        # 6. metrics, early warnings (and a rollback), checkpoint, held-out evaluation
         record = _metrics(step, played, batch, updates, (t0, t1, t2, time.perf_counter()), gap)
         record["failed_episodes"], record["dropped_groups"] = len(trajs) - len(played), dropped
         record["learner_ranks"] = learner.world
         record["step_seconds"], record["sampler_idle_fraction"] = run.lap()
         history.append(record)
-        run.log.write(record, run.hooks.step)
-        if (step + 1) % tc.save_every == 0 or step + 1 == tc.steps:
-            run.save(step + 1)
-        if step + 1 == tc.steps or (tc.eval_every and (step + 1) % tc.eval_every == 0):
-            await run.held_out(step + 1, "grpo")
+        await _close_step(run, step, record)
     # the trained policy as a model folder (LoRA merged): policy.model=<out>/model
     await run_torch(write_model, learner, run.cfg.start, run.out / "model")
     return history
@@ -101,12 +102,53 @@ async def _steps(run: Run) -> list[dict[str, Any]]:
 
 async def _before_grpo(run: Run) -> None:
     """A fresh run: the base model's held-out evaluation, then the cold start (SFT) and the
-    evaluation after it."""
+    evaluation after it; with ``on_collapse=rollback``, a checkpoint to roll back to."""
     await run.held_out(0, "base")
     if run.cfg.cold_start.enabled:
         await cold_start(run.cfg, run.envs, run.learner)
         await run.policy.sync_from(run.learner, 0)
         await run.held_out(0, "sft")
+    if run.cfg.trainer.on_collapse == "rollback":
+        await run_torch(run.save, 0)
+
+
+async def _close_step(run: Run, step: int, record: dict[str, Any]) -> None:
+    """Warnings (and a rollback), the record, a checkpoint, a held-out evaluation."""
+    tc, done = run.cfg.trainer, step + 1
+    record["warnings"] = run.watch.step(record)
+    run.judge(record["warnings"])
+    if record["warnings"] and tc.on_collapse == "rollback":
+        record["rolled_back_to"] = await _rollback(run, done, record["warnings"])
+    run.log.write(record, run.hooks.step)
+    if done % tc.save_every == 0 or done == tc.steps:
+        await run_torch(run.save, done)
+    if done == tc.steps or (tc.eval_every and done % tc.eval_every == 0):
+        warnings = await run.held_out(done, "grpo")
+        if warnings and tc.on_collapse == "rollback" and done < tc.steps:
+            await _rollback(run, done, warnings)
+
+
+async def _rollback(run: Run, version: int, why: list[str]) -> int:
+    """Restore the last checkpoint that passed, halve the learning rate, sync the sampler
+    (as ``version``); return the checkpoint's step."""
+    run.rollbacks += 1
+    if run.clean is None or run.rollbacks > run.cfg.trainer.max_rollbacks:
+        raise CollapseError(
+            f"the run collapsed ({', '.join(why)}) {run.rollbacks} times; rollbacks are spent "
+            f"(trainer.max_rollbacks={run.cfg.trainer.max_rollbacks}) or no checkpoint passed. "
+            "Lower learner.lr, or look at the report's trajectories"
+        )
+    target, learner = run.clean, run.learner
+    await run_torch(load, run.out / "checkpoints" / f"step_{target:06d}", learner)
+    lr = run.cfg.learner.lr * 0.5**run.rollbacks  # halved at every rollback
+    await run_torch(learner.scale_lr, lr / learner.scheduler.base_lrs[0])
+    await run.policy.sync_from(learner, version)
+    run.watch.forget_since(version - target)
+    run.hooks.note(
+        f"step {version - 1}: {', '.join(why)}: rolled back to step {target}, learning rate "
+        f"halved to {lr:.3g}"
+    )
+    return target
 
 
 def follow(settings: dict[str, Any]) -> None:
@@ -174,6 +216,7 @@ def _metrics(
         "skipped_trajectories": batch.skipped,
         "mean_turns": summary["mean_turns"],
         "format_error_rate": summary["format_error_rate"],
+        "mean_sampled_tokens": summary["mean_sampled_tokens"],
         "trainable_token_fraction": sampled / max(total, 1),
         "rollout_seconds": t1 - t0,
         "learn_seconds": t2 - t1,

@@ -36,6 +36,7 @@ from agentgym.rollout import EnvPool, env_factory
 from agentgym.rundir import set_aside
 from agentgym.trainers import checkpoint
 from agentgym.trainers.grpo.ahead import StepSource, step_source
+from agentgym.trainers.grpo.collapse import CollapseWatch
 from agentgym.trainers.grpo.config import TrainConfig, respelled
 from agentgym.trainers.grpo.heldout import evaluate
 from agentgym.trainers.learner import Learner
@@ -111,25 +112,42 @@ class Run:
     probe_prompt: list[int]
     clock: tuple[float, float] = (0.0, 0.0)
     """The previous step's end: (wall time, the sampler's busy seconds then)."""
+    watch: CollapseWatch = field(default_factory=CollapseWatch)
+    clean: int | None = None
+    """The newest checkpoint that passed: the step sampled with its weights raised no
+    warning (a rollback's target)."""
+    pending: int | None = None
+    """The newest checkpoint, not judged yet (the next step samples with its weights)."""
+    rollbacks: int = 0
 
     @property
     def out(self) -> Path:
         return Path(self.cfg.out)
 
-    async def held_out(self, step: int, phase: str) -> None:
-        """Evaluate the held-out tasks now (if ``trainer.eval_tasks``)."""
-        if self.cfg.trainer.eval_tasks:
-            record = await evaluate(self.cfg, self.envs, self.policy, step, phase)
-            self.log.write(record, self.hooks.eval)
+    async def held_out(self, step: int, phase: str) -> list[str]:
+        """Evaluate the held-out tasks now (if ``trainer.eval_tasks``); the warnings."""
+        if not self.cfg.trainer.eval_tasks:
+            return []
+        record = await evaluate(self.cfg, self.envs, self.policy, step, phase)
+        record["warnings"] = self.watch.evaluation(record)
+        self.log.write(record, self.hooks.eval)
+        return list(record["warnings"])
+
+    def judge(self, warnings: list[str]) -> None:
+        """A step sampled with the pending checkpoint's weights: it passed if no warning."""
+        if self.pending is not None and not warnings:
+            self.clean = self.pending
+        self.pending = None
 
     def save(self, step: int) -> None:
-        """A checkpoint after ``step`` completed steps."""
+        """A checkpoint after ``step`` completed steps (judged by the next step)."""
         tc = self.cfg.trainer
         settings = self.cfg.model_dump(mode="json")
         checkpoint.save(
             self.out / "checkpoints", step, self.learner, self.cfg.start, settings,
-            self.source.state(), tc.keep_checkpoints,
+            self.source.state(), tc.keep_checkpoints, self.clean,
         )  # fmt: skip
+        self.pending = step
 
     def lap(self) -> tuple[float, float]:
         """Wall seconds since the previous lap, and the share of them no turn was sampled."""

@@ -13,13 +13,9 @@ from __future__ import annotations
 from statistics import fmean
 
 from agentgym._compute import run_torch
-from agentgym.errors import AgentGymError
+from agentgym.errors import SyncError
 from agentgym.policies.base import TokenPolicy
 from agentgym.trainers.learner import Learner
-
-
-class SyncError(AgentGymError):
-    """The sampler's log-probs disagree with the learner's after a weight sync."""
 
 
 async def probe(
