@@ -64,3 +64,21 @@ def test_turns_with_the_same_intent_are_compared_across_tasks():
     # without intents each turn is its own group (task, turn): nothing to compare with
     plain = [traj(0, 0, 0.0, [({"intent": 1.0}, {})]), traj(1, 0, 0.0, [({"intent": 0.0}, {})])]
     assert all(x == 0.0 for s in build_batch(plain, cfg).sequences for x in s.advantages)
+
+
+def test_turn_groups_choose_what_a_turn_is_compared_with():
+    """turn: same task and index (intent labels ignored); state: turns that acted on the same
+    observation (GiGPO's anchor states), at any index."""
+    from agentgym.trainers.grpo.batch import turn_key
+
+    seen = [Message(role="tool", content="page 1")]
+    a = traj(0, 0, 0.0, [({}, {}), ({"useful": 1.0}, {"intent": "x"})])
+    b = traj(0, 1, 0.0, [({}, {}), ({"useful": 1.0}, {}), ({"useful": 0.0}, {"intent": "x"})])
+    a.turns[0].observation, b.turns[1].observation = seen, seen  # the same state, other turns
+    assert turn_key(a, 1, "turn") == (0, 1) and turn_key(a, 1, "intent") == ("intent", "x")
+    assert turn_key(a, 1, "state") == turn_key(b, 2, "state") != turn_key(b, 1, "state")
+    cfg = GRPOConfig(turn_reward_parts=["useful"], turn_reward_weight=1.0, turn_groups="state")
+    x, y = build_batch([a, b], cfg).sequences
+    assert x.advantages[13] > 0 > y.advantages[23]  # compared although at other indexes
+    positional = cfg.model_copy(update={"turn_groups": "turn"})
+    assert all(v == 0.0 for s in build_batch([a, b], positional).sequences for v in s.advantages)

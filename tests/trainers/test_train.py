@@ -348,3 +348,14 @@ def test_a_run_driven_into_collapse_warns_and_rolls_back(tiny_model, tmp_path, c
 def test_a_healthy_run_raises_no_warning(tiny_model, tmp_path):
     assert _digits_train(tiny_model, tmp_path, "trainer.steps=4") == 0
     assert all(m["warnings"] == [] for m in metrics(tmp_path))
+
+
+@pytest.mark.slow
+def test_the_rft_control_fine_tunes_on_the_steps_own_successes(tiny_model, tmp_path):
+    """trainer.objective=rft (the sft-only arm): the same sampled episodes as GRPO, an NLL
+    update on the successful ones only (digits' success: every character a digit)."""
+    assert _digits_train(tiny_model, tmp_path, "trainer.steps=3", "trainer.objective=rft") == 0
+    steps = [m for m in metrics(tmp_path) if "reward_mean" in m]
+    for m in steps:
+        assert (m["trained_tokens"] > 0) == (m["success_rate"] > 0)
+        assert "clip_frac" not in m or m["trained_tokens"] == 0

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Hashable
 from dataclasses import dataclass
 
@@ -27,9 +29,21 @@ class Batch:
     skipped: int
 
 
-def _turn_key(traj: Trajectory, index: int) -> Hashable:
+def turn_key(traj: Trajectory, index: int, groups: str = "auto") -> Hashable:
+    """What turn ``index`` of ``traj`` is compared with in turn-level credit
+    (``trainer.turn_groups``): ``turn``, the same task's turns at the same index; ``intent``,
+    every turn of the batch with the same intent label (ChatR1; ``turn`` where unlabelled);
+    ``state``, the same task's turns that acted on the same observation (GiGPO's anchor
+    states: the messages the env answered last); ``auto``, ``intent`` where the env labels
+    turns, else ``turn``."""
+    if groups == "state":
+        seen = traj.turns[index - 1].observation if index else traj.messages[:2]
+        text = json.dumps([m.model_dump(mode="json") for m in seen], sort_keys=True)
+        return (traj.task, "state", hashlib.sha256(text.encode()).hexdigest())
     intent = traj.turns[index].info.get("intent")
-    return ("intent", intent) if intent is not None else (traj.task, index)
+    if groups in ("auto", "intent") and intent is not None:
+        return ("intent", intent)
+    return (traj.task, index)
 
 
 def _parts(turn: Turn) -> dict[str, float]:
@@ -51,7 +65,7 @@ def build_batch(trajectories: list[Trajectory], cfg: GRPOConfig) -> Batch:
             [sum(_parts(turn).get(p, 0.0) for p in cfg.turn_reward_parts) for turn in t.turns]
             for t in trajectories
         ],
-        [[_turn_key(t, i) for i in range(len(t.turns))] for t in trajectories],
+        [[turn_key(t, i, cfg.turn_groups) for i in range(len(t.turns))] for t in trajectories],
         cfg.turn_discount,
     )
     sequences, skipped = [], 0

@@ -69,6 +69,12 @@ class GRPOConfig(_Strict):
     turn_reward_weight: float = Field(
         0.0, description="weight of the turn-level credit beside the trajectory advantage"
     )
+    turn_groups: Literal["auto", "turn", "intent", "state"] = Field(
+        "auto",
+        description="which turns a turn's credit is normalised among: turn (same task and "
+        "index), intent (same intent label, ChatR1), state (same observation, GiGPO's anchor "
+        "states), auto (intent where labelled, else turn)",
+    )
     turn_discount: float = Field(
         0.0, ge=0.0, le=1.0, description="discount of later turns' parts in a turn's credit"
     )
@@ -91,6 +97,11 @@ class GRPOConfig(_Strict):
         None, gt=0.0, le=1.0, description="train only this share of highest-entropy tokens"
     )
     minibatches: int = Field(1, ge=1, description="optimiser steps per GRPO step")
+    objective: Literal["grpo", "rft"] = Field(
+        "grpo",
+        description="grpo; or rft, the control: supervised fine-tuning on the step's own "
+        "successful episodes (rejection sampling), the same episodes sampled as GRPO",
+    )
     max_off_policy_steps: int = Field(
         0,
         ge=0,

@@ -27,8 +27,9 @@ from agentgym.trainers.grpo.heldout import cold_start
 from agentgym.trainers.grpo.objective import GRPOObjective
 from agentgym.trainers.grpo.run import Hooks, Run, learner_for, open_run, seed_everything
 from agentgym.trainers.grpo.sync import probe
-from agentgym.trainers.learner import Learner
+from agentgym.trainers.learner import Learner, Objective
 from agentgym.trainers.sequence import Sequence, first_trained
+from agentgym.trainers.sft import NLL
 from agentgym.types import Trajectory
 
 
@@ -63,7 +64,7 @@ async def _steps(run: Run) -> list[dict[str, Any]]:
     tc, learner, policy = run.cfg.trainer, run.learner, run.policy
     if run.start == 0:
         await _before_grpo(run)
-    objective, history = GRPOObjective(tc), []
+    history: list[dict[str, Any]] = []
     for step in range(run.start, tc.steps):
         # 1. rollouts: tasks_per_step groups of G samples (sync: played now, tasks a fixed
         # function of the step; ahead: the first to finish, at most k versions old)
@@ -74,15 +75,16 @@ async def _steps(run: Run) -> list[dict[str, Any]]:
         # is recorded, not trained on)
         played = [t for t in trajs if t.stop_reason != "error"]
         batch = build_batch(played, tc)
+        seqs, objective = _learnable(played, batch, tc)
         # 3. the learner's log-probs at the sampling weights (for several minibatches) and
         # the reference's (for KL); torch work runs on one thread: agentgym/_compute.py
-        await _old_and_reference(learner, batch.sequences, tc)
+        await _old_and_reference(learner, seqs, tc)
         # 4. updates: one optimiser step per minibatch (an hf sampler of the learner's own
         # model holds its turns meanwhile)
         async with policy.learning(version=step + 1):
             updates = [
                 await run_torch(learner.update, part, objective)
-                for part in _minibatches(batch.sequences, tc.minibatches)
+                for part in _minibatches(seqs, tc.minibatches)
             ]
         t2 = time.perf_counter()
         # 5. sync the sampler (between its turns) and prove it
@@ -173,6 +175,17 @@ def _cuda() -> bool:
     return bool(torch.cuda.is_available())
 
 
+def _learnable(
+    played: list[Trajectory], batch: Batch, tc: GRPOConfig
+) -> tuple[list[Sequence], Objective]:
+    """What a step learns from, and how: GRPO on the batch; or, for the ``rft`` control,
+    the negative log-likelihood of the step's successful episodes."""
+    if tc.objective == "grpo":
+        return batch.sequences, GRPOObjective(tc)
+    wins = [t for t in played if t.success and t.token_ids]
+    return [Sequence(t.token_ids, t.loss_mask, images=t.images) for t in wins], NLL()
+
+
 def _minibatches(seqs: list[Sequence], n: int) -> list[list[Sequence]]:
     return [part for part in (seqs[i::n] for i in range(n)) if part]
 
@@ -229,4 +242,5 @@ def _metrics(
     }
     for key in updates[0] if updates else ():
         record[key] = fmean(u[key] for u in updates)
+    record.setdefault("trained_tokens", 0.0)  # no update: nothing to learn from
     return record
