@@ -225,11 +225,23 @@ class RepoTask:
     pass_to_pass: list[str]
     difficulty: int
     bugs: list[str] = field(default_factory=list)
+    edits: list[tuple[str, str, str]] = field(default_factory=list)
+    """The fix as exact replacements: (path, the buggy text, the fixed text)."""
 
     def write(self, root: Path) -> None:
         for path, text in self.files.items():
             (root / path).parent.mkdir(parents=True, exist_ok=True)
             (root / path).write_text(text)
+
+
+def replacement(before: str, after: str) -> tuple[str, str]:
+    """Whole lines of ``before`` that, replaced by the returned lines, give ``after``: the
+    changed lines and the line above them (so that a deletion has text to anchor on)."""
+    a, b = before.splitlines(keepends=True), after.splitlines(keepends=True)
+    ops = [op for op in difflib.SequenceMatcher(a=a, b=b).get_opcodes() if op[0] != "equal"]
+    i1, j1 = max(0, ops[0][1] - 1), max(0, ops[0][3] - 1)
+    i2, j2 = ops[-1][2], ops[-1][4]
+    return "".join(a[i1:i2]), "".join(b[j1:j2])
 
 
 def unified_diff(before: dict[str, str], after: dict[str, str]) -> str:
@@ -259,9 +271,11 @@ def _observed(source: str, call: str) -> str:
 
 
 def make_repo_tasks(n: int, seed: int = 0, difficulty: int = 1) -> list[RepoTask]:
-    """``n`` tasks; the same seed gives the same repositories byte for byte."""
-    if difficulty not in (1, 2, 3):
-        raise ValueError(f"difficulty is 1, 2 or 3, got {difficulty}")
+    """``n`` tasks; the same seed gives the same repositories byte for byte. Difficulty 0 is
+    difficulty 1's kind of repository with an issue that names the fix exactly (the file, the
+    buggy text and what it should be): a tier for a small model to learn the tools on."""
+    if difficulty not in (0, 1, 2, 3):
+        raise ValueError(f"difficulty is 0, 1, 2 or 3, got {difficulty}")
     rng = np.random.default_rng([seed, difficulty])
     names = NameSpace(syllables(rng, 40), 2, salt=seed)
     return [_task(rng, names.words(i, 2)[0].lower(), i, seed, difficulty) for i in range(n)]
@@ -270,13 +284,13 @@ def make_repo_tasks(n: int, seed: int = 0, difficulty: int = 1) -> list[RepoTask
 def _task(
     rng: np.random.Generator, package: str, index: int, seed: int, difficulty: int
 ) -> RepoTask:
-    n_modules = {1: 1, 2: 3, 3: 4}[difficulty]
+    n_modules = {0: 1, 1: 1, 2: 3, 3: 4}[difficulty]
     picks = [T[int(i)] for i in rng.choice(len(T), n_modules, replace=False)]
     buggy_idx = [0] if difficulty < 3 else [0, 1]
     rng.shuffle(picks)
     fixed = {f"{package}/__init__.py": f'"""{package}: small utilities."""\n'}
     files = dict(fixed)
-    f2p, p2p, issue, bugs = [], [], [], []
+    f2p, p2p, issue, bugs, edits = [], [], [], [], []
     for m, tpl in enumerate(picks):
         mod = f"{package}/{tpl.name}s.py"
         test_path = f"tests/test_{tpl.name}s.py"
@@ -290,7 +304,13 @@ def _task(
             files[mod] = tpl.source.replace(bug.old, bug.new)
             got = _observed(files[mod], bug.call)
             issue.append(f"`{bug.call}` returns `{got}`, but it should return `{bug.expected}`.")
+            fix = replacement(files[mod], tpl.source)
+            if difficulty == 0:
+                issue.append(
+                    f"The fix: in `{mod}`, replace\n```\n{fix[0]}```\nwith\n```\n{fix[1]}```"
+                )
             bugs.append(f"{mod}: {bug.kind}")
+            edits.append((mod, *fix))
             f2p += [f"{test_path}::{_visible(t)}" for t in tpl.tests if t.startswith("test_bug")]
             p2p += [f"{test_path}::{t}" for t in tpl.tests if not t.startswith("test_bug")]
         else:
@@ -308,4 +328,5 @@ def _task(
         pass_to_pass=p2p,
         difficulty=difficulty,
         bugs=bugs,
+        edits=edits,
     )

@@ -41,6 +41,9 @@ class SearchConfig(AgentEnvConfig):
 
 
 class RetrievalQAConfig(SearchConfig):
+    session_turns: tuple[int, int] = Field(
+        (3, 8), description="user turns of a generated conversation: the fewest and the most"
+    )
     max_turns: int = Field(24, ge=1, description="assistant turns before the episode is cut")
 
 
@@ -87,12 +90,13 @@ def questions(cfg: DeepResearchConfig) -> list[Question]:
 
 
 @cache
-def sessions(cfg: SearchConfig) -> list[Session]:
+def sessions(cfg: RetrievalQAConfig) -> list[Session]:
     if cfg.dataset:
         from agentgym.data.loaders import load_sessions
 
         return load_sessions(cfg.dataset)[: cfg.tasks]
-    return make_sessions(world(cfg.world_size, cfg.world_seed), cfg.tasks, seed=cfg.task_seed)
+    w = world(cfg.world_size, cfg.world_seed)
+    return make_sessions(w, cfg.tasks, seed=cfg.task_seed, lengths=cfg.session_turns)
 
 
 def searcher(cfg: SearchConfig) -> Retriever | RemoteRetriever:

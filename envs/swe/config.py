@@ -15,8 +15,10 @@ class SWEConfig(AgentEnvConfig):
 
     tasks: int = Field(50, ge=1, description="generated repository tasks")
     task_seed: int = Field(0, description="seed of the generated repositories")
-    difficulty: Literal[1, 2, 3] = Field(
-        1, description="1: one module, one bug; 2: three modules; 3: bugs in two files"
+    difficulty: Literal[0, 1, 2, 3] = Field(
+        1,
+        description="0: one module, one bug, the issue names the exact fix (a tier to learn "
+        "the tools on); 1: one module, one bug; 2: three modules; 3: bugs in two files",
     )
     dataset: str | None = Field(None, description="SWE-bench/SWE-Gym instance JSONL instead")
     backend: Literal["docker", "local"] = Field(

@@ -100,7 +100,9 @@ class SWEEnv(AgentEnv):
             text = PATCH_PROMPT.format(issue=t.issue, files=files)
         else:
             text = PROMPT.format(root=self.sandbox.workdir, issue=t.issue)
-        info = {"task_id": t.id, "patch": t.patch, "fail_to_pass": t.fail_to_pass}
+        info = {
+            "task_id": t.id, "patch": t.patch, "fail_to_pass": t.fail_to_pass, "edits": t.edits,
+        }  # fmt: skip
         return [Message(role="user", content=text)], info
 
     async def aon_turn_limit(self) -> None:

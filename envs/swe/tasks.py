@@ -46,6 +46,8 @@ class SWETask:
     """The files the instance's test patch touches (what a file-running runner runs)."""
     workdir: str = WORKSPACE
     setup_command: str = SETUP
+    edits: list[tuple[str, str, str]] = field(default_factory=list)
+    """Generated tasks: the fix as exact replacements (path, buggy text, fixed text)."""
 
     def write(self, root: Path) -> None:
         for path, text in self.files.items():
@@ -57,7 +59,9 @@ def load_tasks(cfg: SWEConfig) -> list[SWETask]:
     if cfg.dataset:
         return load_swebench(cfg.dataset)[: cfg.tasks]
     return [
-        SWETask(t.id, t.issue, t.patch, t.fail_to_pass, t.pass_to_pass, files=t.files)
+        SWETask(
+            t.id, t.issue, t.patch, t.fail_to_pass, t.pass_to_pass, files=t.files, edits=t.edits
+        )
         for t in make_repo_tasks(cfg.tasks, cfg.task_seed, cfg.difficulty)
     ]
 

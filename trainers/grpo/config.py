@@ -153,6 +153,9 @@ class ColdStartConfig(SFTSettings):
     episodes: int = Field(0, ge=0, description="oracle episodes to generate and learn from")
     baseline: str = Field("oracle", description="the env's scripted baseline that teaches")
     data: str | None = Field(None, description="trajectories to learn from instead")
+    save_model: bool = Field(
+        False, description="also write the model after the cold start to out/cold_start/model"
+    )
 
     @property
     def enabled(self) -> bool:

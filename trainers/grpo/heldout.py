@@ -21,6 +21,7 @@ from agentgym.policies.config import resolve_script
 from agentgym.policies.scripted import ScriptedTokenPolicy
 from agentgym.registration import spec
 from agentgym.rollout import EnvPool, RolloutConfig, TrajectoryWriter, rollout
+from agentgym.trainers.checkpoint import write_model
 from agentgym.trainers.grpo.config import TrainConfig
 from agentgym.trainers.learner import Learner
 from agentgym.trainers.sft import fine_tune, load_sequences
@@ -78,4 +79,7 @@ async def cold_start(cfg: TrainConfig, envs: EnvPool, learner: Learner) -> list[
             tasks = list(range(first, first + cs.episodes))
             await rollout(envs, teacher, tasks, 1, train, writer)
     seqs = load_sequences([data], cs.min_reward)
-    return await run_torch(fine_tune, learner, seqs, cs, cfg.seed)
+    history = await run_torch(fine_tune, learner, seqs, cs, cfg.seed)
+    if cs.save_model:  # a model folder other runs start from (init=)
+        await run_torch(write_model, learner, cfg.start, out / "model")
+    return history

@@ -200,12 +200,15 @@ def _opening(w: World, rng: np.random.Generator, intent: str) -> tuple[SessionTu
     return SessionTurn(text, intent, w.name(p), w.aliases(p), ev), p
 
 
-def make_sessions(world: World, n: int, seed: int = 0) -> list[Session]:
-    """``n`` conversations of 3-8 turns about people of the world."""
+def make_sessions(
+    world: World, n: int, seed: int = 0, lengths: tuple[int, int] = (3, 8)
+) -> list[Session]:
+    """``n`` conversations of ``lengths[0]``-``lengths[1]`` user turns about people of the
+    world (the default draws exactly as before the range was a setting)."""
     rng = np.random.default_rng([world.seed, seed, 1])
     sessions = []
     for s in range(n):
-        length = int(rng.integers(3, 9))
+        length = int(rng.integers(lengths[0], lengths[1] + 1))
         turn, person = _opening(world, rng, "new")
         turns, asked = [turn], ""
         done: set[str] = set()
