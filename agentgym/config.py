@@ -10,6 +10,7 @@ work), ``import=my_module`` loads a module first.
 from __future__ import annotations
 
 import difflib
+import os
 import re
 import typing
 from pathlib import Path
@@ -178,7 +179,18 @@ def _load_recipe(name: str) -> dict[str, Any]:
             f"no recipe {name!r}",
             f"use one of {_group_choices('recipe')} or a .yaml file",
         )
-    return _load_yaml(path)
+    return {k: _packaged(v) for k, v in _load_yaml(path).items()}
+
+
+def _packaged(value: Any) -> Any:
+    """A recipe's ``.cache/...`` path (the setup script's models and test model) found from
+    any working directory: as given if it is there, else in ``$AGENTGYM_HOME`` or the
+    checkout the package runs from."""
+    if not isinstance(value, str) or not value.startswith(".cache/") or Path(value).exists():
+        return value
+    homes = [os.environ.get("AGENTGYM_HOME", ""), str(Path(__file__).resolve().parent.parent)]
+    found = [Path(h) / value for h in homes if h and (Path(h) / value).exists()]
+    return str(found[0]) if found else value
 
 
 def flatten(

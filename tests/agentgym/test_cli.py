@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import pytest
 
@@ -261,3 +262,13 @@ def test_bad_train_config_fails_before_work_naming_key_and_fix(
     err = capsys.readouterr().err
     assert f"config key '{key}'" in err and fix in err, err
     assert not out.exists(), "no work may start on a bad config"
+
+
+@pytest.mark.models
+def test_a_recipe_finds_its_packaged_model_from_any_directory(tmp_path, monkeypatch):
+    from agentgym.trainers.grpo.config import load_train_config
+
+    monkeypatch.chdir(tmp_path)
+    cfg = load_train_config(["recipe=deep_research_smollm2"])
+    assert Path(str(cfg.policy.model)).is_absolute()
+    assert str(cfg.policy.model).endswith(".cache/models/smollm2-135m-instruct")
