@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Coroutine
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 import gymnasium as gym
 
@@ -43,6 +43,16 @@ class EpisodeEnv(Protocol):
     async def astep(self, action: Action) -> StepReturn: ...
 
     async def aclose(self) -> None: ...
+
+
+@runtime_checkable
+class ProgramEnv(Protocol):
+    """An environment whose agent is a program (``env=harness``): after ``areset`` the rollout
+    engine hands it an episode of the gateway (``agentgym.gateway.Episode``: the program's
+    model address and API key) and the program plays the whole episode in one ``aplay``,
+    which returns the one step the engine records (the task's verifier scored it)."""
+
+    async def aplay(self, link: Any) -> StepReturn: ...
 
 
 class AsyncEnv(gym.Env[Observation, Action]):

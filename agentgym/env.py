@@ -285,6 +285,27 @@ class AgentEnv(AsyncEnv):
         reward = float(sum(self._rewards.values()))
         return Observation(messages=new, tools=self.tool_specs), reward, terminated, truncated, info
 
+    async def call_tool(self, name: str, arguments: dict[str, Any]) -> str:
+        """Run one tool outside a step, for a program that acts in this env (``env=harness``):
+        the model's mistakes come back as error text, rewards join the current turn's parts."""
+        call = ToolCall(id=f"call_{self.turn}", name=name, arguments=arguments)
+        reply, _, _ = await self._call_within(call, asyncio.get_running_loop().time() + 300)
+        return reply.content if isinstance(reply, Message) else reply
+
+    @property
+    def ended(self) -> bool:
+        """Whether the episode has ended (``end`` was called)."""
+        return self._ended
+
+    def earned(self) -> tuple[dict[str, float], dict[str, Any]]:
+        """The reward parts of the current turn and the end info (a program's episode is one
+        turn: what its tool calls earned)."""
+        return dict(self._rewards), dict(self._end_info)
+
+    def program_variables(self) -> dict[str, str]:
+        """Environment variables a program acting in this env needs (swe: its sandbox)."""
+        return {}
+
     def _read(self, action: Action) -> tuple[Message, str, list[ToolCall], list[Message]]:
         """The action as recorded (its calls with ids), its prose (what ``aon_reply`` reads
         when there is no call), the calls to run (at most ``max_tool_calls_per_turn``), and an

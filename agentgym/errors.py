@@ -12,6 +12,7 @@ The tree::
     ├── SandboxError           a sandbox could not be started or used (docker missing, image gone)
     ├── PolicyError            a policy backend failed (server down, bad response)
     ├── RolloutError           more episodes failed than a run allows (names the last one)
+    ├── ProgramError           an agent program failed its episode (hung, flooded, crashed)
     ├── SyncError              a sampler's log-probs disagree with the learner's after a sync
     ├── CollapseError          a run kept collapsing after the rollbacks it may make
     └── RewardCheckError       an env's reward failed its check before training (names tasks)
@@ -81,6 +82,12 @@ class RolloutError(AgentGymError):
     """More episodes failed (infrastructure faults) than ``rollout.max_failure_rate`` allows;
     the message names the last one's env, task and cause. Each failure is also in the
     trajectory file (``stop_reason="error"``)."""
+
+
+class ProgramError(AgentGymError):
+    """An agent program (``env=harness``) failed its episode: it crashed, hung past its time
+    budget, or flooded the gateway. The episode is recorded as failed and the run goes on
+    within ``rollout.max_failure_rate``."""
 
 
 class SyncError(AgentGymError):

@@ -84,6 +84,7 @@ BUILTIN = {
     "gui": "agentgym.envs.gui:GUIEnv",
     "gui_action": "agentgym.envs.gui:GUIActionEnv",
     "remote": "agentgym.envs.remote:RemoteEnv",
+    "harness": "agentgym.envs.harness:HarnessEnv",
 }
 
 

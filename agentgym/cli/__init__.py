@@ -141,7 +141,7 @@ def _parser() -> argparse.ArgumentParser:
     rp.add_argument("--out", default="compare.html", help="the comparison page (several runs)")
     rp.set_defaults(fn=commands.cmd_report)
     sv = sub.add_parser("serve", parents=[_common()], help="serve a component over HTTP")
-    sv.add_argument("component", choices=["retrieval", "env"], help="what to serve")
+    sv.add_argument("component", choices=["retrieval", "env", "policy"], help="what to serve")
     sv.add_argument("overrides", nargs="*", help="key=value, e.g. index=DIR method=bm25 port=8000")
     sv.set_defaults(fn=commands.cmd_serve)
     ix = sub.add_parser("index", parents=[_common()], help="build a retrieval index folder")

@@ -247,9 +247,35 @@ def _serve_env(overrides: list[str]) -> int:
     return 0
 
 
+def _serve_policy(overrides: list[str]) -> int:
+    from agentgym.gateway import Gateway
+    from agentgym.settings import ServePolicyConfig
+
+    cfg = validate(ServePolicyConfig, compose("serve_policy", overrides, {"policy": "name"}))
+    policy = build_policy(parse_policy(cfg.policy))
+
+    async def main() -> None:
+        gateway = Gateway(policy, host=cfg.host, open_keys=True)
+        try:
+            await gateway.start(cfg.port)
+            console.print(
+                f"serving {policy.__class__.__name__} at {gateway.url}/v1 (OpenAI-compatible; "
+                "each API key is an episode of its own)"
+            )
+            await asyncio.Event().wait()
+        finally:
+            await gateway.aclose()
+            await policy.aclose()
+
+    asyncio.run(main())
+    return 0
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     if args.component == "env":
         return _serve_env(args.overrides)
+    if args.component == "policy":
+        return _serve_policy(args.overrides)
     from agentgym.retrieval import open_index
     from agentgym.retrieval.config import ServeConfig
     from agentgym.retrieval.server import serve

@@ -19,8 +19,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from agentgym.asyncenv import Action, EpisodeEnv
-from agentgym.errors import PolicyError, RolloutError
+from agentgym.asyncenv import Action, EpisodeEnv, ProgramEnv
+from agentgym.errors import PolicyError, ProgramError, RolloutError
 from agentgym.policy import Context, Policy
 from agentgym.rollout.config import RolloutConfig
 from agentgym.rollout.writer import TrajectoryWriter
@@ -66,6 +66,8 @@ class Episode:
         seed = episode_seed(self.task, self.sample)
         ctx = self.ctx = self.policy.start(obs.messages, obs.tools, reset_info, seed=seed)
         ctx.temperature = self.cfg.temperature
+        if isinstance(self.env, ProgramEnv):  # a program plays it, through the gateway
+            return await self._program(self.env, seed)
         limit = self.cfg.max_turns
         while limit is None or len(self.turns) < limit:
             ended = await self._turn(ctx)
@@ -112,6 +114,34 @@ class Episode:
             ctx.truncate(before)
             return "token_budget", False, True, {}
         return None
+
+    async def _program(self, env: ProgramEnv, seed: int) -> Trajectory:
+        """The whole episode, played by the env's program against this policy's gateway;
+        its model calls become the trajectory's segments."""
+        from agentgym.gateway import Gateway
+
+        gateway = await Gateway.of(self.policy)
+        link = gateway.open(seed)
+        t0 = time.perf_counter()
+        try:
+            obs, reward, terminated, truncated, info = await env.aplay(link)
+        finally:
+            record = gateway.close(link)
+        if link.failed:
+            raise ProgramError(f"env '{self.env.env_id}', task {self.task}: {link.failed}")
+        said = info.get("action") or Message(role="assistant", content="")
+        self.transcript += [said, *obs.messages]
+        self.turns.append(
+            Turn(index=0, action=said, observation=obs.messages, reward=reward,
+                 reward_parts=info.get("reward_parts", {}), env_seconds=time.perf_counter() - t0,
+                 info={k: v for k, v in info.items() if k not in _STEP_KEYS})
+        )  # fmt: skip
+        stop = "terminated" if terminated else "env_truncated"
+        traj = self.trajectory(stop, terminated, truncated, info)
+        traj.segments, traj.attribution_failed = record.segments(), not record.attributable
+        if record.unattributed:
+            traj.info["unattributed"] = record.unattributed[:5]
+        return traj
 
     def trajectory(
         self,

@@ -51,7 +51,7 @@ def summarize(trajectories: list[Trajectory], wall_seconds: float = 0.0) -> dict
     turns = [t.turns for t in trajectories]
     all_turns = [turn for ts in turns for turn in ts]
     rewards = [t.reward for t in trajectories]
-    sampled = [sum(t.loss_mask) for t in trajectories]
+    sampled = [t.sampled_tokens for t in trajectories]
     return {
         "episodes": len(trajectories),
         "failed_episodes": failed,

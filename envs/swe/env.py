@@ -295,6 +295,17 @@ class SWEEnv(AgentEnv):
         results = None if fix is None else await self._results(fix)
         return {x for x in self.t.fail_to_pass if (results or {}).get(x)}
 
+    def program_variables(self) -> dict[str, str]:
+        """A program's shell commands run in this episode's sandbox (``agentgym/gateway/
+        docker_shim.py`` stands in for ``docker`` and execs in it), with its bounds."""
+        if self.sandbox is None or getattr(self.sandbox, "id", None) is None:
+            return {}
+        return {
+            "AGENTGYM_SANDBOX": str(self.sandbox.id),
+            "AGENTGYM_WORKDIR": self.t.workdir,
+            "AGENTGYM_COMMAND_TIMEOUT": f"{self.cfg.command_timeout:g}",
+        }
+
     @tool
     async def submit(self) -> str:
         """Submit the repository as it is now; this ends the episode."""

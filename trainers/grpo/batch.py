@@ -15,7 +15,7 @@ from agentgym.trainers.grpo.advantages import (
 )
 from agentgym.trainers.grpo.config import GRPOConfig
 from agentgym.trainers.sequence import Sequence
-from agentgym.types import Trajectory, Turn
+from agentgym.types import Segment, Trajectory, Turn
 
 
 @dataclass
@@ -51,6 +51,15 @@ def _parts(turn: Turn) -> dict[str, float]:
     return {**turn.info.get("signals", {}), **turn.reward_parts}
 
 
+def _segment(segment: Segment, advantage: float) -> Sequence:
+    return Sequence(
+        token_ids=segment.token_ids,
+        loss_mask=segment.loss_mask,
+        advantages=[advantage * m for m in segment.loss_mask],
+        sampler_logprobs=segment.logprobs,
+    )
+
+
 def build_batch(trajectories: list[Trajectory], cfg: GRPOConfig) -> Batch:
     """Advantages for every trajectory with token ids; tied groups dropped if configured."""
     rewards = [t.reward for t in trajectories]
@@ -72,7 +81,13 @@ def build_batch(trajectories: list[Trajectory], cfg: GRPOConfig) -> Batch:
     for traj, adv, tied, turn_credit in zip(
         trajectories, ga.advantages, ga.tied, credit, strict=True
     ):
-        if not traj.token_ids or (tied and cfg.skip_tied_groups):
+        if traj.attribution_failed or (tied and cfg.skip_tied_groups):
+            skipped += 1
+            continue
+        if traj.segments:  # a program's episode: each segment, the episode's advantage
+            sequences += [_segment(s, adv) for s in traj.segments]
+            continue
+        if not traj.token_ids:
             skipped += 1
             continue
         spans = [turn.token_span or (0, 0) for turn in traj.turns]

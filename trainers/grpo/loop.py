@@ -182,8 +182,10 @@ def _learnable(
     the negative log-likelihood of the step's successful episodes."""
     if tc.objective == "grpo":
         return batch.sequences, GRPOObjective(tc)
-    wins = [t for t in played if t.success and t.token_ids]
-    return [Sequence(t.token_ids, t.loss_mask, images=t.images) for t in wins], NLL()
+    wins = [t for t in played if t.success and not t.attribution_failed]
+    whole = [Sequence(t.token_ids, t.loss_mask, images=t.images) for t in wins if t.token_ids]
+    parts = [Sequence(s.token_ids, s.loss_mask) for t in wins for s in t.segments]
+    return whole + parts, NLL()
 
 
 def _minibatches(seqs: list[Sequence], n: int) -> list[list[Sequence]]:
@@ -216,8 +218,8 @@ def _metrics(
 ) -> dict[str, Any]:
     t0, t1, t2, t3 = times
     summary = summarize(trajs)
-    sampled = sum(sum(t.loss_mask) for t in trajs)
-    total = sum(len(t.token_ids) for t in trajs)
+    sampled = sum(t.sampled_tokens for t in trajs)
+    total = sum(len(t.token_ids) + sum(len(s.token_ids) for s in t.segments) for t in trajs)
     learned = sum(u["trained_tokens"] for u in updates)
     record: dict[str, Any] = {
         "step": step,
@@ -226,6 +228,7 @@ def _metrics(
         "success_rate": summary["success_rate"],
         **{f"pass@{k}": v for k, v in summary["pass_at_k"].items()},
         "tied_groups": batch.tied_groups,
+        "attribution_failed": sum(t.attribution_failed for t in trajs),
         "skipped_trajectories": batch.skipped,
         "mean_turns": summary["mean_turns"],
         "format_error_rate": summary["format_error_rate"],
