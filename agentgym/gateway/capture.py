@@ -46,6 +46,8 @@ class EpisodeRecord:
     calls: list[Call] = field(default_factory=list)
     unattributed: list[str] = field(default_factory=list)
     """Why an assistant message of a request was not one the gateway produced."""
+    model_seconds: float = 0.0
+    """Seconds the episode's calls waited on the policy (the rest is the program's)."""
 
     def check_history(self, history: list[Message]) -> None:
         """Note every assistant message of a request's ``history`` that the gateway did not

@@ -32,7 +32,8 @@ from agentgym.gateway.capture import Call, EpisodeRecord
 from agentgym.parsing import parse_hermes
 from agentgym.types import Message, ToolSpec
 
-ToolHandler = Callable[[str, dict[str, Any]], Awaitable[str]]
+ToolHandler = Callable[[str, dict[str, Any]], Awaitable[dict[str, Any]]]
+"""Runs an env tool for a program: ``{"result": text, "ended": whether the episode ended}``."""
 
 
 @dataclass
@@ -44,6 +45,7 @@ class Episode:
     base_url: str
     record: EpisodeRecord = field(default_factory=EpisodeRecord)
     tools: ToolHandler | None = None
+    tool_specs: list[dict[str, Any]] = field(default_factory=list)
     failed: str | None = None
     """Why the episode cannot count (a flood of calls), if it cannot."""
 
@@ -51,9 +53,10 @@ class Episode:
     def tools_url(self) -> str:
         return self.base_url.removesuffix("/v1") + "/tools"
 
-    def expose(self, handler: ToolHandler) -> None:
-        """Serve the environment's tools to the program at ``tools_url/<name>``."""
-        self.tools = handler
+    def expose(self, handler: ToolHandler, specs: list[dict[str, Any]]) -> None:
+        """Serve the environment's tools to the program: ``GET tools_url`` lists them (OpenAI
+        format), ``POST tools_url/<name>`` runs one."""
+        self.tools, self.tool_specs = handler, specs
 
 
 class _Quiet(Exception):
@@ -182,10 +185,17 @@ class Gateway:
                 args = await _body(request)
             except _Quiet as exc:
                 return JSONResponse({"error": str(exc)}, status_code=400)
-            return JSONResponse({"result": await episode.tools(name, args)})
+            return JSONResponse(await episode.tools(name, args))
+
+        async def listing(token: str) -> Any:
+            episode = self.episodes.get(token)
+            if episode is None or episode.tools is None:
+                return JSONResponse({"error": "no such episode or tools"}, status_code=404)
+            return JSONResponse({"tools": episode.tool_specs})
 
         tool.__annotations__ = {"token": str, "name": str, "request": fastapi.Request}
         app.post("/e/{token}/tools/{name}")(tool)
+        app.get("/e/{token}/tools")(listing)
         return app
 
     def _episode(self, request: Any, token: str | None) -> Episode:
@@ -216,9 +226,11 @@ class Gateway:
                 raise _Quiet(400, f"max_tokens must be a positive integer, got {asked!r}")
             limit = min(limit, asked)
         seed = episode.seed * 1009 + len(episode.record.calls)
+        t0 = time.perf_counter()
         async with self.policy.gate.sampling():  # one version of the weights for the call
             version = self.policy.version
             sample = await self.policy.generate(prompt, limit, seed)
+        episode.record.model_seconds += time.perf_counter() - t0
         return sample, version
 
     async def _chat(self, episode: Episode, body: dict[str, Any]) -> dict[str, Any]:

@@ -131,9 +131,11 @@ class Episode:
             raise ProgramError(f"env '{self.env.env_id}', task {self.task}: {link.failed}")
         said = info.get("action") or Message(role="assistant", content="")
         self.transcript += [said, *obs.messages]
+        model_s = record.model_seconds  # the rest of the episode's time: program and env
         self.turns.append(
             Turn(index=0, action=said, observation=obs.messages, reward=reward,
-                 reward_parts=info.get("reward_parts", {}), env_seconds=time.perf_counter() - t0,
+                 reward_parts=info.get("reward_parts", {}), policy_seconds=model_s,
+                 env_seconds=time.perf_counter() - t0 - model_s,
                  info={k: v for k, v in info.items() if k not in _STEP_KEYS})
         )  # fmt: skip
         stop = "terminated" if terminated else "env_truncated"

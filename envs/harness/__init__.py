@@ -22,7 +22,6 @@ program mode, and the task envs stay as they are.
 
 from __future__ import annotations
 
-import json
 import sys
 import tempfile
 from pathlib import Path
@@ -91,7 +90,8 @@ class HarnessEnv(AsyncEnv):
 
     async def aplay(self, link: Any) -> StepReturn:
         """Run the program against ``link`` (the gateway's episode) and score what it did."""
-        link.expose(self._tool)
+        tools = self.task_env.active_tools().values()
+        link.expose(self._tool, [t.spec.to_openai() for t in tools])
         variables = {
             "OPENAI_BASE_URL": link.base_url, "OPENAI_API_BASE": link.base_url,
             "OPENAI_API_KEY": link.token, "AGENTGYM_TASK": self.instruction,
@@ -125,25 +125,18 @@ class HarnessEnv(AsyncEnv):
         if not self.task_env.ended:
             await self.task_env.aon_turn_limit()
 
-    async def _tool(self, name: str, arguments: dict[str, Any]) -> str:
+    async def _tool(self, name: str, arguments: dict[str, Any]) -> dict[str, Any]:
         """A tool call of the program, run by the task env (errors are text, as for a model)."""
         self.calls += 1
         if self.calls > self.cfg.max_tool_calls:
-            return f"Error: more than {self.cfg.max_tool_calls} tool calls in this episode"
-        if self.task_env.ended:
-            return "Error: the episode has ended"
-        return await self.task_env.call_tool(name, arguments)
+            result = f"Error: more than {self.cfg.max_tool_calls} tool calls in this episode"
+        elif self.task_env.ended:
+            result = "Error: the episode has ended"
+        else:
+            result = await self.task_env.call_tool(name, arguments)
+        return {"result": result, "ended": self.task_env.ended}
 
     async def arelease(self) -> None:
         await self.task_env.aclose()
         self._shim.unlink(missing_ok=True)
         self._shim.parent.rmdir()
-
-
-def tool_call(url: str, name: str, **arguments: Any) -> str:
-    """What a program calls to use an env tool over HTTP (``$AGENTGYM_TOOLS_URL``)."""
-    import httpx
-
-    reply = httpx.post(f"{url}/{name}", json=arguments, timeout=120)
-    reply.raise_for_status()
-    return str(json.loads(reply.text)["result"])
