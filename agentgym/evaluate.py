@@ -95,7 +95,8 @@ async def aevaluate(
     start = time.perf_counter()
     if out is None:
         trajs = await rollout(envs, policy, tasks, group_size, settings, None, on_episode)
-        return summarize(trajs, wall_seconds=time.perf_counter() - start)
+        return {**summarize(trajs, wall_seconds=time.perf_counter() - start),
+                "episodes_asked": episodes}  # fmt: skip
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     with TrajectoryWriter(out / "trajectories.jsonl") as writer:
@@ -106,5 +107,6 @@ async def aevaluate(
         done = writer.previous + new
     summary = summarize(done, wall_seconds=time.perf_counter() - start)
     summary["resumed_episodes"] = len(writer.previous)
+    summary["episodes_asked"] = episodes
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     return summary

@@ -3,10 +3,10 @@ against the same loop written as a program (``agentgym/programs/tool_loop.py``: 
 the env's tools over HTTP) behind the gateway (``env=harness``).
 
 One policy serves both (the packaged SmolLM2 on the in-process vLLM engine, or ``--hf`` for
-transformers), so the model is the same; the prompts differ a little (the program sends the
-instruction alone, the engine the env's opening messages), so besides episodes per minute the
-script prints each side's seconds outside the model per episode: the gateway's overhead is the
-program side's extra non-model time (process start, HTTP, the SDK), as a share of its episode.
+transformers), and the program sends the env's opening messages (``$AGENTGYM_MESSAGES``) as the
+engine does, so the episodes match but for sampling. Besides episodes per minute the script
+prints each side's seconds outside the model per episode: the gateway's overhead is the program
+side's extra non-model time (process start, HTTP, the SDK), as a share of its episode.
 Rounds alternate the order. Also: the fraction of sampled tokens attributed (goal 100%).
 
     .venv/bin/python bench/gateway.py [--episodes 16] [--rounds 2] [--env deep_research]

@@ -23,7 +23,7 @@ from tests.conftest import ROOT
 
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 NOT_HERE = {
-    r"\b(PATH|MODEL|NAME|HEAD|FILE|DIR)\b|\.\.\.": "a placeholder for the reader's own",
+    r"\b(PATH|MODEL|NAME|HEAD|FILE|DIR|RUN)\b|\.\.\.": "a placeholder for the reader's own",
     r"gpu-box|http://host|localhost:8000|127\.0\.0\.1:8000|Qwen/": "a server or hub not here",
     r"^bash scripts/|^pip install": "sets the machine up (CI runs the setup and test commands)",
     r"^agentgym serve |^ray start|^torchrun": "a server, a cluster or ranks: tests start them",

@@ -15,13 +15,17 @@ Supporting documents are named by title (the public files have no other stable i
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+import logging
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from agentgym.data.world.questions import Question, Session, SessionTurn
 from agentgym.errors import ConfigError
 from agentgym.retrieval import Passage, read_jsonl_corpus
+from agentgym.rewards.qa import normalize
+
+log = logging.getLogger(__name__)
 
 
 def _records(path: str | Path) -> list[dict[str, Any]]:
@@ -48,8 +52,37 @@ def _answers(r: dict[str, Any]) -> list[str]:
     )
 
 
-def _question(n: int, r: dict[str, Any]) -> Question:
-    answers = _answers(r)
+Unscorable = Literal["error", "drop"]
+"""What a loader does with a row whose gold answers all normalise to nothing ("", "the", "."),
+which would pay an empty reply: ``error`` names the row; ``drop`` skips it and logs a count.
+Answers or aliases of a row that normalise to nothing are always dropped."""
+
+
+def _scorable(records: list[dict[str, Any]], golds: Callable[[dict[str, Any]], list[str]],
+              unscorable: Unscorable) -> list[tuple[int, dict[str, Any], list[str]]]:  # fmt: skip
+    """(index, row, its answers that say something) of every row that has one."""
+    rows, dropped = [], 0
+    for n, r in enumerate(records):
+        answers = golds(r)
+        kept = [a for a in answers if normalize(a)]
+        if kept:
+            rows.append((n, r, kept))
+        elif unscorable == "drop":
+            dropped += 1
+        else:
+            row = r.get("_id", r.get("id", r.get("Conversation_no", n)))
+            raise ConfigError(
+                "dataset",
+                f"row {n} (id {row!r}): its gold answers {answers!r} normalise to nothing, "
+                "so an empty reply would score as right",
+                "fix or remove the row, or env.unscorable_rows=drop to skip such rows",
+            )
+    if dropped:
+        log.warning("dropped %d of %d rows whose gold answers say nothing", dropped, len(records))
+    return rows
+
+
+def _question(n: int, r: dict[str, Any], answers: list[str]) -> Question:
     if "supporting_facts" in r:  # HotpotQA, 2WikiMultihopQA
         titles = list(dict.fromkeys(str(f[0]) for f in r["supporting_facts"]))
         kind = str(r.get("type", "bridge"))
@@ -62,9 +95,9 @@ def _question(n: int, r: dict[str, Any]) -> Question:
     return Question(qid, str(r["question"]), answers[0], answers, titles, max(1, len(titles)), kind)
 
 
-def load_questions(path: str | Path) -> list[Question]:
+def load_questions(path: str | Path, unscorable: Unscorable = "error") -> list[Question]:
     """Questions of a HotpotQA, 2WikiMultihopQA, MuSiQue or NQ-style file."""
-    return [_question(n, r) for n, r in enumerate(_records(path))]
+    return [_question(*row) for row in _scorable(_records(path), _answers, unscorable)]
 
 
 def _paragraphs(r: dict[str, Any]) -> Iterator[tuple[str, str]]:
@@ -97,24 +130,24 @@ def load_corpus(path: str | Path) -> list[Passage]:
     return passages
 
 
-def load_sessions(path: str | Path) -> list[Session]:
+def load_sessions(path: str | Path, unscorable: Unscorable = "error") -> list[Session]:
     """Conversations of a TopiOCQA or QReCC file, turns in order. A turn's intent is ``new``
     for the first, ``switch`` when TopiOCQA's ``Topic`` changes, ``follow_up`` otherwise."""
     by_conv: dict[str, list[dict[str, Any]]] = {}
-    for r in _records(path):
+    for _, r, _ in _scorable(_records(path), lambda r: [str(r["Answer"])], unscorable):
         by_conv.setdefault(str(r["Conversation_no"]), []).append(r)
     sessions = []
     for conv, records in by_conv.items():
         records.sort(key=lambda r: int(r["Turn_no"]))
         turns, topic = [], None
         for i, r in enumerate(records):
+            answer = str(r["Answer"])
             intent = (
                 "new" if i == 0 else "switch" if r.get("Topic", topic) != topic else "follow_up"
             )
             topic = r.get("Topic")
             gold = r.get("Gold_passage") or {}
             evidence = [str(gold["title"])] if gold.get("title") else [str(r.get("Answer_URL", ""))]
-            answer = str(r["Answer"])
             turns.append(SessionTurn(str(r["Question"]), intent, answer, [answer], evidence))
         sessions.append(Session(f"conv{conv}", turns))
     return sessions

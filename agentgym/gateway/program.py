@@ -3,8 +3,11 @@ gateway's address in the variables the common clients read, and bounded output.
 
 The variables: ``OPENAI_BASE_URL`` and ``OPENAI_API_BASE`` (the episode's gateway address;
 the OpenAI SDK reads the first, litellm the second), ``OPENAI_API_KEY`` (the episode's token),
-``AGENTGYM_TASK`` (the instruction), ``AGENTGYM_TOOLS_URL`` (the env's tools over HTTP: POST
-``<url>/<name>`` with the arguments as JSON), and what the env adds (swe: its sandbox).
+``AGENTGYM_TASK`` (the instruction), ``AGENTGYM_MESSAGES`` (the env's opening messages, system
+prompt included, as OpenAI JSON: for a program that wants the prompt agentgym's engine would
+send), ``AGENTGYM_TOOLS_URL`` (the env's tools over HTTP: GET ``<url>`` lists them, POST
+``<url>/<name>`` with the arguments as JSON runs one), and what the env adds (swe: its
+sandbox).
 ``{task}`` in the command line is replaced by the instruction too.
 """
 

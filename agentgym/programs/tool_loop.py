@@ -24,7 +24,9 @@ def main() -> None:
     turns = int(os.environ.get("AGENT_MAX_TURNS", "4"))
     client, http = OpenAI(max_retries=0), httpx.Client(timeout=120)
     tools = http.get(tools_url).json()["tools"]
-    messages: list[Any] = [{"role": "user", "content": os.environ["AGENTGYM_TASK"]}]
+    opening = os.environ.get("AGENTGYM_MESSAGES")  # the env's prompt, as the engine sends it
+    task = [{"role": "user", "content": os.environ["AGENTGYM_TASK"]}]
+    messages: list[Any] = json.loads(opening) if opening else task
     answer = ""
     for _ in range(turns):
         reply = client.chat.completions.create(model="agentgym", messages=messages, tools=tools)

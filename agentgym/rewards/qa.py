@@ -19,8 +19,8 @@ def f1(prediction: str, gold: str) -> float:
     """Token F1 between two answers after normalisation."""
     pred, ref = normalize(prediction).split(), normalize(gold).split()
     common = sum((Counter(pred) & Counter(ref)).values())
-    if common == 0:
-        return float(pred == ref)  # both empty counts as a match
+    if common == 0:  # an empty answer never matches, not even a gold that normalises to ""
+        return 0.0
     precision, recall = common / len(pred), common / len(ref)
     return 2 * precision * recall / (precision + recall)
 
@@ -32,7 +32,8 @@ def best_f1(prediction: str, golds: Sequence[str]) -> float:
 
 def best_em(prediction: str, golds: Sequence[str]) -> float:
     """1.0 when ``prediction`` equals a gold answer or alias after normalisation."""
-    return float(any(normalize(prediction) == normalize(g) for g in golds))
+    said = normalize(prediction)
+    return float(bool(said) and any(said == normalize(g) for g in golds))
 
 
 def substring_match(prediction: str, golds: Sequence[str], slack: int = 4) -> float:

@@ -34,7 +34,8 @@ class RolloutConfig(BaseModel):
         ge=0.0,
         le=1.0,
         description="share of episodes that may fail for the infrastructure's sake (a dead "
-        "container, a server down; recorded as stop_reason=error) before the run stops",
+        "container, a server down; recorded as stop_reason=error, played again by a rerun) "
+        "before the run stops; one more is allowed when it is not 0 (a run of 8 survives one)",
     )
     split: Literal["train", "eval"] | None = Field(
         None, description="play only the env's training or held-out tasks (None: all)"

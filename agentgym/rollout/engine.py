@@ -295,11 +295,12 @@ class Workers:
                 self.envs.release(env)
 
     def _past_budget(self, env: EpisodeEnv, task: int, exc: Exception) -> Exception | None:
-        """Count a failure; past ``max_failure_rate`` of the episodes submitted, the error
-        that stops the run (the policy's own error as it is: the policy is down, every
-        episode would fail the same way)."""
+        """Count a failure; past ``max_failure_rate`` of the episodes submitted (plus one, when
+        the rate is not 0), the error that stops the run (the policy's own error as it is: the
+        policy is down, every episode would fail the same way)."""
         self.failures += 1
-        if self.failures <= self.cfg.max_failure_rate * self.submitted:
+        rate = self.cfg.max_failure_rate
+        if self.failures <= rate * self.submitted + (rate > 0):  # a run of 8 survives one
             return None
         if isinstance(exc, PolicyError):
             return exc

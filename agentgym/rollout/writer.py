@@ -2,7 +2,11 @@
 
 A run killed at any moment leaves whole lines plus at most one partial line; reopening the
 file drops the partial line and reports which (task, sample) keys are done, so a rerun skips
-them and loses only the episodes that were in flight.
+them and loses only the episodes that were in flight. An episode that failed for the
+infrastructure's sake (``stop_reason="error"``: a dead server, container or engine) is not
+done: reopening moves its row to ``trajectories.failed.jsonl`` beside the file (kept, for the
+record) and a rerun plays it again, so an interrupted evaluation completes to the episodes
+asked for.
 
 Each line reaches the kernel before ``write`` returns (a killed process loses nothing
 written); a background thread fsyncs whatever was written since its last fsync, so a machine
@@ -88,7 +92,7 @@ class TrajectoryWriter:
         self.previous: list[Trajectory] = []
         if self.path.exists():
             self._truncate_partial_line()
-            self.previous = list(read_trajectories(self.path))
+            self.previous = self._set_aside_failed(list(read_trajectories(self.path)))
             self.done = {t.key for t in self.previous}
         self._file = open(self.path, "ab")  # noqa: SIM115 - closed in close()
         self._written = threading.Event()
@@ -102,6 +106,27 @@ class TrajectoryWriter:
         if keep < len(data):
             with open(self.path, "r+b") as f:
                 f.truncate(keep)
+
+    def _set_aside_failed(self, trajs: list[Trajectory]) -> list[Trajectory]:
+        """The finished episodes; failed rows (and any row a later one of its key replaced)
+        appended to the ``.failed`` file, and the main file rewritten without them."""
+        latest = {t.key: t for t in trajs}
+        kept = [t for t in latest.values() if t.stop_reason != "error"]
+        if len(kept) == len(trajs):
+            return trajs
+        failed = [t for t in trajs if t.stop_reason == "error"]
+        with open(self.path.with_suffix(".failed.jsonl"), "ab") as f:
+            f.writelines(t.model_dump_json().encode() + b"\n" for t in failed)
+            f.flush()
+            os.fsync(f.fileno())
+        tmp = self.path.with_suffix(".tmp")
+        lines = self.path.read_bytes().splitlines(keepends=True)
+        rows = {t.key: line for t, line in zip(trajs, lines, strict=True)}  # the latest line
+        tmp.write_bytes(b"".join(rows[t.key] for t in kept))
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, self.path)  # atomic: a crash here leaves the old file or the new
+        return kept
 
     def write(self, trajectory: Trajectory) -> None:
         """Append one trajectory; it is in the OS when this returns, on disk soon after."""

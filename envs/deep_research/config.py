@@ -23,6 +23,10 @@ class SearchConfig(AgentEnvConfig):
     tasks: int = Field(500, ge=1, description="how many questions/sessions to draw")
     task_seed: int = Field(0, description="seed of the drawn questions/sessions")
     dataset: str | None = Field(None, description="a local public-format file (see loaders)")
+    unscorable_rows: Literal["error", "drop"] = Field(
+        "error", description="dataset rows whose gold answers normalise to nothing (they would "
+        "pay an empty reply): error names the row, drop skips them with a count",
+    )  # fmt: skip
     retrieval: Literal["bm25", "dense", "hybrid"] = Field(
         "bm25", description="the world's index (built once, cached in ~/.cache/agentgym)"
     )
@@ -82,7 +86,7 @@ def questions(cfg: DeepResearchConfig) -> list[Question]:
     if cfg.dataset:
         from agentgym.data.loaders import load_questions
 
-        return load_questions(cfg.dataset)[: cfg.tasks]
+        return load_questions(cfg.dataset, cfg.unscorable_rows)[: cfg.tasks]
     w = world(cfg.world_size, cfg.world_seed)
     return make_questions(
         w, cfg.tasks, seed=cfg.task_seed, hops=tuple(cfg.hops), kinds=tuple(cfg.kinds)
@@ -94,7 +98,7 @@ def sessions(cfg: RetrievalQAConfig) -> list[Session]:
     if cfg.dataset:
         from agentgym.data.loaders import load_sessions
 
-        return load_sessions(cfg.dataset)[: cfg.tasks]
+        return load_sessions(cfg.dataset, cfg.unscorable_rows)[: cfg.tasks]
     w = world(cfg.world_size, cfg.world_seed)
     return make_sessions(w, cfg.tasks, seed=cfg.task_seed, lengths=cfg.session_turns)
 

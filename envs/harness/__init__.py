@@ -22,6 +22,7 @@ program mode, and the task envs stay as they are.
 
 from __future__ import annotations
 
+import json
 import sys
 import tempfile
 from pathlib import Path
@@ -29,6 +30,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from agentgym import programs
 from agentgym.asyncenv import Action, AsyncEnv, StepReturn
 from agentgym.config import validate
 from agentgym.env import AgentEnv
@@ -46,7 +48,9 @@ class HarnessConfig(BaseModel):
     task: str = Field(description="the env whose tasks and verifier score the program")
     task_options: dict[str, Any] = Field(default_factory=dict, description="its env.* options")
     command: tuple[str, ...] = Field(
-        min_length=1, description="the program's argv; {task} is replaced by the instruction"
+        min_length=1,
+        description="the program's argv; {task} is replaced by the instruction, {programs} by "
+        "the folder of agentgym's program configs (agentgym/programs)",
     )
     variables: dict[str, str] = Field(default_factory=dict, description="more env variables")
     time_budget_s: float = Field(600.0, gt=0, description="seconds the program may run")
@@ -70,7 +74,7 @@ class HarnessEnv(AsyncEnv):
         if not isinstance(task, AgentEnv):
             raise EnvError("harness", 0, None, f"'{self.cfg.task}' is not a tool environment")
         self.task_env: AgentEnv = task
-        self.instruction, self.calls = "", 0
+        self.instruction, self.opening, self.calls = "", "[]", 0
         self._shim = Path(tempfile.mkdtemp(prefix="agentgym-shim-")) / "docker"
         self._shim.write_text(
             f'#!/bin/sh\nexec {sys.executable} -m agentgym.gateway.docker_shim "$@"\n'
@@ -83,6 +87,7 @@ class HarnessEnv(AsyncEnv):
         obs, info = await self.task_env.areset(seed=seed, options=options)
         users = [m.content for m in obs.messages if m.role == "user"]
         self.instruction, self.calls = (users[-1] if users else ""), 0
+        self.opening = json.dumps([m.to_openai() for m in obs.messages])
         return obs, info
 
     async def astep(self, action: Action) -> StepReturn:
@@ -95,10 +100,12 @@ class HarnessEnv(AsyncEnv):
         variables = {
             "OPENAI_BASE_URL": link.base_url, "OPENAI_API_BASE": link.base_url,
             "OPENAI_API_KEY": link.token, "AGENTGYM_TASK": self.instruction,
+            "AGENTGYM_MESSAGES": self.opening,
             "AGENTGYM_TOOLS_URL": link.tools_url, "MSWEA_DOCKER_EXECUTABLE": str(self._shim),
             **self.task_env.program_variables(), **self.cfg.variables,
         }  # fmt: skip
-        argv = [a.replace("{task}", self.instruction) for a in self.cfg.command]
+        argv = [a.replace("{task}", self.instruction).replace("{programs}", str(programs.HERE))
+                for a in self.cfg.command]  # fmt: skip
         result = await run_program(argv, variables, self.cfg.time_budget_s)
         if result.timed_out:
             raise ProgramError(f"the program did not end within {self.cfg.time_budget_s:g} s")
@@ -109,8 +116,9 @@ class HarnessEnv(AsyncEnv):
         await self._finish(final)
         parts, end = self.task_env.earned()
         done = self.task_env.ended
-        info = {"reward_parts": parts, "action": Message(role="assistant", content=final),
-                "program_seconds": result.seconds, "tool_calls": self.calls, **end}  # fmt: skip
+        said = Message(role="assistant", content=final)
+        info = {"reward_parts": parts, "action": said, "program_seconds": result.seconds,
+                "program_tool_calls": self.calls, **end}  # fmt: skip
         return Observation(messages=[]), float(sum(parts.values())), done, not done, info
 
     async def _finish(self, final: str) -> None:

@@ -24,6 +24,10 @@ class KeyChainConfig(AgentEnvConfig):
     tasks: int = Field(500, ge=4, description="how many questions to draw")
     task_seed: int = Field(0, description="seed of the drawn questions")
     dataset: str | None = Field(None, description="a HotpotQA/2Wiki/MuSiQue file instead")
+    unscorable_rows: Literal["error", "drop"] = Field(
+        "error", description="dataset rows whose gold answers normalise to nothing: error "
+        "names the row, drop skips them with a count",
+    )  # fmt: skip
     tokenizer: str | None = Field(None, description="the policy's tokenizer (path); None: MiniLM's")
     context_tokens: int = Field(4096, ge=512, description="target length of the context")
     chain_length: int = Field(3, ge=1, description="keys from the start key to the question")
@@ -67,7 +71,9 @@ def data(cfg: KeyChainConfig) -> tuple[list[Question], dict[str, str], Pool]:
     if cfg.dataset:
         from agentgym.data.loaders import load_passages, load_questions
 
-        questions = [q for q in load_questions(cfg.dataset) if q.supporting][: cfg.tasks]
+        questions = [q for q in load_questions(cfg.dataset, cfg.unscorable_rows) if q.supporting][
+            : cfg.tasks
+        ]
         texts = {p.id: f"{p.title}: {p.text}" for p in load_passages(cfg.dataset)}
     else:
         world = World(cfg.world_size, cfg.world_seed)

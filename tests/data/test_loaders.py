@@ -90,3 +90,20 @@ def test_missing_file_and_unknown_format(tmp_path):
     (tmp_path / "x.jsonl").write_text('{"question": "q"}\n')
     with pytest.raises(ConfigError, match="no answer field"):
         load_questions(tmp_path / "x.jsonl")
+
+
+@pytest.mark.parametrize("gold", ["", " ", "the", "."])
+def test_rows_whose_gold_says_nothing_are_refused_or_dropped(tmp_path, gold):
+    rows = [{"id": "ok", "question": "q1", "golden_answers": ["Paris", "."]},
+            {"id": "bad", "question": "q2", "golden_answers": [gold]}]  # fmt: skip
+    path = tmp_path / "nq.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in rows))
+    with pytest.raises(ConfigError, match=r"row 1 \(id 'bad'\).*normalise to nothing"):
+        load_questions(path)
+    [q] = load_questions(path, unscorable="drop")
+    assert q.aliases == ["Paris"]  # its degenerate alias dropped too
+    turns = [{"Conversation_no": 1, "Turn_no": 1, "Question": "q", "Answer": gold}]
+    (tmp_path / "topiocqa.jsonl").write_text(json.dumps(turns[0]))
+    with pytest.raises(ConfigError, match="normalise to nothing"):
+        load_sessions(tmp_path / "topiocqa.jsonl")
+    assert load_sessions(tmp_path / "topiocqa.jsonl", unscorable="drop") == []

@@ -6,6 +6,7 @@ crash); the captured tokens match the model's own log-probs and train."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sys
 import time
@@ -149,3 +150,32 @@ def test_mini_swe_agent_runs_unmodified_in_the_sandbox(tiny_model, tmp_path):
     assert summary["failed_episodes"] == 0, traj.info
     assert traj.segments and not traj.attribution_failed
     assert "tests_passed" in json.dumps(traj.turns[0].reward_parts) or traj.turns[0].reward_parts
+
+
+def test_a_tool_loop_program_reaches_the_env_tools_and_its_calls_join(tiny_model):
+    """The plain OpenAI-SDK loop (tool_loop.py) lists the env's tools, runs the model's calls
+    through them, and its four calls (each history extending the last with a tool result)
+    join into one segment."""
+    from transformers import AutoTokenizer
+
+    from agentgym.evaluate import aevaluate
+    from agentgym.policies.base import SamplingConfig
+    from agentgym.registration import make
+    from tests.gateway.test_gateway import Echo
+
+    policy = Echo(AutoTokenizer.from_pretrained(tiny_model), SamplingConfig(max_new_tokens=64))
+    command = [sys.executable, "-m", "agentgym.programs.tool_loop"]
+    trajs: list = []
+
+    def env():
+        return make("harness", task="deep_research", command=command,
+                    variables={"AGENT_MAX_TURNS": "4"})  # fmt: skip
+
+    summary = asyncio.run(aevaluate(env, policy, episodes=4, on_episode=trajs.append))
+    assert summary["failed_episodes"] == 0
+    calling = [t for t in trajs if t.turns[0].info["program_tool_calls"] == 4]
+    assert calling, "Echo calls search on odd episodes"
+    for traj in calling:
+        (segment,) = traj.segments
+        starts = sum(1 for a, b in zip([0, *segment.loss_mask], segment.loss_mask) if b > a)
+        assert starts == 4 and not traj.attribution_failed

@@ -17,7 +17,9 @@ def test_normalize_drops_case_punctuation_and_articles():
             2 * (1 / 3) * 1 / (1 / 3 + 1),
         ),  # p=1/3 (city, of, paris), r=1
         ("London", "Paris", 0.0),
-        ("", "", 1.0),
+        ("", "", 0.0),  # an empty answer never matches, not even an empty gold
+        ("", "the", 0.0),
+        (".", "", 0.0),
     ],
 )
 def test_f1_by_hand(pred, gold, want):
@@ -35,3 +37,9 @@ def test_best_over_aliases_and_two_way_substring():
     assert substring_match("o", golds) == 0.0 and substring_match("Lyth", golds) == 0.0
     everyone = " ".join(f"Person{i} Name{i}," for i in range(50)) + " Lythwyth Vornoutan"
     assert substring_match(everyone, golds) == 0.0
+
+
+def test_an_empty_answer_never_earns_against_degenerate_golds():
+    for golds in (["", " "], ["the"], ["."], ["Paris", ""]):
+        assert best_em("", golds) == best_f1("", golds) == 0.0
+        assert best_em(" the ", golds) == best_f1("...", golds) == 0.0

@@ -125,7 +125,9 @@ def test_a_pool_keeps_environments_across_rollouts_and_drops_failed_ones():
             first = first if step else len(built)
             assert len(built) == first <= 2 and not closed  # built once, reused by every step
         with pytest.raises(agentgym.RolloutError, match="boom"):
-            await rollout(pool, FailsOnTask(), [9], 1, RolloutConfig(concurrency=1))
+            await rollout(
+                pool, FailsOnTask(), [9], 1, RolloutConfig(concurrency=1, max_failure_rate=0)
+            )
         assert len(closed) == 1 and closed[0] not in pool.idle  # failed: closed, not reused
         await pool.aclose()
         assert set(closed) == set(built)
@@ -160,11 +162,40 @@ def test_one_failed_episode_is_recorded_and_the_others_go_on(tmp_path):
     assert len(list(read_trajectories(tmp_path / "t.jsonl"))) == 10  # on disk too
     s = summarize(trajs)
     assert s["failed_episodes"] == 1 and s["episodes"] == 9 and s["success_rate"] == 1.0
-    # past the failure rate the run stops, naming the last failed episode and its cause
+    # one failure more than the rate is allowed (a run of 2 survives one); past that the run
+    # stops, naming the last failed episode and its cause
+    oracle = ScriptedPolicy(GuessNumberEnv.oracle)
+    assert len(asyncio.run(rollout(FlakyEnv, oracle, [3, 4], 1, RolloutConfig()))) == 2
+    strict = RolloutConfig(max_failure_rate=0)
     with pytest.raises(agentgym.RolloutError, match=r"1 of 2 episodes failed.*task 3.*died"):
-        asyncio.run(
-            rollout(FlakyEnv, ScriptedPolicy(GuessNumberEnv.oracle), [3, 4], 1, RolloutConfig())
-        )
+        asyncio.run(rollout(FlakyEnv, oracle, [3, 4], 1, strict))
+
+
+def test_a_rerun_plays_failed_episodes_again_and_keeps_their_record(tmp_path):
+    """Episodes recorded as failed (stop_reason=error) are not done: a rerun plays them
+    again, the evaluation completes to the episodes asked for, the failed rows are kept in
+    trajectories.failed.jsonl, and the finished ones are not replayed."""
+    down = {"yes": True}
+
+    class Flaky(GuessNumberEnv):
+        async def astep(self, action):
+            if self.task_seed % 2 and down["yes"]:
+                raise RuntimeError("server down")
+            return await super().astep(action)
+
+    out = tmp_path / "run"
+    first = agentgym.evaluate(Flaky, ScriptedPolicy(GuessNumberEnv.oracle), episodes=8, out=out,
+                              settings=RolloutConfig(max_failure_rate=1))  # fmt: skip
+    assert first["failed_episodes"] == 4 and first["episodes"] == 4
+    assert first["episodes_asked"] == 8
+    down["yes"] = False
+    second = agentgym.evaluate(Flaky, ScriptedPolicy(GuessNumberEnv.oracle), episodes=8, out=out)
+    assert second["episodes"] == 8 and second["failed_episodes"] == 0
+    assert second["resumed_episodes"] == 4  # the 4 that had finished, not replayed
+    rows = list(read_trajectories(out / "trajectories.jsonl"))
+    assert sorted(t.key for t in rows) == [(t, 0) for t in range(8)]  # no duplicates
+    failed = list(read_trajectories(out / "trajectories.failed.jsonl"))
+    assert len(failed) == 4 and all("server down" in t.info["error"] for t in failed)
 
 
 def test_a_rollout_turn_limit_is_the_envs_own_and_scores_the_final_state():
