@@ -113,7 +113,7 @@ def _agent_step(
 
 def _observe(step: dict[str, Any], m: Message) -> None:
     ids = {c["tool_call_id"] for c in step.get("tool_calls", [])}
-    result = {"content": m.content}
+    result: dict[str, Any] = {"content": m.content}
     if m.tool_call_id in ids:
         result["source_call_id"] = m.tool_call_id
     step.setdefault("observation", {"results": []})["results"].append(result)

@@ -7,7 +7,9 @@ transformers), and the program sends the env's opening messages (``$AGENTGYM_MES
 engine does, so the episodes match but for sampling. Besides episodes per minute the script
 prints each side's seconds outside the model per episode: the gateway's overhead is the program
 side's extra non-model time (process start, HTTP, the SDK), as a share of its episode.
-Rounds alternate the order. Also: the fraction of sampled tokens attributed (goal 100%).
+Rounds alternate the order. Also: the fraction of sampled tokens attributed (goal 100%), and
+the gateway's own cost per model call (HTTP, rendering, capture), against a policy that
+answers at once, through the openai SDK's AsyncOpenAI client.
 
     .venv/bin/python bench/gateway.py [--episodes 16] [--rounds 2] [--env deep_research]
 """
@@ -18,12 +20,15 @@ import argparse
 import asyncio
 import statistics
 import sys
+import time
 from typing import Any
 
 from agentgym.evaluate import aevaluate
+from agentgym.policies.base import SamplingConfig, TokenPolicy
 from agentgym.policies.config import build_policy
 from agentgym.registration import make
 from agentgym.rollout import RolloutConfig
+from agentgym.types import Sample
 
 MODEL = ".cache/models/smollm2-135m-instruct"
 
@@ -57,6 +62,8 @@ async def main(args: argparse.Namespace) -> None:
         await compare(args, policy, engine_env, gateway_env, settings)
     finally:
         await policy.aclose()
+    ms = await per_call(args.model, 512, args.concurrency)
+    print(f"gateway per model call: {ms:.2f} ms ({args.concurrency} clients, 512 calls)")
 
 
 async def compare(args: argparse.Namespace, policy: Any, engine_env: Any, gateway_env: Any,
@@ -90,6 +97,39 @@ async def compare(args: argparse.Namespace, policy: Any, engine_env: Any, gatewa
         f"{extra:.2f} s = {100 * extra / episode:.1f}% of its episode (goal <= 10%)"
     )
     print(f"attributed tokens: {100 * min(attributed):.1f}% (worst round; goal 100%)")  # fmt: skip
+
+
+class Instant(TokenPolicy):
+    """Answers every call at once with the same few tokens: what is left is the gateway."""
+
+    async def generate(self, prompt_ids, max_tokens, seed, sampling=None):  # type: ignore[no-untyped-def]
+        ids = self.renderer.encode("forty two")
+        return Sample(text="forty two", token_ids=ids, logprobs=[-0.1] * len(ids))
+
+
+async def per_call(model: str, calls: int, concurrency: int) -> float:
+    """Milliseconds of wall per model call through the gateway (``concurrency`` clients)."""
+    from openai import AsyncOpenAI
+    from transformers import AutoTokenizer
+
+    from agentgym.gateway import Gateway
+
+    policy = Instant(AutoTokenizer.from_pretrained(model), SamplingConfig(max_new_tokens=8))
+    gateway = await Gateway.of(policy)
+    history = [{"role": "user", "content": "What is six times seven?"}]
+
+    async def client(n: int) -> None:
+        for first in range(0, calls // concurrency, 32):  # an episode: 32 calls at most
+            link = gateway.open(n * calls + first)
+            openai = AsyncOpenAI(base_url=link.base_url, api_key=link.token, max_retries=0)
+            for _ in range(min(32, calls // concurrency - first)):
+                await openai.chat.completions.create(model="agentgym", messages=history)  # type: ignore[arg-type]
+            gateway.close(link)
+
+    t0 = time.perf_counter()
+    await asyncio.gather(*(client(n) for n in range(concurrency)))
+    wall = time.perf_counter() - t0
+    return 1000 * wall / calls
 
 
 if __name__ == "__main__":

@@ -37,6 +37,7 @@ def main() -> None:
             break
         ended = False
         for call in message.tool_calls:
+            assert call.type == "function"  # the gateway answers function calls only
             done = http.post(
                 f"{tools_url}/{call.function.name}", json=json.loads(call.function.arguments)
             ).json()
