@@ -11,7 +11,9 @@ The tree::
     ├── ToolError              a tool refused its input; becomes an observation for the model
     ├── SandboxError           a sandbox could not be started or used (docker missing, image gone)
     ├── PolicyError            a policy backend failed (server down, bad response)
+    │   └── PolicyDeadError    its engine died (names the cause): the run stops at once
     ├── RolloutError           more episodes failed than a run allows (names the last one)
+    │   └── StallError         no episode made progress in rollout.stall_timeout_s (names waits)
     ├── ProgramError           an agent program failed its episode (hung, flooded, crashed)
     ├── SyncError              a sampler's log-probs disagree with the learner's after a sync
     ├── CollapseError          a run kept collapsing after the rollbacks it may make
@@ -78,10 +80,20 @@ class PolicyError(AgentGymError):
     """A policy backend failed: a server that does not answer, or answers nonsense."""
 
 
+class PolicyDeadError(PolicyError):
+    """The policy's engine died: every episode would fail the same way, so the run stops at
+    the first (not past the failure budget), with the cause from the engine's log."""
+
+
 class RolloutError(AgentGymError):
     """More episodes failed (infrastructure faults) than ``rollout.max_failure_rate`` allows;
     the message names the last one's env, task and cause. Each failure is also in the
     trajectory file (``stop_reason="error"``)."""
+
+
+class StallError(RolloutError):
+    """No episode made progress for ``rollout.stall_timeout_s``: a component is frozen. The
+    message lists the episodes in flight and the call each is suspended in."""
 
 
 class ProgramError(AgentGymError):

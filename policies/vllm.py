@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from agentgym._imports import require
-from agentgym.errors import PolicyError
+from agentgym.errors import PolicyDeadError, PolicyError
 from agentgym.policies.base import SamplingConfig, TokenPolicy
 from agentgym.types import Sample
 
@@ -175,6 +175,10 @@ class VLLMPolicy(TokenPolicy):
             self.engine = AsyncLLM.from_engine_args(args)
         super().__init__(self.engine.tokenizer, sampling)
         self._ids = itertools.count()
+        self._log = log_file
+        from vllm.v1.engine.exceptions import EngineDeadError
+
+        self._dead = EngineDeadError
 
     async def load_weights(self) -> None:
         """Reload the weights from the folder the engine was started on and forget the
@@ -207,8 +211,13 @@ class VLLMPolicy(TokenPolicy):
         )
         final = None
         prompt = self._vllm.TokensPrompt(prompt_token_ids=prompt_ids)
-        async for out in self.engine.generate(prompt, params, request_id=f"ag-{next(self._ids)}"):
-            final = out
+        try:
+            async for out in self.engine.generate(
+                prompt, params, request_id=f"ag-{next(self._ids)}"
+            ):
+                final = out
+        except self._dead as exc:  # vLLM says "see stack trace (above)": say what it was
+            raise PolicyDeadError(f"the vLLM engine core died: {self._cause()}") from exc
         if final is None or not final.outputs:
             raise PolicyError("vLLM returned no output for a request")
         seq = final.outputs[0]
@@ -220,6 +229,18 @@ class VLLMPolicy(TokenPolicy):
         finish = "stop" if seq.finish_reason == "stop" else "length"
         text = self.renderer.decode(ids)
         return Sample(text=text, token_ids=ids, logprobs=logprobs, finish_reason=finish)
+
+    def _cause(self) -> str:
+        """The engine log's last error lines (its process printed the cause there)."""
+        if self._log is None or not self._log.exists():
+            return "its process exited (no log: give the policy a log folder to see why)"
+        lines = self._log.read_text(errors="replace").splitlines()
+        errors = [ln.strip() for ln in lines if "Error" in ln or "Killed" in ln or "signal" in ln]
+        return (
+            " | ".join(errors[-3:])[-600:] + f" (log: {self._log})"
+            if errors
+            else (f"its process exited; the log: {self._log}")
+        )
 
     async def aclose(self) -> None:
         await super().aclose()

@@ -219,7 +219,9 @@ def main(argv: list[str] | None = None) -> int:
         log = Path(tempfile.gettempdir()) / f"agentgym-error-{os.getpid()}.log"
         log.write_text(traceback.format_exc())
         what = str(exc) if isinstance(exc, AgentGymError) else f"{type(exc).__name__}: {exc}"
-        show.error(f"{what.splitlines()[0] if what.strip() else what} (traceback: {log})")
+        if not isinstance(exc, AgentGymError) and what.strip():  # ours are written to be read
+            what = what.splitlines()[0]
+        show.error(f"{what} (traceback: {log})")
         return 2 if isinstance(exc, AgentGymError) else 1
     except KeyboardInterrupt:
         show.note("interrupted: what was written so far is kept (rerun resumes)")

@@ -37,6 +37,12 @@ class RolloutConfig(BaseModel):
         "container, a server down; recorded as stop_reason=error, played again by a rerun) "
         "before the run stops; one more is allowed when it is not 0 (a run of 8 survives one)",
     )
+    stall_timeout_s: float | None = Field(
+        300.0,
+        gt=0,
+        description="seconds without a turn, model call or episode ending while episodes are "
+        "in flight before the run fails naming what each waits for (None: never)",
+    )
     split: Literal["train", "eval"] | None = Field(
         None, description="play only the env's training or held-out tasks (None: all)"
     )

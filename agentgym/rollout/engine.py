@@ -15,17 +15,21 @@ episodes have failed.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Callable
 from typing import Any
 
 from agentgym.asyncenv import Action, EpisodeEnv, ProgramEnv
-from agentgym.errors import PolicyError, ProgramError, RolloutError
+from agentgym.errors import PolicyDeadError, PolicyError, ProgramError, RolloutError
 from agentgym.policy import Context, Policy
 from agentgym.rollout.config import RolloutConfig
+from agentgym.rollout.watchdog import Watchdog
 from agentgym.rollout.writer import TrajectoryWriter
 from agentgym.types import Message, ToolSpec, Trajectory, Turn
 
+CLOSE_TIMEOUT_S = 30.0
+"""Seconds an abandoned episode's environment may take to close (a frozen one is left)."""
 _STEP_KEYS = {"turn", "reward_parts", "format_error", "tool_calls", "tool_errors", "action"}
 
 
@@ -54,6 +58,7 @@ class Episode:
         self.tools: list[ToolSpec] = []
         self.ctx: Context | None = None
         self.reset_seconds = 0.0
+        self.link: Any = None  # a program's gateway episode
 
     async def play(self) -> Trajectory:
         """Reset, then turn after turn until the episode ends or a limit cuts it."""
@@ -121,7 +126,7 @@ class Episode:
         from agentgym.gateway import Gateway
 
         gateway = await Gateway.of(self.policy)
-        link = gateway.open(seed)
+        link = self.link = gateway.open(seed)
         t0 = time.perf_counter()
         try:
             obs, reward, terminated, truncated, info = await env.aplay(link)
@@ -176,6 +181,14 @@ class Episode:
             reset_seconds=self.reset_seconds,
             info={k: v for k, v in end_info.items() if k not in ("reward_parts", "turn")},
         )
+
+    @property
+    def progress(self) -> int:
+        """Grows with every turn (and every model call of a program)."""
+        return len(self.turns) + (len(self.link.record.calls) if self.link is not None else 0)
+
+    def __str__(self) -> str:
+        return f"env '{self.env.env_id}' task {self.task} sample {self.sample} turn {self.progress}"
 
     def failed(self, exc: BaseException) -> Trajectory:
         """The record of this episode after it raised: its turns so far, and why."""
@@ -242,7 +255,9 @@ class Workers:
         self.on_done, self.on_fatal = on_done, on_fatal
         self.queue: asyncio.Queue[tuple[int, int]] = asyncio.Queue()
         self.tasks: list[asyncio.Task[None]] = []
-        self.submitted = self.failures = 0
+        self.submitted = self.failures = self.finished = 0
+        self.playing: dict[asyncio.Task[Any], Episode] = {}
+        self.watchdog: Watchdog | None = None
 
     def submit(self, task: int, sample: int, workers: int | None = None) -> None:
         """Queue one episode (starting up to ``workers``, default ``concurrency``, on first
@@ -250,16 +265,28 @@ class Workers:
         if not self.tasks:
             n = max(1, min(self.cfg.concurrency, workers or self.cfg.concurrency))
             self.tasks = [asyncio.create_task(self._work()) for _ in range(n)]
+            if self.cfg.stall_timeout_s is not None and self.watchdog is None:
+                self.watchdog = Watchdog(self.cfg.stall_timeout_s, self._progress,
+                                         self._in_flight, self.on_fatal)  # fmt: skip
         self.queue.put_nowait((task, sample))
         self.submitted += 1
 
     async def aclose(self) -> None:
         """Stop the workers: idle environments go back to the pool, those of episodes in
         flight (abandoned) are closed."""
+        if self.watchdog is not None:
+            self.watchdog.cancel()
+            self.watchdog = None
         for task in self.tasks:
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
         self.tasks = []
+
+    def _progress(self) -> int:
+        return self.finished + sum(e.progress for e in self.playing.values())
+
+    def _in_flight(self) -> list[tuple[str, asyncio.Task[Any]]]:
+        return [(str(e), task) for task, e in self.playing.items()]
 
     async def _work(self) -> None:
         try:
@@ -274,9 +301,14 @@ class Workers:
                 task, sample = await self.queue.get()
                 busy = True
                 episode = Episode(env, self.policy, task, sample, self.cfg)
+                me = asyncio.current_task()
+                assert me is not None
+                self.playing[me] = episode
                 try:
                     traj = await episode.play()
                 except Exception as exc:  # an infrastructure fault: record it, replace the env
+                    del self.playing[me]
+                    self.finished += 1
                     fatal = self._past_budget(env, task, exc)
                     if fatal is not None:
                         self.on_fatal(fatal)
@@ -286,11 +318,15 @@ class Workers:
                     await env.aclose()
                     env = self.envs.acquire()
                 else:
+                    del self.playing[me]
+                    self.finished += 1
                     self.on_done(traj)
                 busy = False
         finally:
-            if busy:
-                await env.aclose()
+            self.playing.pop(asyncio.current_task(), None)  # type: ignore[arg-type]
+            if busy:  # abandoned mid-episode; a frozen env must not hold the run's end up
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(env.aclose(), CLOSE_TIMEOUT_S)
             else:
                 self.envs.release(env)
 
@@ -299,6 +335,8 @@ class Workers:
         the rate is not 0), the error that stops the run (the policy's own error as it is: the
         policy is down, every episode would fail the same way)."""
         self.failures += 1
+        if isinstance(exc, PolicyDeadError):
+            return exc
         rate = self.cfg.max_failure_rate
         if self.failures <= rate * self.submitted + (rate > 0):  # a run of 8 survives one
             return None

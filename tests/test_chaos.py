@@ -1,0 +1,145 @@
+"""Chaos: a real component frozen (SIGSTOP) or killed (SIGKILL) in the middle of a real eval
+run fails the run within its deadline, naming the component, and the rerun completes the
+evaluation to the episodes asked for, with no episode lost or played twice.
+
+Each case runs ``agentgym eval`` in a subprocess, waits until episodes are being written,
+signals the component's processes (found among the run's descendants), and checks the exit,
+the message, the seconds to detect and the rerun.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agentgym.rollout import read_trajectories
+
+psutil = pytest.importorskip("psutil")
+VLLM_ENGINE = (
+    "policy.engine={dtype: float32, max_model_len: 4096, gpu_memory_utilization: 0.2, "
+    "enforce_eager: true, max_num_batched_tokens: 16384}"
+)
+
+
+def eval_command(out: Path, *args: str) -> list[str]:
+    return [sys.executable, "-m", "agentgym.cli", "eval", f"out={out}", *args]
+
+
+def written(out: Path) -> int:
+    path = out / "trajectories.jsonl"
+    return path.read_bytes().count(b"\n") if path.exists() else 0
+
+
+def run_with_fault(
+    command: list[str], out: Path, component: Callable[[Any], bool], sig: int, after: int
+) -> tuple[subprocess.CompletedProcess[str], float]:
+    """Run ``command``; once ``after`` episodes are written, send ``sig`` to every descendant
+    for which ``component(process)`` holds; (the finished run, seconds from signal to exit)."""
+    env = {k: v for k, v in os.environ.items() if k != "VLLM_RPC_BASE_PATH"}
+    env["TMPDIR"] = tempfile.mkdtemp()  # short: vLLM's socket paths are < 108
+    log = out.parent / f"{out.name}.log"
+    with open(log, "w") as sink:
+        proc = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT, text=True,
+                                env=env, start_new_session=True)  # fmt: skip
+    hit: list[Any] = []
+    try:
+        deadline = time.monotonic() + 400
+        while written(out) < after and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert proc.poll() is None, f"the run ended before the fault:\n{log.read_text()[-2000:]}"
+        hit = [p for p in psutil.Process(proc.pid).children(recursive=True) if component(p)]
+        assert hit, "no such component among the run's processes"
+        for p in hit:
+            p.send_signal(sig)
+        t0 = time.monotonic()
+        proc.wait(timeout=180)  # a hang fails here
+        seconds = time.monotonic() - t0
+    finally:
+        for p in hit:  # a stopped process: let it go
+            with_suppress(lambda p=p: (p.send_signal(signal.SIGCONT), p.kill()))
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    print(f"chaos: {out.parent.name}: the run ended {seconds:.1f} s after the fault")
+    return subprocess.CompletedProcess(command, proc.returncode, log.read_text(), ""), seconds
+
+
+def with_suppress(fn: Callable[[], object]) -> None:
+    try:
+        fn()
+    except psutil.Error:
+        pass
+
+
+def rerun_completes(command: list[str], out: Path, episodes: int) -> None:
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600,
+                          env={**os.environ, "TMPDIR": tempfile.mkdtemp()})  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    keys = [t.key for t in read_trajectories(out / "trajectories.jsonl")]
+    assert len(keys) == len(set(keys)) == episodes  # none lost, none twice
+    assert all(t.stop_reason != "error" for t in read_trajectories(out / "trajectories.jsonl"))
+
+
+def is_engine_core(p: Any) -> bool:
+    try:
+        return "EngineCore" in p.name() or "EngineCore" in " ".join(p.cmdline())
+    except psutil.Error:
+        return False
+
+
+def is_chromium(p: Any) -> bool:
+    try:
+        return "chrom" in p.name().lower() or "headless_shell" in p.name()
+    except psutil.Error:
+        return False
+
+
+@pytest.mark.vllm
+@pytest.mark.slow
+def test_a_frozen_vllm_engine_core_fails_the_run_naming_the_policy(tiny_model, tmp_path):
+    out = tmp_path / "run"
+    command = eval_command(out, "env=guess_number", "policy=vllm", f"policy.model={tiny_model}",
+                           "policy.max_new_tokens=48", "episodes=48", "group_size=4",
+                           "rollout.stall_timeout_s=30", VLLM_ENGINE)  # fmt: skip
+    done, seconds = run_with_fault(command, out, is_engine_core, signal.SIGSTOP, after=4)
+    assert done.returncode != 0
+    assert "no episode made progress for 30 s" in done.stdout, done.stdout[-3000:]
+    assert "VLLMPolicy.generate" in done.stdout  # the frozen component, by name
+    assert seconds < 120
+    rerun_completes(command, out, 48)
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_a_frozen_chromium_fails_the_run_naming_the_browser(tmp_path):
+    out = tmp_path / "run"
+    command = eval_command(out, "env=gui", "env.observation=tree", "policy=scripted",
+                           "episodes=24", "rollout.stall_timeout_s=10")  # fmt: skip
+    done, seconds = run_with_fault(command, out, is_chromium, signal.SIGSTOP, after=2)
+    assert done.returncode != 0
+    assert "no episode made progress for 10 s" in done.stdout, done.stdout[-3000:]
+    assert seconds < 90
+    rerun_completes(command, out, 24)
+
+
+@pytest.mark.vllm
+@pytest.mark.slow
+def test_a_killed_vllm_engine_core_stops_the_run_at_once_with_its_cause(tiny_model, tmp_path):
+    out = tmp_path / "run"
+    command = eval_command(out, "env=guess_number", "policy=vllm", f"policy.model={tiny_model}",
+                           "policy.max_new_tokens=48", "episodes=48", "group_size=4",
+                           VLLM_ENGINE)  # fmt: skip
+    done, seconds = run_with_fault(command, out, is_engine_core, signal.SIGKILL, after=4)
+    assert done.returncode != 0 and seconds < 60
+    assert "the vLLM engine core died" in done.stdout, done.stdout[-3000:]
+    rows = list(read_trajectories(out / "trajectories.jsonl"))
+    assert sum(t.stop_reason == "error" for t in rows) <= 8  # the episodes in flight, no more
+    rerun_completes(command, out, 48)
