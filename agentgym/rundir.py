@@ -3,9 +3,9 @@ mixes with an old one.
 
 ``claim(out)`` holds an exclusive ``flock`` on ``out/.lock`` while the run works (the kernel
 drops it when the process ends, even by SIGKILL, so a crash leaves no stale lock); a second
-``agentgym`` on the same ``out`` fails at once with the first one's pid. ``set_aside(out)``
-moves a previous run's files to ``<out>.previous`` (one generation kept) before a fresh
-run starts there.
+``agentgym`` on the same ``out`` fails at once with the first one's pid. No run is ever
+moved or overwritten: a rerun goes on from the run in its folder, and a fresh run into a
+folder that holds one is refused (``trainers/grpo/config.py``).
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -48,17 +47,3 @@ def claim(out: Path) -> Iterator[None]:
         yield
     finally:
         os.close(fd)  # releases the lock
-
-
-def set_aside(out: Path, artefacts: tuple[str, ...]) -> Path | None:
-    """Move the ``artefacts`` (names inside ``out``) that exist to ``<out>.previous``,
-    replacing what was there; return that folder, or None if there was nothing to move."""
-    found = [out / name for name in artefacts if (out / name).exists()]
-    if not found:
-        return None
-    previous = out.with_name(out.name + ".previous")
-    shutil.rmtree(previous, ignore_errors=True)
-    previous.mkdir(parents=True)
-    for path in found:
-        shutil.move(path, previous / path.name)
-    return previous

@@ -73,7 +73,8 @@ def stall_error(timeout_s: float, flying: list[tuple[str, asyncio.Task[Any]]]) -
 def waiting_in(task: asyncio.Task[Any]) -> str:
     """Where ``task`` is suspended: the innermost coroutine outside Python's own library (the
     component: ``VLLMPolicy.generate``, ``SweEnv.astep``), and the call it waits on there."""
-    chain, coro = [], task.get_coro()
+    chain: list[tuple[str, str, int]] = []
+    coro: Any = task.get_coro()
     while (frame := getattr(coro, "cr_frame", None)) is not None:
         code = frame.f_code
         chain.append((code.co_qualname, code.co_filename, frame.f_lineno))

@@ -68,6 +68,11 @@ class Sandbox(abc.ABC):
     async def start(self) -> None:
         """Create the sandbox (idempotent)."""
 
+    async def healthy(self) -> bool:
+        """Whether the started sandbox can run commands now (a container that died or was
+        paused cannot)."""
+        return True
+
     @abc.abstractmethod
     async def exec(
         self, command: str, timeout: float | None = None, stdin: bytes | None = None

@@ -150,7 +150,12 @@ class DockerSandbox(Sandbox):
         )
         try:
             code, out, err, cut = await self._run(["bash", "-c", wrapped], stdin, keep, limit + 30)
-        except TimeoutError:
+        except TimeoutError:  # the command's own timeout did not answer: is the container?
+            if not await self.healthy():
+                raise SandboxError(
+                    f"container {self.id[:12]} stopped answering (paused, or gone): a command "
+                    f"of {limit:g} s got no reply in {limit + 30:g} s"
+                ) from None
             return ExecResult(137, "", f"killed after {limit:g} s", timed_out=True)
         oom_killed = code == 137 and await self._oom_killed()
         return ExecResult(
@@ -191,7 +196,11 @@ class DockerSandbox(Sandbox):
         """Whether the out-of-memory killer struck since the last time we asked."""
         assert self.id is not None
         _, out, _, _ = await self._run(["sh", "-c", _OOM_KILLS])
-        kills = int(out.strip() or 0)
+        if not out.strip().isdigit():  # killed from outside: the exec itself died with it
+            if not await self._alive():
+                raise SandboxError(f"container {self.id[:12]} is gone (killed from outside)")
+            return False
+        kills = int(out.strip())
         struck, self._oom_kills = kills > self._oom_kills, kills
         return struck
 
@@ -199,6 +208,14 @@ class DockerSandbox(Sandbox):
         assert self.id is not None
         code, out, _, _ = await docker("inspect", "-f", "{{.State.Running}}", self.id)
         return code == 0 and out.strip() == b"true"
+
+    async def healthy(self) -> bool:
+        if self.id is None:
+            return False
+        code, out, _, _ = await docker(
+            "inspect", "-f", "{{.State.Running}} {{.State.Paused}}", self.id
+        )
+        return code == 0 and out.strip() == b"true false"
 
     async def copy_in(self, src: Path) -> None:
         buf = io.BytesIO()

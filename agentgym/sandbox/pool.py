@@ -5,9 +5,13 @@ sandbox another episode used."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable
 
 from agentgym.sandbox.base import Sandbox
+
+CHECK_TIMEOUT_S = 10.0
+"""Seconds a warm sandbox's health check (and a dead one's removal) may take."""
 
 
 class SandboxPool:
@@ -34,13 +38,22 @@ class SandboxPool:
             self._ready.put_nowait(sandbox)
 
     async def acquire(self) -> Sandbox:
-        """A started sandbox, never used before."""
+        """A started sandbox, never used before, checked alive (a warm one that died or was
+        paused while it waited is destroyed and replaced, not found out at scoring)."""
         self._refill()
-        if self._ready.empty():
-            sandbox = self.factory()
-            await sandbox.start()
-        else:
+        while not self._ready.empty():
             sandbox = self._ready.get_nowait()
+            try:
+                ok = await asyncio.wait_for(sandbox.healthy(), CHECK_TIMEOUT_S)
+            except TimeoutError:
+                ok = False
+            if ok:
+                self._refill()
+                return sandbox
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(sandbox.close(), CHECK_TIMEOUT_S)
+        sandbox = self.factory()
+        await sandbox.start()
         self._refill()
         return sandbox
 

@@ -175,3 +175,40 @@ def test_a_process_that_escapes_with_setsid_does_not_outlive_its_call():
     [_, survivors, alive] = run(in_box(escape, count, "echo alive"))
     assert survivors.stdout.strip() == "0", survivors
     assert alive.stdout.strip() == "alive"  # the container itself lives on
+
+
+def test_the_pool_replaces_a_warm_container_that_died_or_was_paused():
+    async def go():
+        pool = SandboxPool(lambda: DockerSandbox(limits=LIMITS), size=2)
+        try:
+            first = await pool.acquire()  # the pool warms two more meanwhile
+            await pool.release(first)
+            while pool._ready.qsize() < 2:
+                await asyncio.sleep(0.2)
+            paused, killed = list(pool._ready._queue)  # type: ignore[attr-defined]
+            subprocess.run(["docker", "pause", paused.id], check=True, capture_output=True)
+            subprocess.run(["docker", "kill", killed.id], check=True, capture_output=True)
+            box = await pool.acquire()
+            assert box not in (paused, killed)
+            assert (await box.exec("echo alive")).stdout.strip() == "alive"
+            await pool.release(box)
+        finally:
+            await pool.close()
+
+    run(go())
+    assert sandbox_containers() == []
+
+
+def test_a_container_killed_mid_command_is_a_sandbox_error_saying_so():
+    from agentgym.errors import SandboxError
+
+    async def go():
+        async with DockerSandbox(limits=LIMITS) as box:
+            await box.exec("true")
+            running = asyncio.create_task(box.exec("sleep 4"))
+            await asyncio.sleep(1)
+            subprocess.run(["docker", "kill", box.id], check=True, capture_output=True)
+            with pytest.raises(SandboxError, match="is gone"):
+                await running
+
+    run(go())

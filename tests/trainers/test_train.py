@@ -205,7 +205,7 @@ def test_checkpoints_and_the_final_model_load_in_every_policy(tiny_model, tmp_pa
     assert _digits_train(tiny_model, tmp_path / "again", "trainer.steps=1", f"init={loadable}") == 0
 
 
-def test_resume_refuses_other_settings_and_a_fresh_run_sets_the_old_one_aside(
+def test_resume_refuses_other_settings_and_a_fresh_run_never_moves_the_old_one(
     tiny_model, tmp_path, capsys
 ):
     out = tmp_path / "run"
@@ -221,12 +221,14 @@ def test_resume_refuses_other_settings_and_a_fresh_run_sets_the_old_one_aside(
     more = ("trainer.steps=3", "trainer.save_every=1", "policy.max_new_tokens=4")
     assert train_digits(tiny_model, out, *more, "trainer.resume=true") == 0
     assert [m["step"] for m in metrics(out)] == [0, 1, 2]
-    # a fresh run never mixes with the old one's checkpoints and metrics
-    assert train_digits(tiny_model, out, "trainer.steps=1", "policy.max_new_tokens=4") == 0
-    assert "moved to" in said()
-    assert [m["step"] for m in metrics(out)] == [0]
-    assert (out / "checkpoints" / "latest").read_text() == "step_000001"
-    assert [m["step"] for m in metrics(tmp_path / "run.previous")] == [0, 1, 2]
+    # a fresh run never moves or overwrites a run: refused, naming both ways on
+    assert train_digits(tiny_model, out, *more, "trainer.resume=false") == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "holds a run" in err and "another out=" in err and "drop trainer.resume" in err
+    assert [m["step"] for m in metrics(out)] == [0, 1, 2]
+    # the same command again goes on from the run (here: it is done)
+    assert train_digits(tiny_model, out, *more) == 0
+    assert [m["step"] for m in metrics(out)] == [0, 1, 2]
 
 
 def test_a_second_process_on_the_same_out_fails_at_once(tiny_model, tmp_path):

@@ -7,7 +7,10 @@ sampler, in eval's words), ``learner.*`` (model, optimiser, schedule, ranks), ``
 
 from __future__ import annotations
 
+import hashlib
+import json
 import warnings
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -115,7 +118,11 @@ class GRPOConfig(_Strict):
         description="the newest checkpoints kept in out/checkpoints (an older one is deleted "
         "once a newer one is complete); null keeps every one",
     )
-    resume: bool = Field(False, description="continue from out's latest checkpoint, exactly")
+    resume: bool | None = Field(
+        None,
+        description="continue from out's latest checkpoint, exactly (None: if out holds a run; "
+        "false: a fresh run, refused where out holds one)",
+    )
     sync_probe_tol: float = Field(
         0.05, gt=0.0, description="largest mean |sampler - learner| log-prob after a sync"
     )
@@ -233,7 +240,11 @@ class TrainConfig(_Strict, WithImports):
     )
     device: Device = Field("auto", description="where the learner runs")
     seed: int = Field(0, ge=0, description="seeds the tasks, the sampling and the learner")
-    out: str = Field("runs/train", description="the run folder (a rerun resumes from it)")
+    out: str = Field(
+        "",
+        description="the run folder (a rerun resumes from it); default: runs/train/ENV-HASH, one "
+        "per configuration (the settings a resume may not change)",
+    )
     learner: LearnerConfig = Field(default_factory=LearnerConfig)
     trainer: GRPOConfig = Field(default_factory=GRPOConfig)
     rollout: RolloutConfig = Field(default_factory=RolloutConfig)
@@ -265,9 +276,37 @@ class TrainConfig(_Strict, WithImports):
         return self.init or str(self.policy.model)
 
 
+RUN_FILES = (
+    "checkpoints", "trajectories", "eval", "cold_start", "metrics.jsonl", "tb", "report.html",
+    "model", "policy", "config.json", "vllm.log", "vllm.logging.json",
+)  # fmt: skip
+"""What a training run writes in ``out``: a folder holding any of them holds a run."""
+
+
+def _run_folder(cfg: TrainConfig) -> None:
+    """The default ``out`` (one per configuration), and ``trainer.resume`` decided: a rerun
+    goes on from the run in ``out``; a fresh one never moves or overwrites it."""
+    if not cfg.out:
+        from agentgym.trainers.checkpoint import run_config
+
+        what = run_config(cfg.model_dump(mode="json"))
+        digest = hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()[:8]
+        cfg.out = str(Path("runs", "train", f"{cfg.env.id}-{digest}"))
+    held = [name for name in RUN_FILES if (Path(cfg.out) / name).exists()]
+    if cfg.trainer.resume is None:
+        cfg.trainer.resume = bool(held)
+    elif not cfg.trainer.resume and held:
+        raise ConfigError(
+            "trainer.resume",
+            f"is false (a fresh run) but {cfg.out} holds a run ({', '.join(held[:4])})",
+            "go on from it (drop trainer.resume: a rerun resumes), or pass another out=<dir>",
+        )
+
+
 def load_train_config(overrides: list[str]) -> TrainConfig:
     """Compose and validate ``agentgym train``'s config before any work starts."""
     cfg = validate(TrainConfig, compose("train", overrides, {"env": "id", "policy": "name"}))
+    _run_folder(cfg)
     batch = cfg.trainer.tasks_per_step * cfg.trainer.group_size
     if batch % cfg.trainer.minibatches:
         raise ConfigError(

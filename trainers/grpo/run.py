@@ -33,7 +33,6 @@ from agentgym.policies.base import TokenPolicy
 from agentgym.policies.config import build_policy
 from agentgym.registration import make
 from agentgym.rollout import EnvPool, env_factory
-from agentgym.rundir import set_aside
 from agentgym.trainers import checkpoint
 from agentgym.trainers.grpo.ahead import StepSource, step_source
 from agentgym.trainers.grpo.collapse import CollapseWatch
@@ -43,12 +42,6 @@ from agentgym.trainers.learner import Learner
 from agentgym.trainers.memory import memory_plan
 
 Hook = Callable[[dict[str, Any]], None]
-
-RUN_FILES = (
-    "checkpoints", "trajectories", "eval", "cold_start", "metrics.jsonl", "tb", "report.html",
-    "model", "policy", "config.json", "vllm.log", "vllm.logging.json",
-)  # fmt: skip
-"""What a training run writes in ``out``: set aside when a fresh run starts there."""
 
 
 @dataclass
@@ -174,14 +167,11 @@ def learner_for(cfg: TrainConfig) -> Learner:
 
 
 def _resume(cfg: TrainConfig, learner: Learner, note: Callable[[str], None]) -> tuple[int, Any]:
-    """The step to start from, and the sampler's state then: a fresh run sets a previous run
-    in ``out`` aside; a resumed one loads the latest checkpoint, if the run that wrote it had
-    the same settings."""
+    """The step to start from, and the sampler's state then: a resumed run loads the latest
+    checkpoint, if the run that wrote it had the same settings (``out`` holds no run when a
+    fresh one starts: ``load_train_config`` saw to it)."""
     out = Path(cfg.out)
     if not cfg.trainer.resume:
-        moved = set_aside(out, RUN_FILES)
-        if moved is not None:
-            note(f"{out} held a previous run: moved to {moved}")
         return 0, {}
     last = checkpoint.latest(out / "checkpoints")
     if last is None:
