@@ -9,6 +9,7 @@ import sys
 from typing import Any
 
 from agentgym._imports import require
+from agentgym.errors import ConfigError
 
 _ADDRESS: list[str | None] = [None]
 
@@ -27,9 +28,27 @@ def ensure_ray(address: str | None = None) -> None:
     address = address or _ADDRESS[0]
     if not ray.is_initialized():
         if address:
+            _listening(address)
             ray.init(address=address, log_to_driver=False)
         else:
             ray.init(address="local", include_dashboard=False, log_to_driver=False)
+
+
+def _listening(address: str) -> None:
+    """``ConfigError`` at once when nothing listens at a ``host:port`` address (``ray.init``
+    would wait for a head there for minutes, with only log warnings)."""
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        return  # "auto" and the like: ray's to resolve
+    try:
+        socket.create_connection((host, int(port)), timeout=5).close()
+    except OSError as exc:
+        raise ConfigError(
+            "rollout.ray_address",
+            f"nothing answers at {address} ({exc.strerror or exc})",
+            "start the head there (ray start --head --port PORT), or drop the key for a local "
+            "cluster of the run's own",
+        ) from None
 
 
 def meeting_point() -> tuple[str, int]:

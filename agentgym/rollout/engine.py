@@ -28,7 +28,7 @@ from agentgym.rollout.watchdog import Watchdog
 from agentgym.rollout.writer import TrajectoryWriter
 from agentgym.types import Message, ToolSpec, Trajectory, Turn
 
-CLOSE_TIMEOUT_S = 30.0
+CLOSE_TIMEOUT_S = 10.0
 """Seconds an abandoned episode's environment may take to close (a frozen one is left)."""
 _STEP_KEYS = {"turn", "reward_parts", "format_error", "tool_calls", "tool_errors", "action"}
 
@@ -227,8 +227,11 @@ class EnvPool:
         self.idle.append(env)
 
     async def aclose(self) -> None:
+        """Close the idle environments (each within ``CLOSE_TIMEOUT_S``: a frozen one is left
+        to its process's end, not waited on)."""
         while self.idle:
-            await self.idle.pop().aclose()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.idle.pop().aclose(), CLOSE_TIMEOUT_S)
 
 
 class Workers:

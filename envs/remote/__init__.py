@@ -50,10 +50,23 @@ class RemoteEnv(AsyncEnv):
         import asyncio
 
         websockets = require("websockets.asyncio.client", "retrieval")
-        if self._ws is None:
-            self._ws = await websockets.connect(self.cfg.url.rstrip("/") + "/ws", max_size=None)
-        await self._ws.send(json.dumps({"type": kind, "data": data}))
-        reply = json.loads(await asyncio.wait_for(self._ws.recv(), self.cfg.timeout))
+        closed = require("websockets", "retrieval").ConnectionClosed
+        url = self.cfg.url.rstrip("/") + "/ws"
+        try:
+            if self._ws is None:
+                connect = websockets.connect(url, max_size=None)
+                self._ws = await asyncio.wait_for(connect, self.cfg.timeout)
+            await self._ws.send(json.dumps({"type": kind, "data": data}))
+            reply = json.loads(await asyncio.wait_for(self._ws.recv(), self.cfg.timeout))
+        except TimeoutError:
+            raise EnvError(self.env_id, self.turn, None,
+                           f"the env server at {url} did not answer a {kind} in "
+                           f"env.timeout={self.cfg.timeout:g} s (frozen?)") from None  # fmt: skip
+        except (OSError, closed) as exc:
+            self._ws = None
+            raise EnvError(self.env_id, self.turn, None,
+                           f"the env server at {url} is gone ({type(exc).__name__}: {exc}); is "
+                           "`agentgym serve env` running there?") from None  # fmt: skip
         if reply.get("type") == "error":
             problem = (reply.get("data") or {}).get("message", "unknown error")
             raise EnvError(self.env_id, self.turn, None, f"the server answered: {problem}")
@@ -95,9 +108,13 @@ class RemoteEnv(AsyncEnv):
         return obs, float(data.get("reward") or 0.0), terminated, truncated, info
 
     async def arelease(self) -> None:
+        """Say goodbye and close; a server that died or froze does not make this raise."""
+        import asyncio
+        import contextlib
+
         if self._ws is not None:
             ws, self._ws = self._ws, None
-            try:
-                await ws.send(json.dumps({"type": "close"}))
-            finally:
-                await ws.close()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(ws.send(json.dumps({"type": "close"})), 5)
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(ws.close(), 5)

@@ -3,6 +3,7 @@ playing it exactly as the env plays in-process."""
 
 import asyncio
 import json
+import signal
 import subprocess
 import sys
 import time
@@ -18,8 +19,8 @@ from agentgym.rollout import RolloutConfig, rollout
 from tests.conftest import eval_run, free_port
 
 
-@pytest.fixture(scope="module")
-def served():
+def serve() -> tuple[subprocess.Popen, str]:
+    """``agentgym serve env env=guess_number`` on a free port, up; (process, its ws:// URL)."""
     port = free_port()
     cmd = [sys.executable, "-m", "agentgym.cli", "serve", "env", "env=guess_number", f"port={port}"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -32,9 +33,40 @@ def served():
                 break
         except httpx.HTTPError:
             time.sleep(0.2)
-    yield f"ws://127.0.0.1:{port}"
+    return proc, f"ws://127.0.0.1:{port}"
+
+
+@pytest.fixture(scope="module")
+def served():
+    proc, url = serve()
+    yield url
     proc.terminate()
     proc.wait(10)
+
+
+@pytest.mark.parametrize(
+    ("sig", "says"), [(signal.SIGKILL, "is gone"), (signal.SIGSTOP, "did not answer")]
+)
+def test_a_dead_or_frozen_env_server_is_an_env_error_in_seconds(sig, says):
+    proc, url = serve()
+    try:
+        env = agentgym.make("remote", url=url, timeout=3)
+
+        async def main():
+            await env.areset(seed=0)
+            proc.send_signal(sig)
+            time.sleep(0.5)
+            t0 = time.monotonic()
+            with pytest.raises(agentgym.EnvError, match=says):
+                await env.areset(seed=1)
+            await env.aclose()  # closing on a dead socket never raises
+            return time.monotonic() - t0
+
+        assert asyncio.run(main()) < 10
+    finally:
+        proc.send_signal(signal.SIGCONT)
+        proc.kill()
+        proc.wait(10)
 
 
 def test_the_wire_protocol_as_openenv_clients_send_it(served):
