@@ -38,7 +38,7 @@ class RolloutConfig(BaseModel):
         "before the run stops; one more is allowed when it is not 0 (a run of 8 survives one)",
     )
     stall_timeout_s: float | None = Field(
-        300.0,
+        120.0,
         gt=0,
         description="seconds without a turn, model call or episode ending while episodes are "
         "in flight before the run fails naming what each waits for (None: never)",
