@@ -4,7 +4,7 @@ vLLM's shared-memory queue (``shm_broadcast``: its readers and writers busy-wait
 ``sched_yield``), where 33% of the active samples of a profiled step were before the engine
 ran its model in the engine-core process (uniprocess executor).
 
-    .venv/bin/pip install py-spy      # once (the [bench] extra)
+    bash scripts/setup.sh            # once (installs the [bench] extra)
     .venv/bin/python bench/engine_spin.py [--steps 2]
 """
 

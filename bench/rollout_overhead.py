@@ -9,7 +9,7 @@ Seeds are equal, so vLLM samples the same tokens in all three. Rounds rotate the
 script prints each round, the median ratios b/a (goal: <= 1.05) and a/c (ours against the SDK;
 goal: <= 1.0), and the client CPU seconds of each side (min / median / max).
 
-    .venv/bin/pip install openai      # once (the [bench] extra)
+    bash scripts/setup.sh            # once (installs the [bench] extra)
     .venv/bin/python bench/rollout_overhead.py [--episodes 256] [--concurrency 64]
 """
 

@@ -13,7 +13,7 @@ gradient checkpointing (ours defaults off; TRL's default on made ours look faste
 process the second side inherits the first one's OpenMP threads, which slowed it by up to
 1.5x here: see agentgym/_compute.py.)
 
-    .venv/bin/pip install trl   # once
+    bash scripts/setup.sh      # once (installs the [bench] extra: trl, datasets)
     .venv/bin/python bench/train_step.py [--steps 11] [--rounds 3]
 """
 
