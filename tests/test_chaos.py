@@ -34,6 +34,13 @@ def eval_command(out: Path, *args: str) -> list[str]:
     return [sys.executable, "-m", "agentgym.cli", "eval", f"out={out}", *args]
 
 
+def vllm_eval(out: Path, model: Path, *more: str) -> list[str]:
+    """48 episodes of guess_number, the tiny model on the in-process vLLM engine."""
+    return eval_command(out, "env=guess_number", "policy=vllm", f"policy.model={model}",
+                        "policy.max_new_tokens=48", "episodes=48", "group_size=4", VLLM_ENGINE,
+                        *more)  # fmt: skip
+
+
 def written(out: Path) -> int:
     path = out / "trajectories.jsonl"
     return path.read_bytes().count(b"\n") if path.exists() else 0
@@ -106,9 +113,7 @@ def is_chromium(p: Any) -> bool:
 @pytest.mark.slow
 def test_a_frozen_vllm_engine_core_fails_the_run_naming_the_policy(tiny_model, tmp_path):
     out = tmp_path / "run"
-    command = eval_command(out, "env=guess_number", "policy=vllm", f"policy.model={tiny_model}",
-                           "policy.max_new_tokens=48", "episodes=48", "group_size=4",
-                           "rollout.stall_timeout_s=30", VLLM_ENGINE)  # fmt: skip
+    command = vllm_eval(out, tiny_model, "rollout.stall_timeout_s=30")
     done, seconds = run_with_fault(command, out, is_engine_core, signal.SIGSTOP, after=4)
     assert done.returncode != 0
     assert "no episode made progress for 30 s" in done.stdout, done.stdout[-3000:]
@@ -134,9 +139,7 @@ def test_a_frozen_chromium_fails_the_run_naming_the_browser(tmp_path):
 @pytest.mark.slow
 def test_a_killed_vllm_engine_core_stops_the_run_at_once_with_its_cause(tiny_model, tmp_path):
     out = tmp_path / "run"
-    command = eval_command(out, "env=guess_number", "policy=vllm", f"policy.model={tiny_model}",
-                           "policy.max_new_tokens=48", "episodes=48", "group_size=4",
-                           VLLM_ENGINE)  # fmt: skip
+    command = vllm_eval(out, tiny_model)
     done, seconds = run_with_fault(command, out, is_engine_core, signal.SIGKILL, after=4)
     assert done.returncode != 0 and seconds < 60
     assert "the vLLM engine core died" in done.stdout, done.stdout[-3000:]
