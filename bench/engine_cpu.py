@@ -107,6 +107,7 @@ def main() -> None:
     if args.side:
         print(json.dumps(asyncio.run(_side(args, SIDES[args.side]))))
         return
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run the finally: kill the side
     runs: dict[str, list[tuple[float, float]]] = {side: [] for side in args.sides}
     starts: dict[str, list[float]] = {side: [] for side in args.sides}
     for r in range(args.rounds):
