@@ -16,6 +16,7 @@ The tree::
     │   └── StallError         no episode made progress in rollout.stall_timeout_s (names waits)
     ├── ProgramError           an agent program failed its episode (hung, flooded, crashed)
     ├── SyncError              a sampler's log-probs disagree with the learner's after a sync
+    ├── CheckpointError        a checkpoint could not be written (disk full); the last one stays
     ├── CollapseError          a run kept collapsing after the rollbacks it may make
     └── RewardCheckError       an env's reward failed its check before training (names tasks)
 
@@ -100,6 +101,11 @@ class ProgramError(AgentGymError):
     """An agent program (``env=harness``) failed its episode: it crashed, hung past its time
     budget, or flooded the gateway. The episode is recorded as failed and the run goes on
     within ``rollout.max_failure_rate``."""
+
+
+class CheckpointError(AgentGymError):
+    """A checkpoint could not be written (a full disk, says so); the half-written one is
+    removed and the previous checkpoint is intact, so a rerun resumes from it."""
 
 
 class SyncError(AgentGymError):

@@ -6,6 +6,7 @@ replaced atomically after it, so a crash at any moment leaves the previous one i
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import random
@@ -18,7 +19,7 @@ import numpy as np
 
 from agentgym._imports import require
 from agentgym.config import flatten
-from agentgym.errors import ConfigError
+from agentgym.errors import CheckpointError, ConfigError
 from agentgym.models import copy_model_files
 from agentgym.trainers.learner import Learner
 
@@ -74,11 +75,44 @@ def save(
     ``model=``/``init=``): ``base``'s tokenizer and config beside the weights; with LoRA the
     loadable model is ``merged/`` inside it (adapters folded in). Once it is complete, only
     the newest ``keep`` checkpoints stay (``None``: all), and the one of step ``protect``."""
-    torch = require("torch", "train")
     final = root / f"step_{step:06d}"
     tmp = root / f".step_{step:06d}.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
+    try:
+        tmp.mkdir(parents=True)
+        _write(tmp, step, learner, base, config, sampler)
+    except Exception as exc:  # torch: "enforce fail at inline_container.cc", safetensors: its own
+        shutil.rmtree(tmp, ignore_errors=True)
+        free = shutil.disk_usage(root).free if root.exists() else 0
+        full = getattr(exc, "errno", None) == errno.ENOSPC or free < 64 * 2**20
+        why = f"the disk is full ({free / 2**20:.0f} MiB free)" if full else str(exc)[:300]
+        raise CheckpointError(
+            f"checkpoint step {step} in {root} could not be written: {why}; the previous "
+            "checkpoint is intact (a rerun resumes from it). Fix: free space or pass another "
+            "out=, or keep fewer with trainer.keep_checkpoints"
+        ) from exc
+    shutil.rmtree(final, ignore_errors=True)
+    os.replace(tmp, final)
+    latest = root / "latest"
+    (root / "latest.tmp").write_text(final.name)
+    os.replace(root / "latest.tmp", latest)
+    if keep is not None:
+        for old in sorted(root.glob("step_*"))[:-keep]:
+            if protect is None or old.name != f"step_{protect:06d}":
+                shutil.rmtree(old, ignore_errors=True)
+    return final
+
+
+def _write(
+    tmp: Path,
+    step: int,
+    learner: Learner,
+    base: str | Path,
+    config: dict[str, Any],
+    sampler: dict[str, Any] | None,
+) -> None:
+    """A checkpoint's files into ``tmp``."""
+    torch = require("torch", "train")
     learner.save_weights(tmp / "model.safetensors")
     if learner.cfg.lora.rank > 0:
         write_model(learner, base, tmp / "merged")
@@ -93,16 +127,6 @@ def save(
     torch.save({**learner.state(), "rng": rng}, tmp / "trainer.pt")
     state = {"step": step, "config": run_config(config), "sampler": sampler or {}}
     (tmp / "state.json").write_text(json.dumps(state))
-    shutil.rmtree(final, ignore_errors=True)
-    os.replace(tmp, final)
-    latest = root / "latest"
-    (root / "latest.tmp").write_text(final.name)
-    os.replace(root / "latest.tmp", latest)
-    if keep is not None:
-        for old in sorted(root.glob("step_*"))[:-keep]:
-            if protect is None or old.name != f"step_{protect:06d}":
-                shutil.rmtree(old, ignore_errors=True)
-    return final
 
 
 def write_model(learner: Learner, base: str | Path, folder: Path) -> Path:
