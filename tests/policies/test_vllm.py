@@ -63,3 +63,42 @@ def test_many_long_seeded_prompts_at_once_do_not_kill_the_cpu_engine(tiny_model)
 
     samples = asyncio.run(main())
     assert len(samples) == 40 and all(s.token_ids for s in samples)
+
+
+@pytest.mark.vllm
+@pytest.mark.slow
+def test_the_engine_core_ends_when_its_parent_is_killed(tiny_model):
+    """vLLM's engine core outlived a SIGKILLed parent (an out-of-memory kill), holding the
+    model's memory; ours ends within seconds."""
+    import contextlib
+    import signal
+
+    psutil = pytest.importorskip("psutil")
+    script = (
+        "import sys, time\n"
+        "from agentgym.policies.base import SamplingConfig\n"
+        "from agentgym.policies.vllm import VLLMPolicy\n"
+        f"VLLMPolicy({str(tiny_model)!r}, SamplingConfig(), None, max_model_len=1024)\n"
+        "print('up', flush=True)\n"
+        "time.sleep(600)\n"
+    )
+    tmp = tempfile.mkdtemp()
+    env = {k: v for k, v in os.environ.items() if k != "VLLM_RPC_BASE_PATH"}
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True,
+                            env={**env, "TMPDIR": tmp})  # fmt: skip
+    cores = []
+    try:
+        while (line := proc.stdout.readline()) and line.strip() != "up":  # vLLM logs first
+            pass
+        assert line.strip() == "up"
+        cores = psutil.Process(proc.pid).children(recursive=True)
+        assert cores
+        proc.send_signal(signal.SIGKILL)
+        gone, alive = psutil.wait_procs(cores, timeout=15)
+        assert not alive, [p.name() for p in alive]
+    finally:
+        proc.kill()
+        for p in cores:  # orphans by now, if the test failed
+            with contextlib.suppress(psutil.Error):
+                p.kill()
+        shutil.rmtree(tmp, ignore_errors=True)
