@@ -120,6 +120,7 @@ def test_secrets_are_never_written_or_printed(tmp_path, monkeypatch, capsys):
             f"policy.base_url=http://user:{password}@127.0.0.1:9",
             "policy.max_retries=0",
             "policy.timeout=2",
+            "rollout.max_failure_rate=0",  # the one episode failing fails the run
             "episodes=1",
             f"out={out}",
         ]
