@@ -31,8 +31,8 @@ from agentgym.trainers.learner import Learner
 
 KINDS = {
     "matrix products": ("mm", "addmm", "bmm", "matmul", "linear", "baddbmm"),
-    "attention": ("scaled_dot_product", "flash", "softmax_backward", "_softmax"),
     "log-softmax and gather": ("log_softmax", "gather", "logsumexp", "nll", "cross_entropy"),
+    "attention": ("scaled_dot_product", "flash", "softmax"),  # after log_softmax: first match
     "optimiser": ("_foreach", "adam", "lerp", "addcdiv", "addcmul"),
 }
 
