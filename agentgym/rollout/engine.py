@@ -299,19 +299,20 @@ class Workers:
 
     async def _play_queued(self) -> None:
         env, busy = self.envs.acquire(), False
+        me = asyncio.current_task()
+        assert me is not None
         try:
             while True:
                 task, sample = await self.queue.get()
                 busy = True
-                episode = Episode(env, self.policy, task, sample, self.cfg)
-                me = asyncio.current_task()
-                assert me is not None
-                self.playing[me] = episode
+                episode = self.playing[me] = Episode(env, self.policy, task, sample, self.cfg)
                 try:
-                    traj = await episode.play()
+                    try:
+                        traj = await episode.play()
+                    finally:  # ended, failed or abandoned: no longer in flight
+                        del self.playing[me]
+                        self.finished += 1
                 except Exception as exc:  # an infrastructure fault: record it, replace the env
-                    del self.playing[me]
-                    self.finished += 1
                     fatal = self._past_budget(env, task, exc)
                     if fatal is not None:
                         self.on_fatal(fatal)
@@ -321,12 +322,9 @@ class Workers:
                     await env.aclose()
                     env = self.envs.acquire()
                 else:
-                    del self.playing[me]
-                    self.finished += 1
                     self.on_done(traj)
                 busy = False
         finally:
-            self.playing.pop(asyncio.current_task(), None)  # type: ignore[arg-type]
             if busy:  # abandoned mid-episode; a frozen env must not hold the run's end up
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(env.aclose(), CLOSE_TIMEOUT_S)
