@@ -236,6 +236,8 @@ class AgentEnv(AsyncEnv):
         # however the limit is reached, the episode is truncated here and aon_turn_limit scores it
         self.max_turns = int(options.get("max_turns") or self.cfg.max_turns)
         self.turn, self._ended, self._end_info, self._rewards = 0, False, {}, {}
+        if self._mcp is not None and not all(server.alive for server in self._mcp):
+            await self._stop_mcp()  # a server exited since the last episode: start it again
         if self.cfg.mcp_servers and self._mcp is None:
             self._mcp, mcp_tools = await start_servers(
                 self.cfg.mcp_servers, set(self.tools), self.env_id
@@ -358,12 +360,17 @@ class AgentEnv(AsyncEnv):
             return await tool.run(self, kwargs), False, False
         except ToolError as exc:
             return f"Error: {exc}", False, True
+        except ConnectionError as exc:  # a server the tool needs is gone: say which
+            raise EnvError(self.env_id, self.turn, call.name, str(exc)) from exc
         except Exception as exc:
             raise EnvError(self.env_id, self.turn, call.name, repr(exc)) from exc
 
     async def arelease(self) -> None:
         """Stop the MCP servers (their tools leave with them); subclasses that hold more
         (browsers, containers, clients) release it and call this."""
+        await self._stop_mcp()
+
+    async def _stop_mcp(self) -> None:
         for server in self._mcp or []:
             await server.aclose()
         self._mcp = None

@@ -55,6 +55,7 @@ class McpServer:
         self.client: Any = None
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._broken = False
 
     async def start(self) -> list[McpTool]:
         """Connect and list the server's tools."""
@@ -84,21 +85,41 @@ class McpServer:
         finally:
             self.client = None
 
+    @property
+    def alive(self) -> bool:
+        """Whether the connection is still up (a server that exited closes it)."""
+        task = self._task
+        return self.client is not None and not self._broken and task is not None and not task.done()
+
     async def call(self, name: str, arguments: dict[str, Any]) -> str:
-        """The text of a call's result; ``ToolError`` (for the model) if the tool failed or
-        took longer than ``timeout``."""
-        if self.client is None:
-            raise ToolError(f"the MCP server of '{name}' is not running")
+        """The text of a call's result.
+
+        Raises:
+            ToolError: (for the model) the tool failed or took longer than ``timeout``.
+            ConnectionError: the server is gone (it exited or crashed): not the model's fault.
+        """
+        if not self.alive:
+            raise ConnectionError(self._gone(name, "it is not running"))
         try:
             result = await asyncio.wait_for(
                 self.client.call_tool(name, arguments), self.cfg.timeout
             )
         except TimeoutError:
             raise ToolError(f"'{name}' took longer than {self.cfg.timeout:g} s") from None
+        except Exception as exc:
+            self._broken = True
+            raise ConnectionError(self._gone(name, repr(exc))) from exc
         text = "\n".join(_text(block) for block in result.content)
         if result.is_error:
             raise ToolError(text or f"'{name}' failed")
         return text
+
+    def _gone(self, name: str, cause: str) -> str:
+        where = " ".join(self.cfg.command) if self.cfg.command else self.cfg.url
+        return (
+            f"the MCP server '{where}' is gone during '{name}' ({cause}): it exited or "
+            "crashed; it restarts at the next reset, and a rerun plays this episode again"
+        )
 
     async def aclose(self) -> None:
         self._stop.set()

@@ -95,6 +95,21 @@ def rerun_completes(command: list[str], out: Path, episodes: int) -> None:
     assert all(t.stop_reason != "error" for t in read_trajectories(out / "trajectories.jsonl"))
 
 
+GUI = ("env=gui", "env.observation=tree", "policy=scripted", "episodes=24")
+
+
+@pytest.fixture(scope="module")
+def gui_rewards(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[int, int], float]:
+    """Each episode's reward in an uninterrupted run of the chaos tests' gui eval."""
+    out = tmp_path_factory.mktemp("uninterrupted") / "run"
+    subprocess.run(eval_command(out, *GUI), check=True, capture_output=True, timeout=600)
+    return rewards(out)
+
+
+def rewards(out: Path) -> dict[tuple[int, int], float]:
+    return {t.key: t.reward for t in read_trajectories(out / "trajectories.jsonl")}
+
+
 def is_engine_core(p: Any) -> bool:
     try:
         return "EngineCore" in p.name() or "EngineCore" in " ".join(p.cmdline())
@@ -124,15 +139,15 @@ def test_a_frozen_vllm_engine_core_fails_the_run_naming_the_policy(tiny_model, t
 
 @pytest.mark.browser
 @pytest.mark.slow
-def test_a_frozen_chromium_fails_the_run_naming_the_browser(tmp_path):
+def test_a_frozen_chromium_fails_the_run_naming_the_browser(tmp_path, gui_rewards):
     out = tmp_path / "run"
-    command = eval_command(out, "env=gui", "env.observation=tree", "policy=scripted",
-                           "episodes=24", "rollout.stall_timeout_s=10")  # fmt: skip
+    command = eval_command(out, *GUI, "rollout.stall_timeout_s=10")
     done, seconds = run_with_fault(command, out, is_chromium, signal.SIGSTOP, after=2)
     assert done.returncode != 0
     assert "no episode made progress for 10 s" in done.stdout, done.stdout[-3000:]
     assert seconds < 90
     rerun_completes(command, out, 24)
+    assert rewards(out) == gui_rewards  # as if nothing had happened
 
 
 @pytest.mark.vllm
@@ -146,3 +161,18 @@ def test_a_killed_vllm_engine_core_stops_the_run_at_once_with_its_cause(tiny_mod
     rows = list(read_trajectories(out / "trajectories.jsonl"))
     assert sum(t.stop_reason == "error" for t in rows) <= 8  # the episodes in flight, no more
     rerun_completes(command, out, 48)
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_a_killed_chromium_fails_only_the_episodes_in_flight_and_the_rerun_completes(
+    tmp_path, gui_rewards
+):
+    out = tmp_path / "run"
+    command = eval_command(out, *GUI, "rollout.max_failure_rate=0.5")
+    done, _ = run_with_fault(command, out, is_chromium, signal.SIGKILL, after=2)
+    assert done.returncode == 0, done.stdout[-3000:]  # the next episodes got a new browser
+    rows = list(read_trajectories(out / "trajectories.jsonl"))
+    assert 0 < sum(t.stop_reason == "error" for t in rows) <= 8  # those in flight, no more
+    rerun_completes(command, out, 24)
+    assert rewards(out) == gui_rewards

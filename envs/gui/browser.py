@@ -10,6 +10,7 @@ with the text of headings, list items, rows and paragraphs as ``- text`` lines f
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import shutil
 from typing import Any
@@ -62,7 +63,17 @@ class Browsers:
         self.lock = asyncio.Lock()
 
     async def acquire(self) -> Any:
+        """Count one more user; the browser (launched if none)."""
         async with self.lock:
+            self.users += 1
+        return await self.live()
+
+    async def live(self) -> Any:
+        """The browser, launched again if it crashed or was killed since the last call (the
+        episodes that had pages in it failed; the next ones get a working one)."""
+        async with self.lock:
+            if self.browser is not None and not self.browser.is_connected():
+                await self._stop()
             if self.browser is None:
                 chromium = shutil.which("chromium") or shutil.which("chromium-browser")
                 if chromium is None:
@@ -72,16 +83,20 @@ class Browsers:
                 api = require("playwright.async_api", "browser")
                 self.pw = await api.async_playwright().start()
                 self.browser = await self.pw.chromium.launch(executable_path=chromium, args=ARGS)
-            self.users += 1
             return self.browser
+
+    async def _stop(self) -> None:
+        browser, pw, self.browser, self.pw = self.browser, self.pw, None, None
+        with contextlib.suppress(Exception):  # a dead browser may not close cleanly
+            await asyncio.wait_for(browser.close(), 10)
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(pw.stop(), 10)
 
     async def release(self) -> None:
         async with self.lock:
             self.users -= 1
             if self.users == 0 and self.browser is not None:
-                browser, pw, self.browser, self.pw = self.browser, self.pw, None, None
-                await browser.close()
-                await pw.stop()
+                await self._stop()
                 for key, value in list(_BY_LOOP.items()):
                     if value is self:
                         del _BY_LOOP[key]

@@ -20,6 +20,7 @@ nothing).
 from __future__ import annotations
 
 import base64
+import contextlib
 from typing import Any
 
 from agentgym.env import AgentEnv
@@ -75,9 +76,8 @@ class GUIEnv(AgentEnv):
             self.browsers = browsers()
             browser = await self.browsers.acquire()
         else:
-            browser = self.browsers.browser
-        if self.context is not None:
-            await self.context.close()
+            browser = await self.browsers.live()
+        await self._close_context()
         self.context, self.page = await new_page(browser, self.server.origin, self.cfg.viewport)
         self.page.set_default_timeout(self.cfg.action_timeout_ms)
         self.page.set_default_navigation_timeout(30_000)
@@ -165,10 +165,14 @@ class GUIEnv(AgentEnv):
         self.add_reward("success", float(ok))
         self.end(success=ok)
 
+    async def _close_context(self) -> None:
+        context, self.context = self.context, None
+        if context is not None:
+            with contextlib.suppress(Exception):  # its browser may have died
+                await context.close()
+
     async def arelease(self) -> None:
-        if self.context is not None:
-            await self.context.close()
-            self.context = None
+        await self._close_context()
         if self.browsers is not None:
             await self.browsers.release()
             self.browsers = None

@@ -108,3 +108,30 @@ def test_bad_server_configs_fail_before_work_and_a_dead_server_at_reset(tmp_path
     assert main(["eval", "env=guess_number", "env.mcp_servers=[{port: 1}]", f"out={tmp_path}"]) == 2
     with pytest.raises(EnvError, match="did not start"):
         asyncio.run(play([{"command": [str(tmp_path / "no-such-server")]}]))
+
+
+def test_a_server_that_dies_fails_the_episode_naming_it_and_the_next_reset_restarts_it():
+    def server_processes():
+        return [
+            p
+            for p in psutil.Process().children(recursive=True)
+            if "tests.agentgym.mcp_server" in " ".join(p.cmdline())
+        ]
+
+    async def main():
+        env = agentgym.make("guess_number", mcp_servers=[STDIO])
+        try:
+            await env.areset(seed=0)
+            [first] = server_processes()
+            first.kill()
+            first.wait(10)
+            with pytest.raises(EnvError, match=r"MCP server .*mcp_server' is gone during 'add'"):
+                await env.astep(call("add", a=1, b=2))
+            await env.areset(seed=1)  # a new server, and its tools work again
+            assert [p.pid for p in server_processes()] != [first.pid]
+            return await env.astep(call("add", a=1, b=2))
+        finally:
+            await env.aclose()
+
+    step = asyncio.run(main())
+    assert step[0].messages[0].content == "3"
