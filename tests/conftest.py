@@ -128,6 +128,14 @@ def free_port() -> int:
 @pytest.fixture(scope="session")
 def retrieval_server() -> Iterator[str]:
     """A real `agentgym serve retrieval` process over a 1000-page world."""
+    proc, url = start_retrieval_server()
+    yield url
+    proc.terminate()
+    proc.wait(10)
+
+
+def start_retrieval_server() -> tuple[subprocess.Popen[bytes], str]:
+    """Start `agentgym serve retrieval` over a 1000-page world; (its process, its URL)."""
     port = free_port()
     proc = subprocess.Popen(
         [
@@ -152,9 +160,7 @@ def retrieval_server() -> Iterator[str]:
     else:
         proc.kill()
         pytest.fail(proc.stdout.read().decode() if proc.stdout else "server did not start")
-    yield url
-    proc.terminate()
-    proc.wait(10)
+    return proc, url
 
 
 @pytest.fixture(scope="session")

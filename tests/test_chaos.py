@@ -1,6 +1,7 @@
 """Chaos: a real component frozen (SIGSTOP) or killed (SIGKILL) in the middle of a real eval
-run fails the run within its deadline, naming the component, and the rerun completes the
-evaluation to the episodes asked for, with no episode lost or played twice.
+run fails the run within its deadline naming the component, or costs only the episodes in
+flight; the rerun completes the evaluation to the episodes asked for, with no episode lost or
+played twice, and (where the policy is deterministic) each reward as in an uninterrupted run.
 
 Each case runs ``agentgym eval`` in a subprocess, waits until episodes are being written,
 signals the component's processes (found among the run's descendants), and checks the exit,
@@ -24,6 +25,7 @@ import pytest
 from agentgym.rollout import read_trajectories
 
 psutil = pytest.importorskip("psutil")
+PLUGIN = Path(__file__).parent / "plugin_pkg"
 VLLM_ENGINE = (
     "policy.engine={dtype: float32, max_model_len: 4096, gpu_memory_utilization: 0.2, "
     "enforce_eager: true, max_num_batched_tokens: 16384}"
@@ -110,6 +112,21 @@ def rewards(out: Path) -> dict[tuple[int, int], float]:
     return {t.key: t.reward for t in read_trajectories(out / "trajectories.jsonl")}
 
 
+def is_env_actor(p: Any) -> bool:
+    try:
+        return "_EnvActor" in " ".join(p.cmdline()) or "_EnvActor" in p.name()
+    except psutil.Error:
+        return False
+
+
+def is_ray(p: Any) -> bool:
+    """Any process of the local Ray instance: GCS, raylet, workers, actors."""
+    try:
+        return "ray" in p.name() or "/ray/" in " ".join(p.cmdline())
+    except psutil.Error:
+        return False
+
+
 def is_engine_core(p: Any) -> bool:
     try:
         return "EngineCore" in p.name() or "EngineCore" in " ".join(p.cmdline())
@@ -176,3 +193,35 @@ def test_a_killed_chromium_fails_only_the_episodes_in_flight_and_the_rerun_compl
     assert 0 < sum(t.stop_reason == "error" for t in rows) <= 8  # those in flight, no more
     rerun_completes(command, out, 24)
     assert rewards(out) == gui_rewards
+
+
+def ray_eval(out: Path, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """40 episodes of the test plugin's env, each in a Ray actor of a local Ray instance."""
+    monkeypatch.setenv("PYTHONPATH", f"{PLUGIN}:{os.environ.get('PYTHONPATH', '')}")
+    return eval_command(out, "env=count_import", "import=agentgym_testplugin", "env.delay=0.5",
+                        "policy=scripted", "episodes=40", "rollout.backend=ray",
+                        "rollout.concurrency=4")  # fmt: skip
+
+
+@pytest.mark.ray
+@pytest.mark.slow
+def test_a_killed_env_actor_loses_its_episode_only_and_the_rerun_plays_it(tmp_path, monkeypatch):
+    out = tmp_path / "run"
+    command = ray_eval(out, monkeypatch)
+    done, _ = run_with_fault(command, out, is_env_actor, signal.SIGKILL, after=4)
+    assert done.returncode == 0, done.stdout[-3000:]  # within the failure budget
+    rows = list(read_trajectories(out / "trajectories.jsonl"))
+    assert 0 < sum(t.stop_reason == "error" for t in rows) <= 4
+    rerun_completes(command, out, 40)
+    assert set(rewards(out).values()) == {1.0}
+
+
+@pytest.mark.ray
+@pytest.mark.slow
+def test_a_dead_ray_instance_ends_the_run_naming_its_gcs(tmp_path, monkeypatch):
+    out = tmp_path / "run"
+    command = ray_eval(out, monkeypatch)
+    done, seconds = run_with_fault(command, out, is_ray, signal.SIGKILL, after=4)
+    assert done.returncode != 0 and seconds < 120
+    assert "Failed to connect to GCS" in done.stdout, done.stdout[-3000:]
+    rerun_completes(command, out, 40)

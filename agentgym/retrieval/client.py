@@ -25,11 +25,18 @@ class RemoteRetriever:
         try:
             r = await self._client.post(f"{self.url}/retrieve", json=body)
             r.raise_for_status()
-        except httpx2.HTTPError as exc:
-            raise EnvError(
-                "retrieval", 0, "search", f"{self.url}/retrieve failed: {exc!r}"
-            ) from exc
-        return [_hit(x) for x in r.json()["result"][0]]
+            return [_hit(x) for x in r.json()["result"][0]]
+        except Exception as exc:
+            raise EnvError("retrieval", 0, "search", self._fault(exc)) from exc
+
+    def _fault(self, exc: Exception) -> str:
+        """What went wrong with the server, and what to do."""
+        where = f"the retrieval server at {self.url}"
+        if isinstance(exc, httpx2.ConnectError):
+            return f"{where} is gone (nothing answers: {exc!r}); start it again"
+        if isinstance(exc, httpx2.TimeoutException):
+            return f"{where} did not answer a search in {self._timeout:g} s (frozen or overloaded)"
+        return f"{where} failed a search: {exc!r}"
 
     async def aclose(self) -> None:
         if self._client is not None:

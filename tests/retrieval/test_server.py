@@ -1,10 +1,14 @@
 """`agentgym serve retrieval` as a real process, queried with Search-R1's API and our client."""
 
 import asyncio
+import signal
 
 import httpx
+import pytest
 
+from agentgym.errors import EnvError
 from agentgym.retrieval import RemoteRetriever
+from tests.conftest import start_retrieval_server
 
 
 def test_search_r1_api(retrieval_server):
@@ -56,3 +60,28 @@ def test_client_matches_the_server(retrieval_server):
 
     hits = asyncio.run(go())
     assert len(hits) == 4 and hits[0].score >= hits[-1].score and hits[0].title
+
+
+@pytest.mark.slow
+def test_a_frozen_or_killed_server_is_an_env_error_naming_it():
+    proc, url = start_retrieval_server()
+
+    async def faults():
+        client = RemoteRetriever(url, timeout=2)
+        try:
+            assert await client.asearch("composer", 2)
+            proc.send_signal(signal.SIGSTOP)
+            with pytest.raises(EnvError, match=f"at {url} did not answer a search in 2 s"):
+                await client.asearch("composer", 2)
+            proc.send_signal(signal.SIGCONT)
+            proc.kill()
+            proc.wait(10)
+            with pytest.raises(EnvError, match=f"at {url} is gone"):
+                await client.asearch("composer", 2)
+        finally:
+            await client.aclose()
+
+    try:
+        asyncio.run(faults())
+    finally:
+        proc.kill()
