@@ -207,9 +207,10 @@ class VLLMPolicy(TokenPolicy):
             length = int(engine_kwargs.get("max_model_len") or 0)
             engine_kwargs.setdefault("max_num_batched_tokens", max(CPU_BATCHED_TOKENS, length))
             engine_kwargs.setdefault("enable_chunked_prefill", False)
-            # torch.compile's start (graph capture, profiling, warm-up) took 254 s against 38 s
-            # eager here, and compiled decoding was no faster (bench/engine_cpu.py --sides
-            # compiled eager): on a CPU the engine runs eager unless asked otherwise
+            # torch.compile's start (graph capture, profiling, warm-up) took 154 s against 33 s
+            # eager on a quiet 2-core machine, for decoding in 0.85x eager's time
+            # (bench/engine_cpu.py --sides compiled eager): it pays back after ~13 minutes of
+            # generation, more than the README's runs have; enforce_eager=false for long ones
             engine_kwargs.setdefault("enforce_eager", True)
             _one_engine_process(engine_kwargs)
         _own_socket_folder()
