@@ -53,18 +53,23 @@ def kind(op: str) -> str:
     return next((k for k, keys in KINDS.items() if any(key in name for key in keys)), "the rest")
 
 
-def profile(learner: Learner, seqs: list) -> dict[str, float]:
-    """Share of one update's self CPU time by kind of work."""
+def profile(learner: Learner, seqs: list) -> tuple[dict[str, float], dict[str, float]]:
+    """Shares of one update's self CPU time: by kind of work, and the rest's largest ops."""
     from torch.profiler import ProfilerActivity
     from torch.profiler import profile as torch_profile
 
     with torch_profile(activities=[ProfilerActivity.CPU]) as prof:
         learner.update(seqs, GRPOObjective(GRPOConfig()))
     shares: dict[str, float] = defaultdict(float)
+    rest: dict[str, float] = {}
     for event in prof.key_averages():
         shares[kind(event.key)] += event.self_cpu_time_total
+        if kind(event.key) == "the rest":
+            rest[event.key] = event.self_cpu_time_total
     total = sum(shares.values()) or 1.0
-    return {k: v / total for k, v in sorted(shares.items(), key=lambda kv: -kv[1])}
+    largest = sorted(rest.items(), key=lambda kv: -kv[1])[:8]
+    by_kind = sorted(shares.items(), key=lambda kv: -kv[1])
+    return {k: v / total for k, v in by_kind}, {k: v / total for k, v in largest}
 
 
 def main() -> None:
@@ -91,8 +96,12 @@ def main() -> None:
     print(f"achieved / peak: {min(ratios):.2f} / {statistics.median(ratios):.2f} / "
           f"{max(ratios):.2f} (min / median / max; goal >= 0.75)")  # fmt: skip
     print("one update, self CPU time by kind:")
-    for name, share in profile(learner, seqs).items():
+    by_kind, rest = profile(learner, seqs)
+    for name, share in by_kind.items():
         print(f"  {name:24s} {100 * share:5.1f}%")
+    print("the rest's largest ops:")
+    for name, share in rest.items():
+        print(f"  {name:40s} {100 * share:5.1f}%")
 
 
 if __name__ == "__main__":

@@ -108,37 +108,33 @@ def gui_rewards(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[int, int
     return rewards(out)
 
 
+def failed_rows(out: Path) -> int:
+    return sum(t.stop_reason == "error" for t in read_trajectories(out / "trajectories.jsonl"))
+
+
 def rewards(out: Path) -> dict[tuple[int, int], float]:
     return {t.key: t.reward for t in read_trajectories(out / "trajectories.jsonl")}
 
 
-def is_env_actor(p: Any) -> bool:
-    try:
-        return "_EnvActor" in " ".join(p.cmdline()) or "_EnvActor" in p.name()
-    except psutil.Error:
-        return False
+def process(*names: str, in_cmdline: str = "") -> Callable[[Any], bool]:
+    """Whether a process's name holds one of ``names`` (or its command line ``in_cmdline``)."""
+
+    def match(p: Any) -> bool:
+        try:
+            name = p.name().lower()
+            return any(n in name for n in names) or bool(
+                in_cmdline and in_cmdline in " ".join(p.cmdline())
+            )
+        except psutil.Error:
+            return False
+
+    return match
 
 
-def is_ray(p: Any) -> bool:
-    """Any process of the local Ray instance: GCS, raylet, workers, actors."""
-    try:
-        return "ray" in p.name() or "/ray/" in " ".join(p.cmdline())
-    except psutil.Error:
-        return False
-
-
-def is_engine_core(p: Any) -> bool:
-    try:
-        return "EngineCore" in p.name() or "EngineCore" in " ".join(p.cmdline())
-    except psutil.Error:
-        return False
-
-
-def is_chromium(p: Any) -> bool:
-    try:
-        return "chrom" in p.name().lower() or "headless_shell" in p.name()
-    except psutil.Error:
-        return False
+is_env_actor = process("_envactor", in_cmdline="_EnvActor")
+is_ray = process("ray", in_cmdline="/ray/")  # GCS, raylet, workers, actors
+is_engine_core = process("enginecore", in_cmdline="EngineCore")
+is_chromium = process("chrom", "headless_shell")
 
 
 @pytest.mark.vllm
@@ -175,8 +171,7 @@ def test_a_killed_vllm_engine_core_stops_the_run_at_once_with_its_cause(tiny_mod
     done, seconds = run_with_fault(command, out, is_engine_core, signal.SIGKILL, after=4)
     assert done.returncode != 0 and seconds < 60
     assert "the vLLM engine core died" in done.stdout, done.stdout[-3000:]
-    rows = list(read_trajectories(out / "trajectories.jsonl"))
-    assert sum(t.stop_reason == "error" for t in rows) <= 8  # the episodes in flight, no more
+    assert failed_rows(out) <= 8  # the episodes in flight, no more
     rerun_completes(command, out, 48)
 
 
@@ -189,8 +184,7 @@ def test_a_killed_chromium_fails_only_the_episodes_in_flight_and_the_rerun_compl
     command = eval_command(out, *GUI, "rollout.max_failure_rate=0.5")
     done, _ = run_with_fault(command, out, is_chromium, signal.SIGKILL, after=2)
     assert done.returncode == 0, done.stdout[-3000:]  # the next episodes got a new browser
-    rows = list(read_trajectories(out / "trajectories.jsonl"))
-    assert 0 < sum(t.stop_reason == "error" for t in rows) <= 8  # those in flight, no more
+    assert 0 < failed_rows(out) <= 8  # those in flight, no more
     rerun_completes(command, out, 24)
     assert rewards(out) == gui_rewards
 
@@ -210,8 +204,7 @@ def test_a_killed_env_actor_loses_its_episode_only_and_the_rerun_plays_it(tmp_pa
     command = ray_eval(out, monkeypatch)
     done, _ = run_with_fault(command, out, is_env_actor, signal.SIGKILL, after=4)
     assert done.returncode == 0, done.stdout[-3000:]  # within the failure budget
-    rows = list(read_trajectories(out / "trajectories.jsonl"))
-    assert 0 < sum(t.stop_reason == "error" for t in rows) <= 4
+    assert 0 < failed_rows(out) <= 4
     rerun_completes(command, out, 40)
     assert set(rewards(out).values()) == {1.0}
 
