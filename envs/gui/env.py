@@ -29,7 +29,7 @@ from agentgym.envs.gui.baselines import BASELINES
 from agentgym.envs.gui.browser import TREE_JS, browsers, new_page
 from agentgym.envs.gui.config import GUIConfig
 from agentgym.envs.gui.tasks import TEMPLATES, GUITask, make_task
-from agentgym.errors import ToolError
+from agentgym.errors import EnvError, ToolError
 from agentgym.tools import Tool, tool
 from agentgym.types import Message
 
@@ -95,6 +95,7 @@ class GUIEnv(AgentEnv):
         try:
             tree = await page.evaluate(TREE_JS)
         except Exception as exc:  # a crashed or closed page
+            self._unless_browser_gone(exc)
             return Message(
                 role="tool",
                 content=f"Error: the page is unusable ({type(exc).__name__}); it was reopened.\n"
@@ -117,8 +118,18 @@ class GUIEnv(AgentEnv):
     async def _state(self) -> dict[str, Any]:
         try:
             return dict(await self.page.evaluate("window.appState || {}"))
-        except Exception:
+        except Exception as exc:
+            self._unless_browser_gone(exc)
             return {}
+
+    def _unless_browser_gone(self, exc: Exception) -> None:
+        """Raise ``EnvError`` if ``exc`` came from a dead browser (it crashed or was killed):
+        not the model's doing, so never an observation or a zero reward; the next reset
+        launches a new browser and a rerun plays this episode again."""
+        context = self.context
+        if context is None or context.browser is None or not context.browser.is_connected():
+            why = f"the browser (Chromium) is gone ({type(exc).__name__}): it crashed or was killed"
+            raise EnvError(self.env_id, self.turn, None, why) from exc
 
     async def _act(self, action: Any) -> Message:
         """Run ``action`` (an async callable), then observe; errors become observations."""
@@ -128,6 +139,7 @@ class GUIEnv(AgentEnv):
         except ToolError as exc:
             error = str(exc)
         except Exception as exc:  # Playwright: timeouts, detached nodes, closed pages
+            self._unless_browser_gone(exc)
             error = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
         if self._acted_turn != self.turn:  # the turn's first action
             self._acted_turn, self._all_valid = self.turn, True

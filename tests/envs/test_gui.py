@@ -274,3 +274,19 @@ def test_every_files_plan_selects_only_options_the_page_offers():
             for step in task.plan:
                 if step[0] == "select":
                     assert step[3] in offered, (index, seed, step)
+
+
+def test_a_killed_browser_is_an_env_error_not_an_observation_and_the_next_reset_relaunches(shop):
+    import psutil
+
+    from agentgym.errors import EnvError
+
+    env, _ = shop
+    for p in psutil.Process().children(recursive=True):
+        if "chrom" in p.name().lower() or "headless_shell" in p.name():
+            p.kill()
+    with pytest.raises(EnvError, match=r"the browser \(Chromium\) is gone"):
+        env.step(call("scroll", direction="down"))
+    obs, _ = env.reset(seed=1)  # a new browser
+    o, *_ = env.step(call("scroll", direction="down"))
+    assert "URL: " in text(o) and "Error" not in text(o)
