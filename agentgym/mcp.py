@@ -87,9 +87,9 @@ class McpServer:
 
     @property
     def alive(self) -> bool:
-        """Whether the connection is still up (a server that exited closes it)."""
-        task = self._task
-        return self.client is not None and not self._broken and task is not None and not task.done()
+        """Whether the connection is still up: the owning task holds a client (it drops it
+        when it ends) and no call found the server gone."""
+        return self.client is not None and not self._broken
 
     async def call(self, name: str, arguments: dict[str, Any]) -> str:
         """The text of a call's result.

@@ -63,8 +63,9 @@ def profile(learner: Learner, seqs: list) -> tuple[dict[str, float], dict[str, f
     shares: dict[str, float] = defaultdict(float)
     rest: dict[str, float] = {}
     for event in prof.key_averages():
-        shares[kind(event.key)] += event.self_cpu_time_total
-        if kind(event.key) == "the rest":
+        which = kind(event.key)
+        shares[which] += event.self_cpu_time_total
+        if which == "the rest":
             rest[event.key] = event.self_cpu_time_total
     total = sum(shares.values()) or 1.0
     largest = sorted(rest.items(), key=lambda kv: -kv[1])[:8]
