@@ -1,5 +1,8 @@
 """The learner's GRPO update, one sequence per forward (what a CPU learner does now) against
-padded micro-batches (what it did before, and what a GPU learner still does), in one process.
+padded micro-batches (what it did before, and what a GPU learner still does), in one process;
+with ``--tied F``, a batch whose first F of groups are tied (no advantage), with their
+sequences' backward skipped (``Objective.still``, what the learner does now) against every
+sequence taking its backward (before).
 
 The same real model and the same synthetic GRPO batch for both: ``--seqs`` sequences of a
 multi-turn shape (a prompt, then turns whose tokens the loss covers, between observation
@@ -8,7 +11,7 @@ layouts; prints seconds and CPU seconds per update and trained tokens/s (min / m
 and the ratio of medians (one by one / padded; < 1 is faster).
 
     bash scripts/setup.sh --models     # once: .cache/models/smollm2-135m-instruct
-    .venv/bin/python bench/learner.py [--rounds 5] [--model DIR]
+    .venv/bin/python bench/learner.py [--rounds 5] [--model DIR] [--tied 0.5]
 """
 
 from __future__ import annotations
@@ -25,9 +28,17 @@ from agentgym.trainers.learner import Learner
 from agentgym.trainers.sequence import Sequence
 
 
-def batch(n: int, lo: int, hi: int, vocab: int, seed: int = 0) -> list[Sequence]:
+class EveryBackward(GRPOObjective):
+    """GRPO as it was before ``still``: every sequence takes its backward."""
+
+    def still(self, seq: Sequence) -> bool:
+        return False
+
+
+def batch(n: int, lo: int, hi: int, vocab: int, seed: int = 0, tied: float = 0.0) -> list[Sequence]:
     """``n`` sequences: a 150-token prompt, then 4 turns of sampled tokens between
-    observations, with advantages of a group (+1 / -1) and sampler log-probs."""
+    observations, with advantages of a group (+1 / -1; 0 in the first ``tied`` of the batch)
+    and sampler log-probs."""
     rng = random.Random(seed)
     seqs = []
     for i in range(n):
@@ -35,7 +46,7 @@ def batch(n: int, lo: int, hi: int, vocab: int, seed: int = 0) -> list[Sequence]
         prompt = min(150, length // 2)
         mask = [0] * prompt + [int((t // 40) % 2 == 1 or t < 8) for t in range(length - prompt)]
         ids = [rng.randrange(vocab) for _ in range(length)]
-        adv = 1.0 if i % 2 else -1.0
+        adv = 0.0 if i < tied * n else 1.0 if i % 2 else -1.0
         seqs.append(
             Sequence(
                 token_ids=ids,
@@ -47,11 +58,13 @@ def batch(n: int, lo: int, hi: int, vocab: int, seed: int = 0) -> list[Sequence]
     return seqs
 
 
-def timed(learner: Learner, seqs: list[Sequence], work: int | None) -> tuple[float, float, float]:
+def timed(
+    learner: Learner, seqs: list[Sequence], work: int | None, objective: type = GRPOObjective
+) -> tuple[float, float, float]:
     """(seconds, CPU seconds, trained tokens) of one update with ``solo_work=work``."""
     learner.solo_work = work
     t, c = time.perf_counter(), time.process_time()
-    stats = learner.update(seqs, GRPOObjective(GRPOConfig()))
+    stats = learner.update(seqs, objective(GRPOConfig()))
     return time.perf_counter() - t, time.process_time() - c, stats["trained_tokens"]
 
 
@@ -67,27 +80,31 @@ def main() -> None:
     parser.add_argument("--min-len", type=int, default=300)
     parser.add_argument("--max-len", type=int, default=700)
     parser.add_argument("--micro-batch-tokens", type=int, default=4096)
+    parser.add_argument("--tied", type=float, default=None, help="share of tied sequences")
     args = parser.parse_args()
     cfg = LearnerConfig(lr=1e-7, micro_batch_tokens=args.micro_batch_tokens)
     learner = Learner(args.model, cfg, "cpu")
-    seqs = batch(args.seqs, args.min_len, args.max_len, learner.model.config.vocab_size)
+    vocab = learner.model.config.vocab_size
+    seqs = batch(args.seqs, args.min_len, args.max_len, vocab, tied=args.tied or 0.0)
     timed(learner, seqs[:2], 0)  # warm-up
-    runs: dict[str, list[tuple[float, float, float]]] = {"one by one": [], "padded": []}
+    sides = {"one by one": (0, GRPOObjective), "padded": (None, GRPOObjective)}
+    if args.tied is not None:  # both one by one: the CPU's layout
+        sides = {"still: forward only": (0, GRPOObjective), "every backward": (0, EveryBackward)}
+    runs: dict[str, list[tuple[float, float, float]]] = {name: [] for name in sides}
     for r in range(args.rounds):  # "one by one": every sequence alone (solo_work 0)
-        order = [("one by one", 0), ("padded", None)]
-        for name, work in order if r % 2 == 0 else order[::-1]:
-            runs[name].append(timed(learner, seqs, work))
-    print(f"{args.seqs} sequences of {args.min_len}-{args.max_len} tokens, {args.rounds} rounds")
+        order = list(sides.items())
+        for name, (work, objective) in order if r % 2 == 0 else order[::-1]:
+            runs[name].append(timed(learner, seqs, work, objective))
+    print(f"{args.seqs} sequences of {args.min_len}-{args.max_len} tokens, {args.rounds} rounds"
+          + (f", {args.tied:.0%} tied" if args.tied is not None else ""))  # fmt: skip
     print("| layout | s / update (min / med / max) | CPU s / update | trained tokens/s (med) |")
     print("|---|---|---|---|")
     for name, xs in runs.items():
         wall, cpu = [x[0] for x in xs], [x[1] for x in xs]
         tps = statistics.median(x[2] / x[0] for x in xs)
         print(f"| {name} | {spread(wall)} | {spread(cpu)} | {tps:.0f} |")
-    ratio = statistics.median(x[0] for x in runs["one by one"]) / statistics.median(
-        x[0] for x in runs["padded"]
-    )
-    print(f"ratio (one by one / padded, median seconds): {ratio:.2f}")
+    ours, theirs = (statistics.median(x[0] for x in xs) for xs in runs.values())
+    print(f"ratio ({' / '.join(runs)}, median seconds): {ours / theirs:.2f}")
 
 
 if __name__ == "__main__":

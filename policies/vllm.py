@@ -21,6 +21,7 @@ from typing import Any
 from agentgym._imports import require
 from agentgym.errors import PolicyDeadError, PolicyError
 from agentgym.policies.base import SamplingConfig, TokenPolicy
+from agentgym.policies.starting import starting
 from agentgym.types import Sample
 
 CPU_MEMORY_UTILIZATION = 0.2
@@ -216,7 +217,8 @@ class VLLMPolicy(TokenPolicy):
         _own_socket_folder()
         _tie_engine_core_to_us()
         args = vllm.AsyncEngineArgs(model=model, **engine_kwargs)
-        with _stderr_to(log_file):  # the engine processes inherit it: their warnings go there
+        # the engine processes inherit stderr: their warnings go to the log
+        with starting("the vLLM engine", log_file), _stderr_to(log_file):
             self.engine = AsyncLLM.from_engine_args(args)
         super().__init__(self.engine.tokenizer, sampling)
         self._ids = itertools.count()

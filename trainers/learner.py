@@ -12,6 +12,7 @@ samplers and checkpoints: ``weights.py``.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 from collections import defaultdict
@@ -94,6 +95,12 @@ class MicroBatch:
 
 class Objective(Protocol):
     """What a learner's ``update`` minimises (GRPO's loss, SFT's NLL)."""
+
+    def still(self, seq: Sequence) -> bool:
+        """True when ``seq``'s share of the loss is 0 whatever the weights (GRPO: a tied
+        group's sequence, no KL): the learner takes its statistics from a forward without a
+        backward."""
+        ...
 
     def loss(self, logp: Any, logits: Any, batch: MicroBatch) -> tuple[Any, dict[str, Any]]:
         """The micro-batch's share of the batch loss (normalised by the batch's totals, so
@@ -316,25 +323,53 @@ class Learner(LearnerWeights):
         share = distributed.share([len(s.token_ids) for s in seqs], self.rank, self.world)
         mine = [seqs[i] for i in share]
         sums: dict[str, float] = defaultdict(float)
-        for micro in self._rounds(self._micro_batches([len(s.token_ids) for s in mine])):
+        moved = False
+        for micro, still in self._update_plan(mine, objective):
             if micro is None:
                 self._idle(self.model, backward=True)
                 continue
             part = [mine[i] for i in micro]
-            start = min(first_trained(s.loss_mask) for s in part)
-            shown = [ref for s in part for ref in s.images]
-            logp, logits = self._forward(self.model, [s.token_ids for s in part], start, shown)
-            batch = self._tensors(part, logp.shape[1], start, tokens, n_seqs)
-            loss, stats = objective.loss(logp, logits, batch)
-            loss.backward()
+            with self.torch.no_grad() if still else contextlib.nullcontext():
+                loss, stats, trained = self._micro_loss(part, objective, tokens, n_seqs)
+            if not still:
+                loss.backward()
+                moved = True
             sums["loss"] += float(loss.detach())
-            sums["tokens"] += float(batch.mask.sum())
+            sums["tokens"] += trained
             for key, value in stats.items():
                 sums[key] += float(value)
         sums = self._sum_over_ranks(dict(sums))
         trained = max(sums.pop("tokens", 0.0), 1.0)
         out = {k: (v if k == "loss" else v / trained) for k, v in sums.items()}
-        return {**out, **self._step(), "trained_tokens": trained}
+        return {**out, **self._step(zero=not moved), "trained_tokens": trained}
+
+    def _update_plan(
+        self, seqs: list[Sequence], objective: Objective
+    ) -> list[tuple[list[int] | None, bool]]:
+        """The update's micro-batches, each with whether its loss is 0 whatever the weights
+        (``objective.still``: a forward without a backward, for the statistics). Under FSDP
+        every forward takes its backward (the ranks' collectives must pair up)."""
+        if self.sharded:
+            micros = self._micro_batches([len(s.token_ids) for s in seqs])
+            return [(micro, False) for micro in self._rounds(micros)]
+        still = [objective.still(s) for s in seqs]
+        plan: list[tuple[list[int] | None, bool]] = []
+        for flag in (False, True):
+            which = [i for i, s in enumerate(still) if s == flag]
+            micros = self._micro_batches([len(seqs[i].token_ids) for i in which])
+            plan += [([which[j] for j in micro], flag) for micro in micros]
+        return plan
+
+    def _micro_loss(
+        self, part: list[Sequence], objective: Objective, tokens: float, n_seqs: int
+    ) -> tuple[Any, dict[str, Any], float]:
+        """One micro-batch's forward: its share of the loss, its statistics, its loss tokens."""
+        start = min(first_trained(s.loss_mask) for s in part)
+        shown = [ref for s in part for ref in s.images]
+        logp, logits = self._forward(self.model, [s.token_ids for s in part], start, shown)
+        batch = self._tensors(part, logp.shape[1], start, tokens, n_seqs)
+        loss, stats = objective.loss(logp, logits, batch)
+        return loss, stats, float(batch.mask.sum())
 
     def _sum_over_ranks(self, stats: dict[str, float]) -> dict[str, float]:
         if self.world == 1:
@@ -343,14 +378,18 @@ class Learner(LearnerWeights):
         distributed.all_sum([values])
         return dict(zip(stats, values.tolist(), strict=True))
 
-    def _step(self) -> dict[str, float]:
+    def _step(self, zero: bool = False) -> dict[str, float]:
         """Sum the gradients over ranks (FSDP has reduce-scattered them already), clip, step
-        the optimiser and the schedule, clear the gradients."""
+        the optimiser and the schedule, clear the gradients. ``zero``: no backward ran (every
+        sequence was still); the step takes zero gradients, as it would have from a backward
+        of a zero loss (AdamW's moments still move the weights)."""
         params = [p for p in self.model.parameters() if p.requires_grad]
-        if self.world > 1 and not self.sharded:
+        summed = self.world > 1 and not self.sharded
+        if zero or summed:
             for p in params:  # a rank whose share was empty still takes part
                 if p.grad is None:
                     p.grad = self.torch.zeros_like(p)
+        if summed:
             distributed.all_sum([p.grad for p in params])
         grad_norm = self.torch.nn.utils.clip_grad_norm_(params, self.cfg.grad_clip)
         if hasattr(grad_norm, "full_tensor"):  # a DTensor under FSDP

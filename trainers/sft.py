@@ -52,6 +52,9 @@ class NLL:
     """SFT's objective: the mean negative log-likelihood of the tokens the loss mask covers
     (what the policy wrote, never the env), over the whole batch."""
 
+    def still(self, seq: Sequence) -> bool:
+        return False
+
     def loss(self, logp: Any, logits: Any, batch: MicroBatch) -> tuple[Any, dict[str, Any]]:
         return -(logp * batch.mask).sum() / max(batch.tokens, 1.0), {}
 

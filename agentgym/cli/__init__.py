@@ -203,6 +203,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parse(argv)
     # the progress shown is ours (rich): transformers' own bars ("Loading weights") cut into it
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    show.listen()  # what the library logs (an engine's start): a dim line each
     if threading.current_thread() is threading.main_thread():
         # SIGTERM (a scheduler's kill, `timeout`) ends the run like Ctrl-C: the engine's
         # processes, containers and browsers are closed instead of left orphaned

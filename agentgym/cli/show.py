@@ -3,6 +3,7 @@ warnings (the package ``agentgym.cli`` is the only place that prints)."""
 
 from __future__ import annotations
 
+import logging
 import warnings
 from typing import Any
 
@@ -77,6 +78,22 @@ def error(line: str) -> None:
     Console(stderr=True, soft_wrap=True).print(
         f"[bold red]error:[/] {escape(line)}", highlight=False
     )
+
+
+class Lines(logging.Handler):
+    """The ``agentgym`` logger's lines (an engine's start, a loader's dropped rows), dimmed,
+    above the progress bars."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        console.print(f"[dim]{escape(self.format(record))}[/]", highlight=False)
+
+
+def listen() -> None:
+    """Print the ``agentgym`` logger's INFO lines and above (once per process)."""
+    logger = logging.getLogger("agentgym")
+    if not any(isinstance(h, Lines) for h in logger.handlers):
+        logger.addHandler(Lines())
+    logger.setLevel(logging.INFO)
 
 
 def note(line: str) -> None:

@@ -13,7 +13,7 @@ SMOLLM2 = Path(__file__).parents[2] / ".cache" / "models" / "smollm2-135m-instru
 @pytest.mark.slow
 @pytest.mark.vllm
 @pytest.mark.models
-def test_the_readme_main_command_in_short_raises_the_held_out_reward(tmp_path):
+def test_the_readme_main_command_in_short_raises_the_held_out_reward(tmp_path, capsys):
     if not (SMOLLM2 / "config.json").exists():
         pytest.skip("no packaged model: bash scripts/setup.sh --models")
     pytest.importorskip("vllm")
@@ -28,6 +28,9 @@ def test_the_readme_main_command_in_short_raises_the_held_out_reward(tmp_path):
         ]
     )
     assert code == 0
+    shown = capsys.readouterr().out  # the engine's start, phase by phase
+    for phase in ("loading the model", "warming up the model", "ready in"):
+        assert f"the vLLM engine{':' if 'ready' not in phase else ''} {phase}" in shown, shown
     lines = (tmp_path / "metrics.jsonl").read_text().splitlines()
     evals = [r for r in map(json.loads, lines) if "phase" in r]
     assert [e["phase"] for e in evals] == ["base", "sft", "grpo"]

@@ -79,6 +79,37 @@ def test_update_favours_positive_advantage_tokens(tiny_model):
     assert stats["trained_tokens"] == 8 and stats["tis_mean"] == pytest.approx(1.0)
 
 
+class Moving(GRPOObjective):
+    """GRPO with every sequence taking its backward (as before ``still``)."""
+
+    def still(self, seq):
+        return False
+
+
+def test_a_tied_groups_sequences_take_no_backward_and_the_step_is_the_same(tiny_model):
+    """Plain GRPO gives a sequence with no advantage a zero gradient: the learner runs its
+    forward for the statistics only. The weights after two steps (the second all tied: AdamW's
+    moments move them anyway) and every statistic equal a learner that backwards them all."""
+    ids = [[5, 6, 7, 8, 9, 10, 11, 12], [5, 6, 7, 8, 20, 21, 22], [9, 8, 7, 6, 5, 4, 3, 2, 1]]
+    learners = [Learner(str(tiny_model), LearnerConfig(lr=1e-2), device="cpu") for _ in "ab"]
+    seqs = [seq(learners[0], x, a) for x, a in zip(ids, (1.0, 0.0, 0.0), strict=True)]
+    assert [still for _, still in learners[0]._update_plan(seqs, GRPO)] == [False, True]
+    tied = [seq(learners[0], x, 0.0) for x in ids]
+    stats = [
+        [learner.update(copy.deepcopy(batch), objective) for batch in (seqs, tied)]
+        for learner, objective in zip(learners, (GRPO, Moving(GRPOConfig())), strict=True)
+    ]
+    for ours, theirs in zip(*stats, strict=True):
+        assert ours.keys() == theirs.keys()
+        for key in ours:
+            assert ours[key] == pytest.approx(theirs[key], rel=1e-5, abs=1e-7), key
+    assert stats[0][1]["grad_norm"] == 0.0
+    a, b = (dict(learner.model.named_parameters()) for learner in learners)
+    assert all(torch.equal(a[name], b[name]) for name in a)
+    kl = GRPOObjective(GRPOConfig(kl_coef=0.1))
+    assert not any(still for _, still in learners[0]._update_plan(tied, kl))
+
+
 def test_lora_trains_adapters_only_and_exports_merged_weights(tiny_model, tmp_path):
     cfg = LearnerConfig(lr=1e-2, lora=LoRAConfig(rank=4))
     learner = Learner(str(tiny_model), cfg, device="cpu")

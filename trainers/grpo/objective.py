@@ -22,6 +22,7 @@ from agentgym.trainers.grpo.losses import (
     truncated_is_weight,
 )
 from agentgym.trainers.learner import MicroBatch
+from agentgym.trainers.sequence import Sequence
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,11 @@ class GRPOObjective:
     """The GRPO loss of ``cfg`` (``trainer.*``)."""
 
     cfg: GRPOConfig
+
+    def still(self, seq: Sequence) -> bool:
+        """No advantage on any token and no KL: the clipped, importance-weighted policy
+        gradient of every token is 0 (a tied group's sequence, in plain GRPO)."""
+        return self.cfg.kl_coef == 0 and not any(seq.advantages)
 
     def loss(self, logp: Any, logits: Any, batch: MicroBatch) -> tuple[Any, dict[str, Any]]:
         import torch
