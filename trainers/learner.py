@@ -204,15 +204,22 @@ class Learner(LearnerWeights):
     def trainable_parameters(self) -> int:
         return sum(p.numel() for p in self.model.parameters() if p.requires_grad)
 
-    def _micro_batches(self, lengths: list[int]) -> list[list[int]]:
-        """Padded micro-batches (``pack``); a sequence with ``solo_work`` (tokens x hidden
-        size) or more goes alone instead (a CPU's setting; None: none does)."""
+    def _micro_batches(self, rows: list[tuple[list[int], list[str]]]) -> list[list[int]]:
+        """Micro-batches of ``rows`` (token ids, images): padded (``pack``); a sequence with
+        ``solo_work`` (tokens x hidden size) or more goes alone instead (a CPU's setting; None:
+        none does), with the sequences identical to it (a group's episodes that played alike:
+        one forward serves them all, ``_forward``)."""
         hidden = int(getattr(self.model.config, "hidden_size", 0) or 0)
         work = self.solo_work
-        alone = [work is not None and n * hidden >= work for n in lengths]
-        rest = [i for i, a in enumerate(alone) if not a]
-        grouped = pack([lengths[i] for i in rest], self.cfg.micro_batch_tokens)
-        return [[i] for i, a in enumerate(alone) if a] + [[rest[j] for j in b] for b in grouped]
+        alone: dict[tuple[tuple[int, ...], tuple[str, ...]], list[int]] = {}
+        rest: list[int] = []
+        for i, (ids, images) in enumerate(rows):
+            if work is not None and len(ids) * hidden >= work:
+                alone.setdefault((tuple(ids), tuple(images)), []).append(i)
+            else:
+                rest.append(i)
+        grouped = pack([len(rows[i][0]) for i in rest], self.cfg.micro_batch_tokens)
+        return [*alone.values(), *[[rest[j] for j in b] for b in grouped]]
 
     def autocast(self) -> Any:
         """The context the model computes in (bf16 autocast where ``compute_dtype`` is)."""
@@ -241,12 +248,20 @@ class Learner(LearnerWeights):
         """Padded forward from which the log-probs of tokens ``start..`` are read (``images``:
         those the rows show, in row order, for a vision-language model).
 
+        Rows that are all the same sequence share one forward (expanded views: a backward
+        sums their gradients, as separate forwards would).
+
         Returns ``(logp, logits)``: ``logp[:, t]`` is token t's log-prob (0.0 for t < start),
         ``logits[:, j]`` the logits that predicted token ``start + j``. Logits are computed
         only from position ``start - 1`` on (``logits_to_keep``, as TRL does), so a long
         prompt costs no vocabulary projection.
         """
         torch = self.torch
+        if len(ids) > 1 and all(x == ids[0] for x in ids):  # one forward serves every row
+            shown = (images or [])[: len(images or []) // len(ids)]
+            logp, logits = self._forward(model, ids[:1], start, shown)
+            rows = len(ids)
+            return logp.expand(rows, -1), logits.expand(rows, -1, -1)
         width = max(len(x) for x in ids)
         start = max(1, min(start, width - 1))
         batch = torch.zeros((len(ids), width), dtype=torch.long, device=self.device)
@@ -288,7 +303,7 @@ class Learner(LearnerWeights):
         out: dict[int, list[float]] = {}
         self.model.eval()
         with self.torch.no_grad():
-            for micro in self._rounds(self._micro_batches([len(ids[i]) for i in mine])):
+            for micro in self._rounds(self._micro_batches([(ids[i], shown[i]) for i in mine])):
                 if micro is None:
                     self._idle(self.reference if reference and self.reference else self.model)
                     continue
@@ -350,13 +365,13 @@ class Learner(LearnerWeights):
         (``objective.still``: a forward without a backward, for the statistics). Under FSDP
         every forward takes its backward (the ranks' collectives must pair up)."""
         if self.sharded:
-            micros = self._micro_batches([len(s.token_ids) for s in seqs])
+            micros = self._micro_batches([(s.token_ids, s.images) for s in seqs])
             return [(micro, False) for micro in self._rounds(micros)]
         still = [objective.still(s) for s in seqs]
         plan: list[tuple[list[int] | None, bool]] = []
         for flag in (False, True):
             which = [i for i, s in enumerate(still) if s == flag]
-            micros = self._micro_batches([len(seqs[i].token_ids) for i in which])
+            micros = self._micro_batches([(seqs[i].token_ids, seqs[i].images) for i in which])
             plan += [([which[j] for j in micro], flag) for micro in micros]
         return plan
 

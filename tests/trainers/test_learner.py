@@ -32,9 +32,10 @@ def test_a_cpu_learner_forwards_one_sequence_at_a_time_with_the_same_logprobs(ti
 
     learner = Learner(str(tiny_model), LearnerConfig(lr=1e-9), device="cpu")
     assert learner.solo_work == SOLO_WORK
-    assert learner._micro_batches([8, 7, 6]) == [[0, 1, 2]]  # the tiny model's: batched
+    rows = [([1] * n, []) for n in (8, 7, 6)]
+    assert learner._micro_batches(rows) == [[0, 1, 2]]  # the tiny model's: batched
     learner.solo_work = 0  # every sequence alone
-    assert sorted(learner._micro_batches([8, 7, 6])) == [[0], [1], [2]]
+    assert sorted(learner._micro_batches(rows)) == [[0], [1], [2]]
     ids = [[5, 6, 7, 8, 9, 10, 11, 12], [5, 6, 7, 30, 31], [9, 8, 7, 6, 5, 4]]
     single = learner.logprobs(ids)
     learner.solo_work = None
@@ -48,6 +49,33 @@ def test_a_cpu_learner_forwards_one_sequence_at_a_time_with_the_same_logprobs(ti
         stats[work] = learner.update(copy.deepcopy(seqs), GRPO)
     for key in ("loss", "entropy", "clip_frac", "trained_tokens"):
         assert stats[0][key] == pytest.approx(stats[None][key], rel=1e-4, abs=1e-6), key
+
+
+def test_a_groups_episodes_that_played_alike_share_one_forward(tiny_model, monkeypatch):
+    """Identical sequences (a group whose episodes wrote the same tokens) go through one
+    forward, expanded: log-probs, statistics and weights equal separate forwards'."""
+    a, b = [5, 6, 7, 8, 9, 10, 11, 12], [5, 6, 7, 30, 31, 32, 33]
+    learners = [Learner(str(tiny_model), LearnerConfig(lr=1e-2), device="cpu") for _ in "ab"]
+    seqs = [seq(learners[0], x, adv) for x, adv in ((a, 1.0), (a, 0.5), (b, -1.0), (a, 0.0))]
+    forwards, grads = [], []
+    learners[0].model.register_forward_hook(lambda m, args, out: forwards.append(1))
+    clip = torch.nn.utils.clip_grad_norm_  # the gradients each step takes
+    monkeypatch.setattr(
+        torch.nn.utils,
+        "clip_grad_norm_",
+        lambda ps, c: grads.append([p.grad.clone() for p in ps]) or clip(ps, c),
+    )
+    learners[0].solo_work = 0  # alone, with its duplicates: [a, a] moving, [b], [a] still
+    stats = [learner.update(copy.deepcopy(seqs), GRPO) for learner in learners]
+    assert len(forwards) == 3
+    for key in stats[0]:
+        assert stats[0][key] == pytest.approx(stats[1][key], rel=1e-4, abs=1e-6), key
+    for x, y in zip(*grads, strict=True):
+        assert torch.allclose(x, y, rtol=1e-4, atol=1e-7)
+    forwards.clear()
+    many = learners[0].logprobs([a, b, a, a])
+    assert len(forwards) == 2 and many[0] == many[2] == many[3]
+    assert many[1] == pytest.approx(learners[0].logprobs([b])[0], abs=1e-6)
 
 
 def test_logprobs_from_a_start_match_the_full_forward(tiny_model):
