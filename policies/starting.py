@@ -16,7 +16,7 @@ PHASES = (
     ("Starting to load model", "loading the model"),
     ("Loading weights took", "weights loaded"),
     ("Warming up model", "warming up the model"),
-    ("torch.compile", "compiling the model (torch.compile)"),
+    ("compiled function", "model compiled (torch.compile)"),
     ("Memory profiling", "measuring memory for the KV cache"),
     ("KV cache size", "allocating the KV cache"),
     ("Capturing CUDA graph", "capturing CUDA graphs"),

@@ -29,7 +29,7 @@ def test_the_readme_main_command_in_short_raises_the_held_out_reward(tmp_path, c
     )
     assert code == 0
     shown = capsys.readouterr().out  # the engine's start, phase by phase
-    for phase in ("loading the model", "warming up the model", "ready in"):
+    for phase in ("loading the model", "allocating the KV cache", "ready in"):
         assert f"the vLLM engine{':' if 'ready' not in phase else ''} {phase}" in shown, shown
     lines = (tmp_path / "metrics.jsonl").read_text().splitlines()
     evals = [r for r in map(json.loads, lines) if "phase" in r]
