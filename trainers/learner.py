@@ -382,7 +382,7 @@ class Learner(LearnerWeights):
         start = min(first_trained(s.loss_mask) for s in part)
         shown = [ref for s in part for ref in s.images]
         logp, logits = self._forward(self.model, [s.token_ids for s in part], start, shown)
-        batch = self._tensors(part, logp.shape[1], start, tokens, n_seqs)
+        batch = _tensors(part, logp.shape[1], start, tokens, n_seqs, self.device)
         loss, stats = objective.loss(logp, logits, batch)
         return loss, stats, float(batch.mask.sum())
 
@@ -414,29 +414,31 @@ class Learner(LearnerWeights):
         self.optimizer.zero_grad(set_to_none=True)
         return {"grad_norm": float(grad_norm), "lr": float(self.scheduler.get_last_lr()[0])}
 
-    def _tensors(
-        self, part: list[Sequence], width: int, start: int, tokens: float, n_seqs: int
-    ) -> MicroBatch:
-        torch = self.torch
 
-        def pad(rows: list[Any]) -> Any:
-            out = torch.zeros((len(rows), width), dtype=torch.float32, device=self.device)
-            for r, row in enumerate(rows):
-                if row:
-                    out[r, : len(row)] = torch.tensor(row, dtype=torch.float32)
-            return out
+def _tensors(
+    part: list[Sequence], width: int, start: int, tokens: float, n_seqs: int, device: Any
+) -> MicroBatch:
+    """``part``'s per-token lists as ``[rows, width]`` tensors (0 past a row's end)."""
+    torch = require("torch", "train")
 
-        return MicroBatch(
-            mask=pad([s.loss_mask for s in part]),
-            advantages=pad([s.advantages for s in part]),
-            old=pad([s.old_logprobs for s in part]),
-            sampler=pad([s.sampler_logprobs for s in part]),
-            ref=pad([s.ref_logprobs for s in part]),
-            has_old=all(s.old_logprobs for s in part),
-            start=start,
-            tokens=tokens,
-            sequences=n_seqs,
-        )
+    def pad(rows: list[Any]) -> Any:
+        out = torch.zeros((len(rows), width), dtype=torch.float32, device=device)
+        for r, row in enumerate(rows):
+            if row:
+                out[r, : len(row)] = torch.tensor(row, dtype=torch.float32)
+        return out
+
+    return MicroBatch(
+        mask=pad([s.loss_mask for s in part]),
+        advantages=pad([s.advantages for s in part]),
+        old=pad([s.old_logprobs for s in part]),
+        sampler=pad([s.sampler_logprobs for s in part]),
+        ref=pad([s.ref_logprobs for s in part]),
+        has_old=all(s.old_logprobs for s in part),
+        start=start,
+        tokens=tokens,
+        sequences=n_seqs,
+    )
 
 
 def _trainable(model: Any, cfg: LearnerConfig) -> Any:
