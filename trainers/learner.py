@@ -338,8 +338,8 @@ class Learner(LearnerWeights):
         share = distributed.share([len(s.token_ids) for s in seqs], self.rank, self.world)
         mine = [seqs[i] for i in share]
         sums: dict[str, float] = defaultdict(float)
-        moved = False
-        for micro, still in self._update_plan(mine, objective):
+        plan = self._update_plan(mine, objective)
+        for micro, still in plan:
             if micro is None:
                 self._idle(self.model, backward=True)
                 continue
@@ -348,7 +348,6 @@ class Learner(LearnerWeights):
                 loss, stats, trained = self._micro_loss(part, objective, tokens, n_seqs)
             if not still:
                 loss.backward()
-                moved = True
             sums["loss"] += float(loss.detach())
             sums["tokens"] += trained
             for key, value in stats.items():
@@ -356,7 +355,8 @@ class Learner(LearnerWeights):
         sums = self._sum_over_ranks(dict(sums))
         trained = max(sums.pop("tokens", 0.0), 1.0)
         out = {k: (v if k == "loss" else v / trained) for k, v in sums.items()}
-        return {**out, **self._step(zero=not moved), "trained_tokens": trained}
+        step = self._step(zero=all(still for _, still in plan))  # no backward ran
+        return {**out, **step, "trained_tokens": trained}
 
     def _update_plan(
         self, seqs: list[Sequence], objective: Objective
