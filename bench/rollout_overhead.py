@@ -1,7 +1,8 @@
 """Rollout-engine overhead against the bare policy backend, openai policy + a real vLLM server.
 
-(a) the same prompts and sampling settings sent straight through ``OpenAIPolicy.generate``,
-    ``--concurrency`` at a time;
+(a) a hand-written loop: each task's environment reset, its prompt rendered and sent
+    straight through ``OpenAIPolicy.generate``, ``--concurrency`` at a time (what a user's own
+    loop must do at the least; before, the prompts were rendered before the clock started);
 (b) the same episodes through ``rollout`` with a one-turn trivial environment;
 (c) the same requests (prompt ids, seeds, ``return_token_ids``, log-probs) through the
     ``openai`` SDK's ``AsyncOpenAI`` client, the field's reference client.
@@ -60,28 +61,25 @@ def start_server(model: Path, port: int) -> subprocess.Popen[bytes]:
     raise SystemExit("vLLM server did not come up")
 
 
-async def prompts_of(policy: OpenAIPolicy, tasks: list[int]) -> list[list[int]]:
-    """The first prompt's ids of each task, as the policy renders them."""
-    env, prompts = OneTurn(), []
-    for t in tasks:
-        obs, _ = await env.areset(seed=t)
-        prompts.append(policy.renderer.prompt_ids(obs.messages, obs.tools))
-    return prompts
+async def prompt_of(policy: OpenAIPolicy, env: OneTurn, task: int) -> list[int]:
+    """The first prompt's ids of ``task``, as the policy renders them."""
+    obs, _ = await env.areset(seed=task)
+    return policy.renderer.prompt_ids(obs.messages, obs.tools)
 
 
 async def direct(
     policy: OpenAIPolicy, tasks: list[int], concurrency: int, max_tokens: int
 ) -> tuple[float, int]:
-    prompts = await prompts_of(policy, tasks)
-    slots = asyncio.Semaphore(concurrency)
+    env, slots = OneTurn(), asyncio.Semaphore(concurrency)
 
-    async def one(task: int, ids: list[int]) -> int:
+    async def one(task: int) -> int:
         async with slots:
+            ids = await prompt_of(policy, env, task)
             sample = await policy.generate(ids, max_tokens, seed=episode_seed(task, 0) * 1009)
             return len(sample.token_ids)
 
     start = time.perf_counter()
-    counts = await asyncio.gather(*(one(t, p) for t, p in zip(tasks, prompts, strict=True)))
+    counts = await asyncio.gather(*(one(t) for t in tasks))
     return time.perf_counter() - start, sum(counts)
 
 
@@ -89,11 +87,11 @@ async def sdk(
     client: Any, policy: OpenAIPolicy, tasks: list[int], concurrency: int, max_tokens: int
 ) -> tuple[float, int]:
     """(c): the requests of (a), sent by the openai SDK."""
-    prompts = await prompts_of(policy, tasks)
-    slots = asyncio.Semaphore(concurrency)
+    env, slots = OneTurn(), asyncio.Semaphore(concurrency)
 
-    async def one(task: int, ids: list[int]) -> int:
+    async def one(task: int) -> int:
         async with slots:
+            ids = await prompt_of(policy, env, task)
             out = await client.completions.create(
                 model="tiny",
                 prompt=ids,
@@ -107,7 +105,7 @@ async def sdk(
             return len(out.choices[0].model_extra["token_ids"])
 
     start = time.perf_counter()
-    counts = await asyncio.gather(*(one(t, p) for t, p in zip(tasks, prompts, strict=True)))
+    counts = await asyncio.gather(*(one(t) for t in tasks))
     return time.perf_counter() - start, sum(counts)
 
 
