@@ -42,6 +42,9 @@ def _one_engine_process(engine_kwargs: dict[str, Any]) -> None:
         os.environ["VLLM_ENABLE_V1_MULTIPROCESSING"] = "0"
 
 
+_CONFIG = "VLLM_LOGGING_CONFIG_PATH"  # where vLLM's processes read their logging config
+
+
 @contextlib.contextmanager
 def vllm_logging_to(path: Path | None) -> Iterator[None]:
     """Send vLLM's logging, of this process and of the engine processes started in the
@@ -72,9 +75,6 @@ def vllm_logging_to(path: Path | None) -> Iterator[None]:
         yield
     finally:
         os.environ.pop(_CONFIG, None)
-
-
-_CONFIG = "VLLM_LOGGING_CONFIG_PATH"
 
 
 _vllm_engine_core: Any = None  # vLLM's own entry point of the engine-core process
