@@ -140,10 +140,9 @@ class VLLMConfig(TrainableConfig):
         shutil.rmtree(folder, ignore_errors=True)
         copy_model_files(self.require_model(), folder)
         learner.export(folder)
-        # the engine computes as the learner does (fp32 on a CPU, bf16 on CUDA): a CPU learner's
-        # small updates rounded into a bf16 engine left the sampler far from the learner (SmolLM2
-        # after a cold start: French prose from the engine, tool calls from the learner)
-        engine = {"dtype": str(learner.compute_dtype).removeprefix("torch."), **self.engine}
+        # the engine computes in the learner's sampler_dtype (float32 on a CPU, so that the
+        # learner's small steps are not rounded away; bf16 on CUDA)
+        engine = {"dtype": str(learner.sampler_dtype).removeprefix("torch."), **self.engine}
         if self.weight_sync == "broadcast":
             engine.setdefault("worker_extension_cls", RECEIVER)
         policy = self._start(str(folder), log_dir / "vllm.log", engine)

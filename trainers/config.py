@@ -29,6 +29,13 @@ class LearnerConfig(_Strict):
     """The learner (``learner.*``): optimiser, schedule, precision and memory, ranks."""
 
     lr: float = Field(1e-5, gt=0.0, description="AdamW's peak learning rate")
+    precision: Literal["auto", "fp32", "bf16"] = Field(
+        "auto",
+        description="what the matrix products compute in, weights and optimiser state staying "
+        "float32: bf16 (autocast) or fp32; auto: bf16 on CUDA, and on a CPU with bf16 units "
+        "(avx512_bf16, amx_bf16) when LoRA trains; fp32 elsewhere (a bf16 forward rounds away "
+        "full fine-tuning's small steps: docs/benchmarks.md)",
+    )
     weight_decay: float = Field(0.0, ge=0.0, description="AdamW's decoupled weight decay")
     warmup_steps: int = Field(0, ge=0, description="optimiser steps of linear warmup")
     schedule: Literal["constant", "cosine"] = Field(

@@ -3,11 +3,11 @@ drives (GRPO's clipped policy gradient, ``grpo/objective.py``; SFT's negative lo
 ``sft.py``).
 
 Full fine-tuning or LoRA (peft), optional gradient checkpointing, float32 weights computed in
-bf16 on GPU (``precision``), micro-batches packed by token count with gradient accumulation,
-AdamW, grad-norm clipping, and a warmup + constant/cosine learning-rate schedule
-(``learner.*``, ``LearnerConfig``). Under ``torchrun`` (or ``learner.ranks``) every rank holds a
-replica, or a shard with ``learner.fsdp`` (``distributed``). Weights and optimiser state for
-samplers and checkpoints: ``weights.py``.
+bf16 where it keeps the steps (``precision``), micro-batches packed by token count with
+gradient accumulation, AdamW, grad-norm clipping, and a warmup + constant/cosine
+learning-rate schedule (``learner.*``, ``LearnerConfig``). Under ``torchrun`` (or
+``learner.ranks``) every rank holds a replica, or a shard with ``learner.fsdp``
+(``distributed``). Weights and optimiser state for samplers and checkpoints: ``weights.py``.
 """
 
 from __future__ import annotations
@@ -15,8 +15,10 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import re
 from collections import defaultdict
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 from agentgym._imports import require
@@ -31,13 +33,33 @@ SOLO_WORK = 16_384
 SmolLM2 (hidden 576) at 60 tokens is above it, the tiny test model (128) at 60 below."""
 
 
-def precision(torch: Any, device_type: str) -> tuple[Any, Any]:
-    """(weights' dtype, compute dtype): float32 weights everywhere, computed in bf16 under
-    autocast on CUDA. bf16 weights would lose the steps themselves: AdamW at lr 1e-5 changes
-    2% of SmolLM2's bf16 weights at all (0.4% at 1e-6), every float32 one. LoRA's frozen base
-    stays float32 too: each sync merges the adapters into it and takes them out again, which
-    in bf16 would leave a rounding error in the base every time."""
-    return torch.float32, torch.bfloat16 if device_type == "cuda" else torch.float32
+def cpu_bf16() -> bool:
+    """Whether this CPU multiplies in bf16 natively (its flags name avx512_bf16 or amx_bf16;
+    Linux's ``/proc/cpuinfo``, False where there is none)."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return re.search(r"\b(avx512_bf16|amx_bf16)\b", flags) is not None
+
+
+def precision(torch: Any, device_type: str, setting: str, lora: bool) -> tuple[Any, Any]:
+    """(weights' dtype, compute dtype) for ``learner.precision``: float32 weights everywhere,
+    computed in bf16 under autocast where ``setting`` says (auto: on CUDA, and on a CPU with
+    bf16 units when LoRA trains).
+
+    bf16 weights would lose the steps themselves: AdamW at lr 1e-5 changes 2% of SmolLM2's
+    bf16 weights at all (0.4% at 1e-6), every float32 one. A bf16 forward of float32 weights
+    still rounds a full fine-tuning step away until the steps add up past the bf16 spacing
+    (the CPU recipe's cold start learned nothing so); LoRA's adapters are weights of their
+    own, whose steps are not small beside them. LoRA's frozen base stays float32 too: each sync
+    merges the adapters into it and takes them out again, which in bf16 would leave a rounding
+    error in the base every time."""
+    if setting == "auto":
+        low = device_type == "cuda" or (device_type == "cpu" and lora and cpu_bf16())
+    else:
+        low = setting == "bf16"
+    return torch.float32, torch.bfloat16 if low else torch.float32
 
 
 def pack(lengths: list[int], budget: int) -> list[list[int]]:
@@ -154,7 +176,9 @@ class Learner(LearnerWeights):
         # model's 30-60 tokens at hidden 128: 1.5x slower alone) stay batched; a GPU wants
         # the batches
         self.solo_work: int | None = SOLO_WORK if self.device.type == "cpu" else None
-        self.dtype, self.compute_dtype = precision(torch, self.device.type)
+        self.dtype, self.compute_dtype = precision(
+            torch, self.device.type, cfg.precision, cfg.lora.rank > 0
+        )
         self.model_path, self.images = model_path, ImageInputs.load(model_path)
         self.model = _trainable(load_model(model_path, dtype=self.dtype), cfg).to(self.device)
         self.reference = None

@@ -24,10 +24,20 @@ class LearnerWeights:
     sharded: bool
     model_path: str
     dtype: Any
+    compute_dtype: Any
     device: Any
 
     def _collective(self, name: str, *args: Any) -> None:
         raise NotImplementedError
+
+    @property
+    def sampler_dtype(self) -> Any:
+        """What a sampler of ``policy_weights`` computes in: the learner's compute dtype on
+        CUDA, float32 on a CPU. A CPU learner's steps are below the bf16 spacing of the weights
+        they change (a full fine-tuning step, or LoRA's adapters merged into the base): a bf16
+        engine rounded them away (after a cold start it sampled French prose where the learner
+        called tools)."""
+        return self.compute_dtype if self.device.type == "cuda" else self.dtype
 
     def policy_weights(self) -> tuple[dict[str, Any], Any]:
         """The policy's full weights (LoRA merged) as a sampler loads them, and its config.

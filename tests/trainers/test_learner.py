@@ -186,15 +186,30 @@ def test_memory_plan_by_hand(hf_model):
     assert memory_plan(hf_model, 1000, True, 0.5, 8 * GiB)["activations"] < plan["activations"]
 
 
+@pytest.mark.parametrize("native", [True, False])
+def test_precision_computes_in_bf16_where_it_keeps_the_steps(monkeypatch, native):
+    """auto: bf16 on CUDA, and on a CPU with bf16 units for LoRA only (a full fine-tuning step
+    is rounded away in a bf16 forward there); fp32 and bf16 as said; weights always float32;
+    a sampler of merged weights computes in float32 on a CPU whatever the learner does."""
+    import torch
+
+    from agentgym.trainers import learner as module
+
+    monkeypatch.setattr(module, "cpu_bf16", lambda: native)
+    f32, b16 = torch.float32, torch.bfloat16
+    assert module.precision(torch, "cuda", "auto", False) == (f32, b16)
+    assert module.precision(torch, "cpu", "auto", False) == (f32, f32)
+    assert module.precision(torch, "cpu", "auto", True) == (f32, b16 if native else f32)
+    assert module.precision(torch, "cpu", "fp32", True) == (f32, f32)
+    assert module.precision(torch, "cpu", "bf16", False) == (f32, b16)
+    assert module.precision(torch, "cuda", "fp32", False) == (f32, f32)
+
+
 def test_weights_stay_float32_so_that_small_steps_are_kept(tiny_model):
-    """The learner's weights are float32 on every device and computed in bf16 on CUDA: bf16
+    """The learner's weights are float32 on every device, computed in bf16 where it says: bf16
     weights would round away most of an AdamW step at fine-tuning learning rates."""
     import torch
 
-    from agentgym.trainers.learner import precision
-
-    assert precision(torch, "cuda") == (torch.float32, torch.bfloat16)
-    assert precision(torch, "cpu") == (torch.float32, torch.float32)
     learner = Learner(str(tiny_model), LearnerConfig(lr=1e-6), "cpu")
     learner.compute_dtype = torch.bfloat16  # what a CUDA learner computes in, here on the CPU
     layers = {n: p for n, p in learner.model.named_parameters() if "embed" not in n}
