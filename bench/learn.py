@@ -1,14 +1,15 @@
-"""Does an agent learn here, and what do turn-level and intent-aware credit add? Per
-environment, over seeds and arms, on fixed held-out panels.
+"""Does an agent learn here, and what do turn-level and intent-aware credit add? The learning
+matrix, cell by cell over sessions, into the ledger (``bench/ledger.py``).
 
-    .venv/bin/python bench/learn.py --env deep_research --seeds 0 1 2 --arms outcome sft-only turn
-    .venv/bin/python bench/learn.py --env retrieval_qa --arms outcome sft-only turn intent
-    .venv/bin/python bench/learn.py --table runs/learn           # the tables of runs made
+    .venv/bin/python bench/learn.py --next 2          # the next 2 cells the ledger lacks
+    .venv/bin/python bench/learn.py --env retrieval_qa --seeds 0 --arms outcome intent
+    .venv/bin/python bench/learn.py --table           # docs/results.md from the ledger
 
-Each seed first runs the env's recipe (``agentgym/conf/recipe/<env>_<model>.yaml``): the base
+A cell is one ``(env, arm, seed)`` run of the env's recipe (``agentgym/conf/recipe/``): the base
 model's held-out evaluation, the cold start (SFT on the env's scripted baseline; its model is
-kept), the evaluation after it, then the first arm's GRPO steps. Every other arm of the seed
-starts from that cold-start model (``init=``) and spends the same sampled episodes:
+kept), the evaluation after it, then the arm's GRPO steps. A later arm of the same seed starts
+from that cold-start model (``init=``) while its folder is still here (in another session it
+runs its own), and spends the same sampled episodes:
 
 * ``outcome``: GRPO on the episode reward alone (``trainer.turn_reward_weight=0``);
 * ``sft-only``: the control: the same episodes sampled, supervised fine-tuning on the step's
@@ -18,26 +19,35 @@ starts from that cold-start model (``init=``) and spends the same sampled episod
 * ``intent``: the same, normalised among turns of the same intent label (ChatR1);
 * ``state``: the same, among turns that acted on the same observation (GiGPO's anchors).
 
-The held-out panel of a seed (its tasks' content hash, ``eval_panel``) is the same for every
-arm, so arms compare task by task. Tables: per seed, base -> after the cold start -> after
-GRPO (held-out reward, success); the mean success with a 95% interval (bootstrap over seeds
-and held-out tasks); and each arm against ``outcome`` and ``sft-only``, paired by task.
-Runs go to ``--out/<env>/seed<N>/<arm>``; a run that finished is not run again.
+The held-out panel of a seed (its tasks' content hash) is the same for every arm, so arms
+compare task by task. A finished cell appends its line to the ledger (a killed one leaves
+nothing); a cell is missing when the ledger has no line for it under the recipe's current
+version (its hash: the recipe's text and ``--override``), so a changed recipe starts its env
+over. Runs go to ``--out/<version>/<env>/seed<N>/<arm>``.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
-import random
+import os
+import platform
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from statistics import fmean
+from typing import Any
 
+import ledger  # bench/ledger.py, beside this script
+
+ROOT = Path(__file__).parents[1]
 RECIPES = {
-    "deep_research": ("deep_research_smollm2", ["retrieval_useful", "retrieval_correct"]),
+    "deep_research": ("deep_research_full_smollm2", ["retrieval_useful", "retrieval_correct"]),
+    # the README's first command: not in the matrix; its seeds are run with --env
+    "deep_research_one_search": ("deep_research_smollm2", ["retrieval_useful"]),
     "retrieval_qa": ("retrieval_qa_smollm2", ["intent"]),
     "keychain": ("keychain_smollm2", []),
     "swe": ("swe_smollm2", ["tests_passed"]),
@@ -51,6 +61,20 @@ ARMS = {
     "state": ["trainer.turn_groups=state"],
 }
 TURN_WEIGHT = 0.5
+MATRIX = [
+    (env, arm, seed)
+    for env, arms, seeds in (
+        ("deep_research", ("outcome", "sft-only", "turn"), (0, 1, 2)),
+        ("retrieval_qa", ("outcome", "sft-only", "intent"), (0, 1, 2)),
+        ("keychain", ("outcome", "sft-only"), (0, 1)),
+        ("gui", ("outcome", "sft-only"), (0, 1)),
+        ("swe", ("outcome", "sft-only"), (0, 1)),
+    )
+    for seed in seeds
+    for arm in arms
+]
+"""The cells, in the order they are run: per env, seed by seed (a seed's arms share its cold
+start)."""
 
 
 def arm_overrides(env: str, arm: str) -> list[str]:
@@ -62,23 +86,82 @@ def arm_overrides(env: str, arm: str) -> list[str]:
     return ARMS[arm] + (credit if arm in ("turn", "intent", "state") else [])
 
 
-def run(env: str, seed: int, arm: str, first: Path | None, args: argparse.Namespace) -> Path:
-    """One run of ``arm`` (from the first arm's cold-start model unless it is the first)."""
-    out = Path(args.out) / env / f"seed{seed}" / arm
-    if (out / "model").exists():
-        return out
-    cmd = [sys.executable, "-m", "agentgym.cli", "train", f"recipe={RECIPES[env][0]}",
-           f"seed={seed}", f"out={out}", *arm_overrides(env, arm), *args.override]  # fmt: skip
-    if first is None:
+def version(env: str, overrides: list[str]) -> str:
+    """The recipe's version: a hash of its text and of the overrides every cell gets."""
+    text = (ROOT / "agentgym" / "conf" / "recipe" / f"{RECIPES[env][0]}.yaml").read_text()
+    return hashlib.sha256("\n".join([text, *overrides]).encode()).hexdigest()[:12]
+
+
+def missing(overrides: list[str], rows: list[dict]) -> list[tuple[str, str, int]]:
+    """The matrix's cells the ledger has no line for at their recipe's current version."""
+    done = {(r["env"], r["arm"], r["seed"], r["config_hash"]) for r in rows}
+    return [c for c in MATRIX if (*c, version(c[0], overrides)) not in done]
+
+
+class Load:
+    """The machine's 1-minute load average, sampled every 30 s while a cell runs."""
+
+    def __init__(self) -> None:
+        self.samples: list[float] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+        self._thread.start()
+
+    def _watch(self) -> None:
+        while not self._stop.wait(30):
+            self.samples.append(os.getloadavg()[0])
+
+    def stop(self) -> float:
+        self._stop.set()
+        return round(fmean(self.samples or [os.getloadavg()[0]]), 2)
+
+
+def machine(load: float) -> dict[str, Any]:
+    cpu = next(
+        (
+            ln.split(":", 1)[1].strip()
+            for ln in Path("/proc/cpuinfo").read_text().splitlines()
+            if ln.startswith("model name")
+        ),
+        platform.processor(),
+    )
+    return {"cpu": cpu, "cores": os.cpu_count(), "load_avg": load}
+
+
+def run(env: str, arm: str, seed: int, args: argparse.Namespace) -> dict[str, Any]:
+    """One cell: its run (from its seed's cold-start model where one is here), then its line."""
+    tag = version(env, args.override)
+    seed_dir = Path(args.out) / tag / env / f"seed{seed}"
+    out = seed_dir / arm
+    cmd = [
+        sys.executable,
+        "-m",
+        "agentgym.cli",
+        "train",
+        f"recipe={RECIPES[env][0]}",
+        f"seed={seed}",
+        f"out={out}",
+        *arm_overrides(env, arm),
+        *args.override,
+    ]
+    first = next((p.parent for p in seed_dir.glob("*/cold_start/model") if p.parent != out), None)
+    if first is None or not (first / "model").exists():
         cmd.append("cold_start.save_model=true")
+        first = None
     else:  # the same cold start: its model, evaluated as this run's start
         cmd += [f"init={first / 'cold_start' / 'model'}", "cold_start.episodes=0"]
-    t = time.perf_counter()
-    done = subprocess.run(cmd, capture_output=True, text=True)
+    print(f"{env} {arm} seed {seed}: {' '.join(cmd[3:])}", flush=True)
+    load, t = Load(), time.perf_counter()
+    done = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    minutes, avg = (time.perf_counter() - t) / 60, load.stop()
     if done.returncode != 0:
-        sys.exit(f"{env} seed {seed} {arm} failed:\n{done.stderr[-3000:]}")
-    (out / "minutes.txt").write_text(f"{(time.perf_counter() - t) / 60:.1f}\n")
-    return out
+        sys.exit(
+            f"{env} {arm} seed {seed} failed (nothing written to the ledger):\n"
+            f"{done.stderr[-3000:]}"
+        )
+    start = evals(first) if first is not None else []
+    row = cell_row(env, arm, seed, out, start, args.override)
+    return {**row, "config_hash": tag, "minutes": round(minutes, 1), "machine": machine(avg)}
 
 
 def evals(out: Path) -> list[dict]:
@@ -86,89 +169,81 @@ def evals(out: Path) -> list[dict]:
     return [r for r in map(json.loads, lines) if "phase" in r]
 
 
-def outcomes(out: Path, record: dict) -> dict[int, float]:
+def outcomes(out: Path, record: dict) -> dict[str, float]:
     """Task -> success (1/0) of one held-out evaluation of a run."""
     folder = out / "eval" / f"{record['phase']}_step_{record['step']:06d}"
     rows = [json.loads(x) for x in (folder / "trajectories.jsonl").read_text().splitlines()]
-    return {r["task"]: float(r["success"]) for r in rows if r["stop_reason"] != "error"}
+    return {str(r["task"]): float(r["success"]) for r in rows if r["stop_reason"] != "error"}
 
 
-def bootstrap(per_seed: list[list[float]], rounds: int = 2000) -> tuple[float, float, float]:
-    """Mean and 95% interval of per-task values, resampling seeds, then tasks in each."""
-    rng = random.Random(0)
-    means = []
-    for _ in range(rounds):
-        seeds = [per_seed[rng.randrange(len(per_seed))] for _ in per_seed]
-        means.append(fmean(x for s in seeds for x in (rng.choice(s) for _ in s)))
-    means.sort()
-    mean = fmean(x for s in per_seed for x in s)
-    return mean, means[int(0.025 * rounds)], means[int(0.975 * rounds) - 1]
-
-
-def table(env: str, root: Path) -> None:
-    """The tables of every run under ``root/<env>``."""
-    seeds = sorted((root / env).glob("seed*"))
-    if not seeds:
-        return
-    print(f"\n### {env}\n\n| seed | arm | base | after cold start | after GRPO | minutes |")
-    print("|---|---|---|---|---|---|")
-    final: dict[str, list[dict[int, float]]] = {}
-    base: list[dict[int, float]] = []
-    for seed in seeds:
-        first = next((seed / a for a in ARMS if (seed / a / "cold_start" / "model").exists()), None)
-        for arm_dir in sorted(p for p in seed.iterdir() if (p / "model").exists()):
-            ev = evals(arm_dir)
-            cells = [f"{e['eval_reward_mean']:.3f} ({e['eval_success_rate']:.2f})" for e in ev]
-            start = [e for e in ev if e["phase"] in ("base", "sft")]
-            shown = [cells[0], cells[1]] if arm_dir == first else ["(shared)", cells[0]]
-            minutes = (arm_dir / "minutes.txt").read_text().strip()
-            row = [seed.name, arm_dir.name, *shown, cells[-1], minutes]
-            print("| " + " | ".join(row) + " |")
-            final.setdefault(arm_dir.name, []).append(outcomes(arm_dir, ev[-1]))
-            if arm_dir == first and start:
-                base.append(outcomes(arm_dir, start[0]))
-    print("\n| arm | held-out success after GRPO (95% CI) | minus base (95% CI) |")
-    print("|---|---|---|")
-    for arm, per in final.items():
-        m, lo, hi = bootstrap([list(s.values()) for s in per])
-        gain = [[s[t] - b.get(t, 0.0) for t in s] for s, b in zip(per, base, strict=False)]
-        g, glo, ghi = bootstrap(gain) if gain else (0.0, 0.0, 0.0)
-        print(f"| {arm} | {m:.3f} ({lo:.3f}, {hi:.3f}) | {g:+.3f} ({glo:+.3f}, {ghi:+.3f}) |")
-    for control in ("outcome", "sft-only"):
-        if control not in final:
-            continue
-        print(f"\n| arm | minus {control}, paired by task (95% CI) |\n|---|---|")
-        for arm, per in final.items():
-            if arm == control:
-                continue
-            pairs = [
-                [s[t] - c[t] for t in s if t in c]
-                for s, c in zip(per, final[control], strict=False)
-            ]
-            d, lo, hi = bootstrap(pairs)
-            print(f"| {arm} | {d:+.3f} ({lo:+.3f}, {hi:+.3f}) |")
+def cell_row(
+    env: str, arm: str, seed: int, out: Path, start: list[dict], overrides: list[str]
+) -> dict[str, Any]:
+    """The ledger's line of a finished run (``start``: the base and cold-start evaluations of
+    the run whose cold start it began from, if not its own)."""
+    metrics = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
+    ev, steps = [r for r in metrics if "phase" in r], [r for r in metrics if "phase" not in r]
+    base, sft = (start or ev)[0], next((e for e in start or ev if e["phase"] == "sft"), ev[0])
+    commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=ROOT)
+    trainer = json.loads((out / "config.json").read_text())["trainer"]
+    groups = trainer["tasks_per_step"] * len(steps)
+    return {
+        "env": env,
+        "arm": arm,
+        "seed": seed,
+        "recipe": RECIPES[env][0],
+        "overrides": [*arm_overrides(env, arm), *overrides],
+        "commit": commit.stdout.strip(),
+        "date": time.strftime("%Y-%m-%d"),
+        "panel": ev[-1].get("eval_panel"),
+        "base_reward": base["eval_reward_mean"],
+        "base_success": base["eval_success_rate"],
+        "sft_reward": sft["eval_reward_mean"],
+        "sft_success": sft["eval_success_rate"],
+        "final_reward": ev[-1]["eval_reward_mean"],
+        "final_success": ev[-1]["eval_success_rate"],
+        "evals": [
+            {
+                "phase": e["phase"],
+                "step": e["step"],
+                "reward": e["eval_reward_mean"],
+                "success": e["eval_success_rate"],
+            }
+            for e in [*start, *ev]
+        ],
+        "tasks": outcomes(out, ev[-1]),
+        "grpo_steps": len(steps),
+        "episodes": groups * trainer["group_size"],
+        "tied_group_fraction": round(sum(r["tied_groups"] for r in steps) / max(groups, 1), 3),
+        "warnings": sorted({w for r in metrics for w in r.get("warnings", [])}),
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--env", nargs="+", default=["deep_research"], choices=list(RECIPES))
+    parser.add_argument("--next", type=int, help="run the next N cells the ledger lacks")
+    parser.add_argument("--env", nargs="+", choices=list(RECIPES), help="or these envs' cells")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--arms", nargs="+", default=["outcome"], choices=list(ARMS))
     parser.add_argument("--out", default="runs/learn")
     parser.add_argument("--override", nargs="*", default=[], help="key=value for every run")
-    parser.add_argument("--table", help="only print the tables of the runs in this folder")
+    parser.add_argument("--table", action="store_true", help="render docs/results.md")
     args = parser.parse_args()
     if args.table:
-        for env in RECIPES:
-            table(env, Path(args.table))
+        print(ledger.render(ledger.read()), end="")
         return
-    for env in args.env:
-        for seed in args.seeds:
-            first = run(env, seed, args.arms[0], None, args)
-            for arm in args.arms[1:]:
-                run(env, seed, arm, first, args)
-            print(f"{env} seed {seed}: done", flush=True)
-        table(env, Path(args.out))
+    if args.next is not None:
+        cells = missing(args.override, ledger.read())[: args.next]
+    else:
+        cells = [(e, a, s) for e in args.env or [] for s in args.seeds for a in args.arms]
+    for env, arm, seed in cells:
+        row = run(env, arm, seed, args)
+        ledger.append(row)
+        print(
+            f"{env} {arm} seed {seed}: {row['base_success']:.3f} -> {row['sft_success']:.3f} "
+            f"-> {row['final_success']:.3f} in {row['minutes']} min (ledger)",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":
