@@ -13,8 +13,8 @@ import pytest
 from tests.conftest import ROOT
 
 sys.path.insert(0, str(ROOT / "bench"))
-import learn  # noqa: E402
-import ledger  # noqa: E402
+import learn
+import ledger
 
 
 def finished_run(out: Path, successes: dict[str, list[float]], tied: list[int]) -> None:
