@@ -2,7 +2,9 @@
 padded micro-batches (what it did before, and what a GPU learner still does), in one process;
 with ``--tied F``, a batch whose first F of groups are tied (no advantage), with their
 sequences' backward skipped (``Objective.still``, what the learner does now) against every
-sequence taking its backward (before).
+sequence taking its backward (before); with ``--precision``, full fine-tuning and LoRA (rank
+32), each in fp32 and in bf16 (four learners, the same batch; ratios against fp32 full
+fine-tuning).
 
 The same real model and the same synthetic GRPO batch for both: ``--seqs`` sequences of a
 multi-turn shape (a prompt, then turns whose tokens the loss covers, between observation
@@ -11,7 +13,7 @@ layouts; prints seconds and CPU seconds per update and trained tokens/s (min / m
 and the ratio of medians (one by one / padded; < 1 is faster).
 
     bash scripts/setup.sh --models     # once: .cache/models/smollm2-135m-instruct
-    .venv/bin/python bench/learner.py [--rounds 5] [--model DIR] [--tied 0.5]
+    .venv/bin/python bench/learner.py [--rounds 5] [--model DIR] [--tied 0.5 | --precision]
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import random
 import statistics
 import time
 
-from agentgym.trainers.config import LearnerConfig
+from agentgym.trainers.config import LearnerConfig, LoRAConfig
 from agentgym.trainers.grpo.config import GRPOConfig
 from agentgym.trainers.grpo.objective import GRPOObjective
 from agentgym.trainers.learner import Learner
@@ -68,6 +70,35 @@ def timed(
     return time.perf_counter() - t, time.process_time() - c, stats["trained_tokens"]
 
 
+def precision_sides(args: argparse.Namespace) -> None:
+    """Full fine-tuning and LoRA, each in fp32 and bf16, on the same batch, interleaved."""
+    sides = {
+        f"{kind} {dtype}": LearnerConfig(
+            lr=1e-7,
+            precision=dtype,
+            micro_batch_tokens=args.micro_batch_tokens,
+            lora=LoRAConfig(rank=32 if kind == "LoRA" else 0, alpha=32),
+        )
+        for kind in ("full", "LoRA")
+        for dtype in ("fp32", "bf16")
+    }
+    learners = {name: Learner(args.model, cfg, "cpu") for name, cfg in sides.items()}
+    vocab = next(iter(learners.values())).model.config.vocab_size
+    seqs = batch(args.seqs, args.min_len, args.max_len, vocab)
+    for learner in learners.values():
+        timed(learner, seqs[:2], 0)  # warm-up
+    runs: dict[str, list[float]] = {name: [] for name in sides}
+    for r in range(args.rounds):
+        order = list(learners.items())
+        for name, learner in order if r % 2 == 0 else order[::-1]:
+            runs[name].append(timed(learner, seqs, 0)[0])
+            print(f"round {r}: {name} {runs[name][-1]:.2f} s", flush=True)
+    base = statistics.median(runs["full fp32"])
+    print("| learner | s / update (min / med / max) | ratio to full fp32 |\n|---|---|---|")
+    for name, xs in runs.items():
+        print(f"| {name} | {spread(xs)} | {statistics.median(xs) / base:.2f} |")
+
+
 def spread(xs: list[float]) -> str:
     return f"{min(xs):.2f} / {statistics.median(xs):.2f} / {max(xs):.2f}"
 
@@ -81,7 +112,11 @@ def main() -> None:
     parser.add_argument("--max-len", type=int, default=700)
     parser.add_argument("--micro-batch-tokens", type=int, default=4096)
     parser.add_argument("--tied", type=float, default=None, help="share of tied sequences")
+    parser.add_argument("--precision", action="store_true", help="fp32 / bf16, full / LoRA")
     args = parser.parse_args()
+    if args.precision:
+        precision_sides(args)
+        return
     cfg = LearnerConfig(lr=1e-7, micro_batch_tokens=args.micro_batch_tokens)
     learner = Learner(args.model, cfg, "cpu")
     vocab = learner.model.config.vocab_size

@@ -90,6 +90,8 @@ async def side(name: str, learner: Learner, model: str, args: argparse.Namespace
             max_lora_rank=args.rank,
             max_loras=2,
         )
+    from vllm.lora.request import LoRARequest
+
     lora, syncs = None, []
     for version in range(1, args.syncs + 1):
         t = time.perf_counter()
@@ -98,7 +100,7 @@ async def side(name: str, learner: Learner, model: str, args: argparse.Namespace
         else:
             adapter = work / f"v{version}"
             learner.model.save_pretrained(adapter)
-            lora = policy._vllm.lora.request.LoRARequest(f"v{version}", version, str(adapter))
+            lora = LoRARequest(f"v{version}", version, str(adapter))
             await sample(policy, [[1, 2, 3]], 1, lora)  # the engine loads it on first use
         syncs.append(time.perf_counter() - t)
     vocab = learner.model.config.vocab_size

@@ -1,17 +1,18 @@
 """The learner against this CPU's roofline: its achieved FLOP/s on a GRPO update of the main
-command's shapes, over the fp32 matrix-multiply peak measured in the same run, and where the
-update's time goes.
+command's shapes, over the fp32 and the bf16 matrix-multiply peaks measured in the same run,
+and where the update's time goes.
 
-Peak: a loop of 2048^3 fp32 matmuls (torch, all threads) measured before each round. The
-learner: one update of ``--seqs`` synthetic multi-turn sequences (``bench/learner.py``'s batch)
-on the real model; FLOPs counted as 6 x parameters x tokens (forward and backward of every
-token, as the issue that asked for this counts them). Rounds alternate; prints each round,
-then the ratio achieved / peak (min / median / max; goal >= 0.75) and a profile of one update
-by kind of work (self CPU time of torch's ops: matrix products, attention, vocabulary
+Peaks: a loop of 2048^3 matmuls (torch, all threads) in each dtype, measured before each
+round. The learner (``--lora``, ``--precision``: the README recipe's LoRA rank 32 under
+``auto`` unless told): one update of ``--seqs`` synthetic multi-turn sequences
+(``bench/learner.py``'s batch) on the real model; FLOPs as the update counts them
+(``model_flops``: 6 x parameters x tokens for full fine-tuning, about 4 for LoRA). Prints each
+round, then the ratio achieved / peak for both peaks (min / median / max) and a profile of one
+update by kind of work (self CPU time of torch's ops: matrix products, attention, vocabulary
 projection's log-softmax and gather, optimiser, the rest).
 
     bash scripts/setup.sh --models     # once: .cache/models/smollm2-135m-instruct
-    .venv/bin/python bench/roofline.py [--rounds 3] [--seqs 16]
+    .venv/bin/python bench/roofline.py [--rounds 3] [--seqs 16] [--lora 0 --precision fp32]
 """
 
 from __future__ import annotations
@@ -24,10 +25,10 @@ from collections import defaultdict
 import torch
 from learner import batch, timed  # bench/learner.py, beside this script
 
-from agentgym.trainers.config import LearnerConfig
+from agentgym.trainers.config import LearnerConfig, LoRAConfig
 from agentgym.trainers.grpo.config import GRPOConfig
 from agentgym.trainers.grpo.objective import GRPOObjective
-from agentgym.trainers.learner import Learner
+from agentgym.trainers.learner import Learner, model_flops
 
 KINDS = {
     "matrix products": ("mm", "addmm", "bmm", "matmul", "linear", "baddbmm"),
@@ -37,9 +38,9 @@ KINDS = {
 }
 
 
-def peak(seconds: float = 2.0, n: int = 2048) -> float:
-    """fp32 matmul GFLOP/s of this CPU now."""
-    a, b = torch.randn(n, n), torch.randn(n, n)
+def peak(dtype: torch.dtype, seconds: float = 2.0, n: int = 2048) -> float:
+    """Matmul GFLOP/s of this CPU now in ``dtype``."""
+    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
     torch.mm(a, b)
     count, t0 = 0, time.perf_counter()
     while time.perf_counter() - t0 < seconds:
@@ -80,22 +81,33 @@ def main() -> None:
     parser.add_argument("--seqs", type=int, default=16)
     parser.add_argument("--min-len", type=int, default=300)
     parser.add_argument("--max-len", type=int, default=700)
+    parser.add_argument("--lora", type=int, default=32, help="LoRA rank (0: full)")
+    parser.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"])
     args = parser.parse_args()
-    learner = Learner(args.model, LearnerConfig(lr=1e-7), "cpu")
-    params = sum(p.numel() for p in learner.model.parameters())
+    lora = LoRAConfig(rank=args.lora, alpha=32)
+    learner = Learner(args.model, LearnerConfig(lr=1e-7, precision=args.precision, lora=lora))
     seqs = batch(args.seqs, args.min_len, args.max_len, learner.model.config.vocab_size)
     tokens = sum(len(s.token_ids) for s in seqs)
+    flops = model_flops(learner.model, [s.token_ids for s in seqs])
     timed(learner, seqs[:2], None)  # warm-up
-    ratios = []
+    print(f"LoRA rank {args.lora}, computing in {learner.compute_dtype}, {tokens} tokens")
+    ratios: dict[str, list[float]] = {"fp32": [], "bf16": []}
     for r in range(args.rounds):
-        top = peak()
+        tops = {"fp32": peak(torch.float32), "bf16": peak(torch.bfloat16)}
         seconds = timed(learner, seqs, None)[0]
-        achieved = 6 * params * tokens / seconds / 1e9
-        ratios.append(achieved / top)
-        line = f"round {r}: peak {top:.0f} GFLOP/s, learner {achieved:.0f} GFLOP/s"
-        print(f"{line} ({seconds:.2f} s, {tokens} tokens), ratio {ratios[-1]:.2f}", flush=True)
-    print(f"achieved / peak: {min(ratios):.2f} / {statistics.median(ratios):.2f} / "
-          f"{max(ratios):.2f} (min / median / max; goal >= 0.75)")  # fmt: skip
+        achieved = flops / seconds / 1e9
+        for name, top in tops.items():
+            ratios[name].append(achieved / top)
+        print(
+            f"round {r}: peaks {tops['fp32']:.0f} (fp32) {tops['bf16']:.0f} (bf16) GFLOP/s, "
+            f"learner {achieved:.0f} GFLOP/s ({seconds:.2f} s)",
+            flush=True,
+        )
+    for name, xs in ratios.items():
+        print(
+            f"achieved / {name} peak: {min(xs):.2f} / {statistics.median(xs):.2f} / "
+            f"{max(xs):.2f} (min / median / max)"
+        )
     print("one update, self CPU time by kind:")
     by_kind, rest = profile(learner, seqs)
     for name, share in by_kind.items():

@@ -354,8 +354,8 @@ class Learner(LearnerWeights):
 
     def update(self, seqs: list[Sequence], objective: Objective) -> dict[str, float]:
         """One optimiser step that minimises ``objective`` over ``seqs`` (accumulating over
-        micro-batches; over ranks too, each with its share); returns the objective's
-        statistics per token, the loss, ``grad_norm``, ``lr`` and ``trained_tokens``."""
+        micro-batches and ranks); returns the objective's statistics per token, the loss,
+        ``grad_norm``, ``lr``, ``trained_tokens`` and the ``flops`` spent (``model_flops``)."""
         self._collective("update", seqs, objective)
         self.model.train()
         tokens, n_seqs = float(sum(sum(s.loss_mask) for s in seqs)), len(seqs)
@@ -374,11 +374,12 @@ class Learner(LearnerWeights):
                 loss.backward()
             sums["loss"] += float(loss.detach())
             sums["tokens"] += trained
+            sums["flops"] += model_flops(self.model, [s.token_ids for s in part], still)
             for key, value in stats.items():
                 sums[key] += float(value)
         sums = self._sum_over_ranks(dict(sums))
         trained = max(sums.pop("tokens", 0.0), 1.0)
-        out = {k: (v if k == "loss" else v / trained) for k, v in sums.items()}
+        out = {k: (v if k in ("loss", "flops") else v / trained) for k, v in sums.items()}
         step = self._step(zero=all(still for _, still in plan))  # no backward ran
         return {**out, **step, "trained_tokens": trained}
 
@@ -437,6 +438,20 @@ class Learner(LearnerWeights):
         self.scheduler.step()
         self.optimizer.zero_grad(set_to_none=True)
         return {"grad_norm": float(grad_norm), "lr": float(self.scheduler.get_last_lr()[0])}
+
+
+def model_flops(model: Any, rows: list[list[int]], still: bool = False) -> float:
+    """Matrix-product FLOPs of a forward and backward over the distinct sequences of ``rows``
+    (alike ones share a forward, ``_forward``; a forward only when ``still``): 2 per parameter
+    and token forward, 2 more backward through the activations, and 2 per trainable parameter
+    for its gradient: the usual 6N a token for full fine-tuning, about 4N for LoRA
+    (attention's own products left out, as 6N does)."""
+    tokens = sum(len(ids) for ids in {tuple(ids) for ids in rows})
+    total = trainable = 0
+    for p in model.parameters():
+        total += p.numel()
+        trainable += p.numel() if p.requires_grad else 0
+    return float(tokens * (2 * total if still else 4 * total + 2 * trainable))
 
 
 def _tensors(

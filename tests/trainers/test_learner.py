@@ -157,6 +157,31 @@ def test_lora_trains_adapters_only_and_exports_merged_weights(tiny_model, tmp_pa
     assert not merged.config.tie_word_embeddings  # see Learner.export
 
 
+def test_a_bf16_lora_learner_is_sampled_by_its_float32_merge_within_the_probes_tolerance(
+    tiny_model, tmp_path
+):
+    """LoRA computed in bf16 (the README recipe's learner on this CPU), its merged weights in a
+    float32 sampler (``sampler_dtype``, what a CPU vLLM engine runs): the sampler's log-probs
+    differ from the learner's by bf16's rounding, far below the sync probe's tolerance (0.05)
+    and far below what the update itself moved."""
+    from transformers import AutoModelForCausalLM
+
+    cfg = LearnerConfig(lr=1e-2, precision="bf16", lora=LoRAConfig(rank=4))
+    learner = Learner(str(tiny_model), cfg, device="cpu")
+    assert learner.compute_dtype == torch.bfloat16 and learner.sampler_dtype == torch.float32
+    ids = [5, 6, 7, 8, 9, 10, 11, 12]
+    before = torch.tensor(learner.logprobs([ids])[0][1:])
+    learner.update([seq(learner, ids, 1.0)], GRPO)
+    learner.export(tmp_path)
+    merged = AutoModelForCausalLM.from_pretrained(tmp_path, dtype=torch.float32).eval()
+    with torch.no_grad():
+        want = torch.tensor(learner.logprobs([ids])[0][1:])
+        logits = merged(torch.tensor([ids])).logits[0, :-1]
+        got = torch.log_softmax(logits, -1).gather(1, torch.tensor(ids[1:])[:, None])[:, 0]
+    gap, moved = (got - want).abs().mean(), (want - before).abs().mean()
+    assert 0 < gap < 0.05 and moved > 5 * gap, (gap, moved)
+
+
 def test_probe_catches_a_sampler_that_missed_the_update(tiny_model):
     from transformers import AutoTokenizer
 
@@ -333,3 +358,20 @@ def test_a_policy_drawn_to_image_tokens_never_samples_them(tiny_vision_model):
     [got] = learner.logprobs([ctx.token_ids], images=[ctx.images])
     want = [lp for lp, m in zip(ctx.logprobs, ctx.loss_mask, strict=True) if m]
     assert [got[i] for i, m in enumerate(ctx.loss_mask) if m] == pytest.approx(want, abs=2e-3)
+
+
+def test_an_update_counts_the_matrix_flops_it_spent(tiny_model):
+    """6N a token for full fine-tuning, 4N + 2 x adapters for LoRA, 2N for a forward only;
+    sequences alike share their forward, so they count once (metrics' learner GFLOP/s)."""
+    from agentgym.trainers.learner import model_flops
+
+    full = Learner(str(tiny_model), LearnerConfig(lr=1e-6), device="cpu")
+    n = sum(p.numel() for p in full.model.parameters())
+    a, b = [5, 6, 7, 8, 9, 10], [5, 6, 7, 30, 31, 32, 33]
+    assert model_flops(full.model, [a, b]) == 6 * n * 13
+    assert model_flops(full.model, [a, a, b], still=True) == 2 * n * 13
+    stats = full.update([seq(full, a, 1.0), seq(full, a, -1.0), seq(full, b, 1.0)], GRPO)
+    assert stats["flops"] == 6 * n * 13
+    lora = Learner(str(tiny_model), LearnerConfig(lora=LoRAConfig(rank=4)), device="cpu")
+    total = sum(p.numel() for p in lora.model.parameters())
+    assert model_flops(lora.model, [a]) == 6 * (4 * total + 2 * lora.trainable_parameters)

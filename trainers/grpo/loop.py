@@ -221,6 +221,7 @@ def _metrics(
     sampled = sum(t.sampled_tokens for t in trajs)
     total = sum(len(t.token_ids) + sum(len(s.token_ids) for s in t.segments) for t in trajs)
     learned = sum(u["trained_tokens"] for u in updates)
+    flops = sum(u.get("flops", 0.0) for u in updates)
     record: dict[str, Any] = {
         "step": step,
         "reward_mean": fmean(batch.rewards),
@@ -239,6 +240,8 @@ def _metrics(
         "sync_seconds": t3 - t2,
         "rollout_tokens_per_second": sampled / max(t1 - t0, 1e-9),
         "learner_tokens_per_second": learned / max(t2 - t1, 1e-9),
+        # against this machine's matmul peaks: bench/roofline.py measures them
+        "learner_gflops_per_second": flops / max(t2 - t1, 1e-9) / 1e9,
         "sync_probe_gap": gap,
         **staleness(trajs, step),
         **{k: v for k, v in summary.items() if k.startswith("judge_")},
