@@ -74,13 +74,20 @@ def verdict(name: str, m: float, lo: float, hi: float) -> str:
 
 
 def env_section(env: str, rows: list[dict]) -> list[str]:
-    """One env's cells of its newest recipe version: per cell, per arm, and arms paired."""
+    """One env's cells, a table per recipe version (the newest first; arms compare only
+    within one)."""
+    versions = list(dict.fromkeys(r["config_hash"] for r in reversed(rows)))
+    out = [f"## {env}", ""]
+    for tag in versions:
+        out += version_section([r for r in rows if r["config_hash"] == tag])
+    return out
+
+
+def version_section(rows: list[dict]) -> list[str]:
+    """One recipe version's cells: per cell, per arm, and arms paired by task."""
     newest = rows[-1]["config_hash"]
-    rows = [r for r in rows if r["config_hash"] == newest]
     out = [
-        f"## {env}",
-        "",
-        f"Recipe `{rows[-1]['recipe']}` (version `{newest}`, "
+        f"### Recipe `{rows[-1]['recipe']}` (version `{newest}`, "
         f"{len(rows)} cells; overrides: {' '.join(rows[-1]['overrides']) or 'none'}).",
         "",
         "| seed | arm | base | after cold start | after GRPO | GRPO steps | minutes | commit |",

@@ -48,7 +48,7 @@ def test_a_finished_run_is_one_line_with_every_task(tmp_path):
     assert row["grpo_steps"] == 2 and row["episodes"] == 64
     assert row["tied_group_fraction"] == pytest.approx(3 / 8)
     assert row["warnings"] == ["w"] and row["panel"] == "p1"
-    assert "trainer.turn_groups=turn" in row["overrides"] and len(row["commit"]) == 40
+    assert "trainer.turn_groups=turn" in row["arm_overrides"] and len(row["commit"]) == 40
     assert [e["phase"] for e in row["evals"]] == ["base", "sft", "step"]
 
 
@@ -80,6 +80,7 @@ def test_results_page_comes_from_the_ledger_with_arms_paired_by_task(tmp_path):
     text = ledger.render([stale, *rows], tmp_path / "results.md")
     assert "outcome against sft-only: ahead by +0.938, the 95% interval above 0" in text
     assert "sft-only against outcome: behind" in text
-    assert "| turn |" not in text  # an older recipe version's cells are not compared
-    assert "version `v1`, 4 cells" in text
+    # an older recipe version's cells: a table of their own, after the newest, not compared
+    assert text.index("version `v1`, 4 cells") < text.index("version `v0`, 1 cells")
+    assert "turn against" not in text
     assert ledger.render([], tmp_path / "empty.md").endswith("No cell has finished yet.\n")

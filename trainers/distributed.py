@@ -73,6 +73,16 @@ def all_sum(tensors: list[Any]) -> None:
         offset += t.numel()
 
 
+def sum_stats(stats: dict[str, float], world: int) -> dict[str, float]:
+    """``stats`` summed over the ``world`` ranks (as they are on one)."""
+    if world == 1:
+        return stats
+    torch = require("torch", "train")
+    values = torch.tensor(list(stats.values()), dtype=torch.float64)
+    all_sum([values])
+    return dict(zip(stats, values.tolist(), strict=True))
+
+
 def follow(learner: Any) -> None:
     """A follower's life: make each call rank 0 announces, until it says stop."""
     while (call := send(None)) is not None:

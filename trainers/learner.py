@@ -17,6 +17,7 @@ import math
 import os
 import re
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -315,18 +316,21 @@ class Learner(LearnerWeights):
         reference: bool = False,
         starts: list[int] | None = None,
         images: list[list[str]] | None = None,
+        as_sampler: bool = False,
     ) -> list[list[float]]:
         """Log-probs of every token given the ones before; 0.0 for the first token and for
         tokens before ``starts[i]`` (the first one the caller needs), which are not computed.
-        ``images[i]``: the images sequence i shows (vision-language models). Under
-        ``torchrun`` each rank computes its share and rank 0 gets them all."""
-        self._collective("logprobs", ids, reference, starts, images)
+        ``images[i]``: the images sequence i shows (vision-language models); ``as_sampler``:
+        computed in ``sampler_dtype`` (the sync probe: whether the weights arrived, apart from
+        bf16's rounding). Under ``torchrun`` each rank computes its share and rank 0 gets
+        them all."""
+        self._collective("logprobs", ids, reference, starts, images, as_sampler)
         starts = starts or [1] * len(ids)
         shown = images or [[] for _ in ids]
         mine = distributed.share([len(x) for x in ids], self.rank, self.world)
         out: dict[int, list[float]] = {}
         self.model.eval()
-        with self.torch.no_grad():
+        with self.torch.no_grad(), _computing(self, self.sampler_dtype if as_sampler else None):
             for micro in self._rounds(self._micro_batches([(ids[i], shown[i]) for i in mine])):
                 if micro is None:
                     self._idle(self.reference if reference and self.reference else self.model)
@@ -377,7 +381,7 @@ class Learner(LearnerWeights):
             sums["flops"] += model_flops(self.model, [s.token_ids for s in part], still)
             for key, value in stats.items():
                 sums[key] += float(value)
-        sums = self._sum_over_ranks(dict(sums))
+        sums = distributed.sum_stats(dict(sums), self.world)
         trained = max(sums.pop("tokens", 0.0), 1.0)
         out = {k: (v if k in ("loss", "flops") else v / trained) for k, v in sums.items()}
         step = self._step(zero=all(still for _, still in plan))  # no backward ran
@@ -411,13 +415,6 @@ class Learner(LearnerWeights):
         loss, stats = objective.loss(logp, logits, batch)
         return loss, stats, float(batch.mask.sum())
 
-    def _sum_over_ranks(self, stats: dict[str, float]) -> dict[str, float]:
-        if self.world == 1:
-            return stats
-        values = self.torch.tensor(list(stats.values()), dtype=self.torch.float64)
-        distributed.all_sum([values])
-        return dict(zip(stats, values.tolist(), strict=True))
-
     def _step(self, zero: bool = False) -> dict[str, float]:
         """Sum the gradients over ranks (FSDP has reduce-scattered them already), clip, step
         the optimiser and the schedule, clear the gradients. ``zero``: no backward ran (every
@@ -438,6 +435,17 @@ class Learner(LearnerWeights):
         self.scheduler.step()
         self.optimizer.zero_grad(set_to_none=True)
         return {"grad_norm": float(grad_norm), "lr": float(self.scheduler.get_last_lr()[0])}
+
+
+@contextlib.contextmanager
+def _computing(learner: Learner, dtype: Any) -> Iterator[None]:
+    """``learner`` computes in ``dtype`` inside (None: as it does)."""
+    low = learner.compute_dtype
+    learner.compute_dtype = dtype or low
+    try:
+        yield
+    finally:
+        learner.compute_dtype = low
 
 
 def model_flops(model: Any, rows: list[list[int]], still: bool = False) -> float:

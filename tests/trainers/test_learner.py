@@ -129,6 +129,7 @@ def test_a_tied_groups_sequences_take_no_backward_and_the_step_is_the_same(tiny_
     ]
     for ours, theirs in zip(*stats, strict=True):
         assert ours.keys() == theirs.keys()
+        assert ours.pop("flops") < theirs.pop("flops")  # forwards without their backward
         for key in ours:
             assert ours[key] == pytest.approx(theirs[key], rel=1e-5, abs=1e-7), key
     assert stats[0][1]["grad_norm"] == 0.0
@@ -139,7 +140,7 @@ def test_a_tied_groups_sequences_take_no_backward_and_the_step_is_the_same(tiny_
 
 
 def test_lora_trains_adapters_only_and_exports_merged_weights(tiny_model, tmp_path):
-    cfg = LearnerConfig(lr=1e-2, lora=LoRAConfig(rank=4))
+    cfg = LearnerConfig(lr=1e-2, precision="fp32", lora=LoRAConfig(rank=4))
     learner = Learner(str(tiny_model), cfg, device="cpu")
     full = Learner(str(tiny_model), LearnerConfig(), device="cpu")
     assert learner.trainable_parameters < full.trainable_parameters / 5
@@ -163,7 +164,8 @@ def test_a_bf16_lora_learner_is_sampled_by_its_float32_merge_within_the_probes_t
     """LoRA computed in bf16 (the README recipe's learner on this CPU), its merged weights in a
     float32 sampler (``sampler_dtype``, what a CPU vLLM engine runs): the sampler's log-probs
     differ from the learner's by bf16's rounding, far below the sync probe's tolerance (0.05)
-    and far below what the update itself moved."""
+    and far below what the update itself moved; the probe, computing as the sampler does,
+    sees no gap at all."""
     from transformers import AutoModelForCausalLM
 
     cfg = LearnerConfig(lr=1e-2, precision="bf16", lora=LoRAConfig(rank=4))
@@ -180,6 +182,11 @@ def test_a_bf16_lora_learner_is_sampled_by_its_float32_merge_within_the_probes_t
         got = torch.log_softmax(logits, -1).gather(1, torch.tensor(ids[1:])[:, None])[:, 0]
     gap, moved = (got - want).abs().mean(), (want - before).abs().mean()
     assert 0 < gap < 0.05 and moved > 5 * gap, (gap, moved)
+    # the sync probe computes the learner as the sampler does: the weights arrived, exactly
+    from transformers import AutoTokenizer
+
+    sampler = HFPolicy(merged, AutoTokenizer.from_pretrained(tiny_model), SamplingConfig())
+    assert asyncio.run(probe(sampler, learner, [5, 6, 7, 8, 9], tol=1e-4)) < 1e-4
 
 
 def test_probe_catches_a_sampler_that_missed_the_update(tiny_model):

@@ -66,5 +66,8 @@ class GRPOObjective:
             "kl": kl.detach(),
             "tis_mean": tis,
             "tis_capped_frac": (tis >= cfg.tis_cap).float(),
+            # the learner's arithmetic (bf16) against the sampler's on the sampled tokens (and
+            # the versions between them when sampling ahead)
+            "sampler_gap": (old - batch.sampler).abs(),
         }
         return loss, {key: (value * mask).sum() for key, value in stats.items()}

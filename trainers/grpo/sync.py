@@ -21,9 +21,9 @@ from agentgym.trainers.learner import Learner
 async def probe(
     policy: TokenPolicy, learner: Learner, prompt_ids: list[int], tol: float, tokens: int = 16
 ) -> float | None:
-    """Mean |sampler - learner| log-prob over ``tokens`` sampled ids (the largest over the
-    policy's replicas: each must have the weights; None when it has none, sampling with the
-    learner's own model); ``SyncError`` if > tol."""
+    """Mean |sampler - learner| log-prob over ``tokens`` sampled ids, the learner computing
+    in the sampler's dtype (the largest over the policy's replicas: each must have the weights;
+    None when it has none, sampling with the learner's own model); ``SyncError`` if > tol."""
     gaps = [await _probe_one(e, learner, prompt_ids, tol, tokens) for e in policy.replicas()]
     return max(gaps) if gaps else None
 
@@ -35,8 +35,10 @@ async def _probe_one(
     if not sample.token_ids:
         return 0.0
     full = list(prompt_ids) + sample.token_ids
-    mine = (await run_torch(learner.logprobs, [full], starts=[len(prompt_ids)]))[0]
-    mine = mine[len(prompt_ids) :]
+    # computed as the sampler computes (float32 on a CPU under a bf16 learner): the probe
+    # asks whether the weights arrived; bf16's own rounding is the step's sampler_gap
+    mine = await run_torch(learner.logprobs, [full], starts=[len(prompt_ids)], as_sampler=True)
+    mine = mine[0][len(prompt_ids) :]
     gap = fmean(abs(a - b) for a, b in zip(sample.logprobs, mine, strict=True))
     if gap > tol:
         raise SyncError(
