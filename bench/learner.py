@@ -13,7 +13,8 @@ layouts; prints seconds and CPU seconds per update and trained tokens/s (min / m
 and the ratio of medians (one by one / padded; < 1 is faster).
 
     bash scripts/setup.sh --models     # once: .cache/models/smollm2-135m-instruct
-    .venv/bin/python bench/learner.py [--rounds 5] [--model DIR] [--tied 0.5 | --precision]
+    .venv/bin/python bench/learner.py [--rounds 5] [--model DIR] [--lora 32 --dtype bf16]
+        [--tied 0.5 | --precision]
 """
 
 from __future__ import annotations
@@ -112,12 +113,17 @@ def main() -> None:
     parser.add_argument("--max-len", type=int, default=700)
     parser.add_argument("--micro-batch-tokens", type=int, default=4096)
     parser.add_argument("--tied", type=float, default=None, help="share of tied sequences")
+    parser.add_argument("--lora", type=int, default=0, help="LoRA rank of the layouts' learner")
+    parser.add_argument("--dtype", default="fp32", choices=["auto", "fp32", "bf16"])
     parser.add_argument("--precision", action="store_true", help="fp32 / bf16, full / LoRA")
     args = parser.parse_args()
     if args.precision:
         precision_sides(args)
         return
-    cfg = LearnerConfig(lr=1e-7, micro_batch_tokens=args.micro_batch_tokens)
+    lora = LoRAConfig(rank=args.lora, alpha=32)
+    cfg = LearnerConfig(
+        lr=1e-7, micro_batch_tokens=args.micro_batch_tokens, precision=args.dtype, lora=lora
+    )
     learner = Learner(args.model, cfg, "cpu")
     vocab = learner.model.config.vocab_size
     seqs = batch(args.seqs, args.min_len, args.max_len, vocab, tied=args.tied or 0.0)
