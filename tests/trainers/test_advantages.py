@@ -1,6 +1,8 @@
 """Advantages on hand-computed cases."""
 
 import math
+import random
+from statistics import fmean, stdev
 
 import pytest
 
@@ -70,3 +72,51 @@ def test_rloo_subtracts_the_mean_of_the_others_hand_computed():
     assert scaled[:3] == pytest.approx([x / math.sqrt(1 / 3) for x in (1.0, -0.5, -0.5)], rel=1e-5)
     assert GRPOConfig(advantage="rloo").scale_rewards == "none"  # unscaled, as its paper
     assert GRPOConfig(advantage="rloo", scale_rewards="group").scale_rewards == "group"
+
+
+def _decision_drift(
+    search_earns: float, gamma: float, noise: bool = False, groups: int = 3000
+) -> tuple[float, float]:
+    """The expected policy gradient on "go on" of GRPO with turn credit (``turn`` keys: the
+    same task's turns at the same index), Monte Carlo, and its standard error.
+
+    Each episode searches with probability 1/2 at each of up to 3 decisions, then answers; its
+    outcome (success 1/2) does not depend on how long it went, and each search turn earns
+    ``search_earns`` as its turn part (``noise``: every turn also earns 0 or 1 by a coin that
+    does not depend on the action, as a format part of a model that errs at random). The
+    gradient of log pi(action) in the logit of "search" is 1/2 for a search and -1/2 for an
+    answer, so an estimator that does not pay for length has drift 0; a search that earns
+    pulls it up."""
+    rng = random.Random(0)
+    drifts = []
+    for g in range(groups):
+        episodes = []
+        for _ in range(8):
+            searches = next((k for k in range(3) if rng.random() < 0.5), 3)
+            episodes.append((searches, float(rng.random() < 0.5)))
+        ga = group_advantages([r for _, r in episodes], [g] * 8)
+        coin = (lambda: float(rng.random() < 0.5)) if noise else (lambda: 0.0)
+        parts = [[search_earns + coin() for _ in range(k)] + [coin()] for k, _ in episodes]
+        keys = [[(g, t) for t in range(k + 1)] for k, _ in episodes]
+        credit = turn_advantages(parts, keys, gamma)
+        for (k, _), adv, turns in zip(episodes, ga.advantages, credit, strict=True):
+            score = [0.5] * k + ([-0.5] if k < 3 else [])  # the decisions taken
+            drifts.append(sum((adv + 0.5 * b) * s for b, s in zip(turns, score, strict=False)))
+    return fmean(drifts), stdev(drifts) / len(drifts) ** 0.5
+
+
+@pytest.mark.parametrize("gamma", [0.0, 0.9])
+def test_turn_credit_does_not_pay_for_length_when_extra_turns_earn_nothing(gamma):
+    """verl's RFC #7244: turn returns normalised per turn index, with a baseline that depends
+    on the episode's own stopping turn, pay a hidden bonus for going on. Ours compares a turn
+    only with the same task's turns at its index (a baseline of the index, not of the
+    episode's length): when going on earns nothing, the gradient on going on is 0; when it
+    earns, the same measurement sees it."""
+    drift, se = _decision_drift(search_earns=0.0, gamma=gamma)
+    assert abs(drift) < 3 * se, (drift, se)
+    # every turn earns a part at random (as a format part): still nothing for going on
+    # (discounted raw parts paid 33 standard errors for it: the later turns' parts added up)
+    drift, se = _decision_drift(search_earns=0.0, gamma=gamma, noise=True)
+    assert abs(drift) < 3 * se, (drift, se)
+    drift, se = _decision_drift(search_earns=1.0, gamma=gamma)
+    assert drift > 10 * se, (drift, se)

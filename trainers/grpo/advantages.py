@@ -15,7 +15,9 @@ unscaled unless ``scale_rewards`` is set (then divided by the same ``std + eps``
 
 Turn-level credit. Let ``r_{i,t}`` be the sum of the chosen reward parts (``turn_parts``) of
 turn ``t`` of episode ``i``; with a discount ``gamma`` the turn's return is
-``G_{i,t} = sum_{t' >= t} gamma^(t'-t) r_{i,t'}`` (``gamma = 0`` keeps ``r_{i,t}``). Returns are
+``G_{i,t} = sum_{t' >= t} gamma^(t'-t) (r_{i,t'} - mean_key(r))`` (each part centred on its
+key's mean first, so that going on earns only what later turns earn above their peers, not
+their parts: no length bonus; ``gamma = 0`` keeps ``r_{i,t}``). Returns are
 normalised among comparable turns, the turns that share a key (task and turn index, or the
 turn's intent label when the environment gives one)::
 
@@ -96,13 +98,19 @@ def turn_advantages(
     turn_keys: Sequence[Sequence[Hashable]],
     gamma: float = 0.0,
 ) -> list[list[float]]:
-    """Per-turn credit ``B_{i,t}``, normalised among turns that share a key."""
-    returns = [discounted(rs, gamma) for rs in turn_rewards]
-    by_key: dict[Hashable, list[float]] = defaultdict(list)
-    for gs, keys in zip(returns, turn_keys, strict=True):
-        for g, k in zip(gs, keys, strict=True):
-            by_key[k].append(g)
-    stats = {k: (fmean(v), _std(v)) for k, v in by_key.items()}
+    """Per-turn credit ``B_{i,t}``, normalised among turns that share a key.
+
+    With a discount, each turn's part is first centred on its key's mean, then discounted:
+    going on adds the later turns' parts *above their keys' means*, never the parts
+    themselves, so turns that earn at random (a format part) do not pay for length (verl's
+    RFC #7244; ``tests/trainers/test_advantages.py``)."""
+    means = _key_stats(turn_rewards, turn_keys)
+    centred = [
+        [r - means[k][0] if gamma else r for r, k in zip(rs, keys, strict=True)]
+        for rs, keys in zip(turn_rewards, turn_keys, strict=True)
+    ]
+    returns = [discounted(rs, gamma) for rs in centred]
+    stats = _key_stats(returns, turn_keys)
     out = []
     for gs, keys in zip(returns, turn_keys, strict=True):
         row = []
@@ -111,6 +119,17 @@ def turn_advantages(
             row.append(0.0 if std < 1e-12 else (g - mean) / (std + EPS))
         out.append(row)
     return out
+
+
+def _key_stats(
+    values: Sequence[Sequence[float]], keys: Sequence[Sequence[Hashable]]
+) -> dict[Hashable, tuple[float, float]]:
+    """(mean, std) of the values that share each key."""
+    by_key: dict[Hashable, list[float]] = defaultdict(list)
+    for vs, ks in zip(values, keys, strict=True):
+        for v, k in zip(vs, ks, strict=True):
+            by_key[k].append(v)
+    return {k: (fmean(v), _std(v)) for k, v in by_key.items()}
 
 
 def token_advantages(
