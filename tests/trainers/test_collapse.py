@@ -35,3 +35,15 @@ def test_a_rollback_forgets_the_undone_steps():
         watch.step(rec(reward=r))
     watch.forget_since(2)
     assert watch.reward == [0.5, 0.6]
+
+
+def test_low_entropy_of_a_solved_task_is_convergence_not_collapse():
+    """The README's digits command solves its task after one step, then its entropy falls:
+    no warning; the same fall while episodes still fail is a collapse."""
+    watch = CollapseWatch()
+    watch.step({**rec(reward=0.2), "success_rate": 0.3})
+    watch.step({**rec(reward=1.0), "success_rate": 1.0})
+    assert watch.step({**rec(entropy=0.05, reward=1.0), "success_rate": 1.0}) == []
+    assert watch.step({**rec(entropy=0.05, reward=0.9), "success_rate": 0.6}) == [
+        "entropy_collapse"
+    ]

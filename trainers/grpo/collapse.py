@@ -5,7 +5,9 @@ up or vanishes, the text turns to gibberish, the reward falls off a cliff); a ru
 before the learning is lost. Each step's record gets ``warnings``, a list of names:
 
 * ``entropy_jump`` / ``entropy_collapse``: the mean entropy of the sampled tokens is above
-  ``3x`` / below ``0.2x`` the median of the run's steps so far;
+  ``3x`` / below ``0.2x`` the median of the run's steps so far; a collapse only where the step
+  did not solve its tasks (success rate below ``SOLVED``): a policy that succeeds on nearly
+  every episode has converged, and its entropy falls as it should;
 * ``format_errors_rising``: the share of turns with a format error is 0.25 or more above the
   median share so far;
 * ``length_exploding``: the mean sampled tokens per episode is above ``3x`` the median so far
@@ -27,6 +29,8 @@ from statistics import median
 from typing import Any
 
 WARMUP = 1
+SOLVED = 0.95
+"""A step's success rate from which low entropy is convergence, not collapse."""
 
 
 @dataclass
@@ -55,7 +59,8 @@ class CollapseWatch:
         entropy, usual = float(r.get("entropy", 0.0) or 0.0), median(self.entropy)
         if usual > 0 and entropy > 3 * usual:
             out.append("entropy_jump")
-        if usual > 0 and entropy < 0.2 * usual:
+        solved = float(r.get("success_rate", 0.0)) >= SOLVED
+        if usual > 0 and entropy < 0.2 * usual and not solved:
             out.append("entropy_collapse")
         if float(r.get("format_error_rate", 0.0)) >= median(self.format_errors) + 0.25:
             out.append("format_errors_rising")
