@@ -85,6 +85,7 @@ BUILTIN = {
     "gui_action": "agentgym.envs.gui:GUIActionEnv",
     "remote": "agentgym.envs.remote:RemoteEnv",
     "harness": "agentgym.envs.harness:HarnessEnv",
+    "reasoning_gym": "agentgym.envs.reasoning_gym:ReasoningGymEnv",
 }
 
 

