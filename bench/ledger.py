@@ -55,12 +55,13 @@ def _interval(m: float, lo: float, hi: float, sign: str = "") -> str:
 
 
 def _paired(rows: list[dict], controls: list[dict]) -> tuple[float, float, float]:
-    """An arm minus a control, task by task within each seed both ran."""
-    by_seed = {c["seed"]: c["tasks"] for c in controls}
+    """An arm minus a control, task by task within each seed both ran on the same held-out
+    panel."""
+    by_seed = {(c["seed"], c.get("panel")): c["tasks"] for c in controls}
     pairs = [
-        [r["tasks"][t] - by_seed[r["seed"]][t] for t in r["tasks"] if t in by_seed[r["seed"]]]
+        [r["tasks"][t] - theirs[t] for t in r["tasks"] if t in theirs]
         for r in rows
-        if r["seed"] in by_seed
+        if (theirs := by_seed.get((r["seed"], r.get("panel")))) is not None
     ]
     return bootstrap(pairs)
 
@@ -76,10 +77,26 @@ def verdict(name: str, m: float, lo: float, hi: float) -> str:
 def env_section(env: str, rows: list[dict]) -> list[str]:
     """One env's cells, a table per recipe version (the newest first; arms compare only
     within one)."""
-    versions = list(dict.fromkeys(r["config_hash"] for r in reversed(rows)))
+    newest = list(dict.fromkeys(r["config_hash"] for r in reversed(rows)))
+    plain = {r["config_hash"] for r in rows if not r["overrides"]}
+    versions = sorted(newest, key=lambda tag: tag not in plain)  # the recipe as it is, first
     out = [f"## {env}", ""]
     for tag in versions:
         out += version_section([r for r in rows if r["config_hash"] == tag])
+    words = [
+        verdict(f"`{versions[0]}` against `{other}` ({arm})", *_paired(mine, theirs))
+        for other in versions[1:]
+        for arm in sorted({r["arm"] for r in rows})
+        if (mine := [r for r in rows if (r["config_hash"], r["arm"]) == (versions[0], arm)])
+        and (theirs := [r for r in rows if (r["config_hash"], r["arm"]) == (other, arm)])
+    ]
+    if words:
+        out += [
+            "Recipe versions against each other, paired by task (the same seeds' held-out panels):",
+            "",
+            *[f"- {w}." for w in words],
+            "",
+        ]
     return out
 
 
