@@ -6,8 +6,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import signal
+import threading
+from collections.abc import Coroutine
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from rich.markup import escape
 from rich.table import Table
@@ -87,6 +90,37 @@ def _run_eval(cfg: EvalConfig) -> dict[str, Any]:
         return asyncio.run(main())
 
 
+T = TypeVar("T")
+
+
+def _run(coro: Coroutine[Any, Any, T]) -> T:
+    """``asyncio.run(coro)``, where SIGTERM cancels the run from inside the event loop and ends
+    it as Ctrl-C does (KeyboardInterrupt). The CLI's own SIGTERM handler raises wherever the
+    main thread is, which can be a ``__del__`` that swallows it: a train sent SIGTERM once
+    ran its 50 steps to the end."""
+
+    async def guarded() -> T:
+        main, loop, said = asyncio.current_task(), asyncio.get_running_loop(), []
+        if main is None or threading.current_thread() is not threading.main_thread():
+            return await coro
+
+        def terminate() -> None:
+            said.append(signal.SIGTERM)
+            main.cancel()
+
+        loop.add_signal_handler(signal.SIGTERM, terminate)
+        try:
+            return await coro
+        except asyncio.CancelledError:
+            if said:
+                raise KeyboardInterrupt from None
+            raise
+        finally:
+            loop.remove_signal_handler(signal.SIGTERM)
+
+    return asyncio.run(guarded())
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from agentgym.trainers import distributed
     from agentgym.trainers.grpo.config import load_train_config
@@ -95,7 +129,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     cfg = load_train_config(args.overrides)
     if distributed.world()[0] > 0:  # a follower of torchrun's rank 0, which prints and reports
-        asyncio.run(train(cfg))
+        _run(train(cfg))
         return 0
     with show.progress() as progress:
         bar = progress.add_task(f"train {cfg.env.id}", total=cfg.trainer.steps, reward=0.0)
@@ -125,7 +159,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             )
 
         hooks = Hooks(step=on_step, eval=on_eval, plan=on_plan, note=console.print)
-        history = asyncio.run(train(cfg, hooks))
+        history = _run(train(cfg, hooks))
     if history:
         first, last = history[0], history[-1]
         console.print(
