@@ -104,12 +104,13 @@ def turn_advantages(
     going on adds the later turns' parts *above their keys' means*, never the parts
     themselves, so turns that earn at random (a format part) do not pay for length (verl's
     RFC #7244; ``tests/trainers/test_advantages.py``)."""
-    means = _key_stats(turn_rewards, turn_keys)
-    centred = [
-        [r - means[k][0] if gamma else r for r, k in zip(rs, keys, strict=True)]
-        for rs, keys in zip(turn_rewards, turn_keys, strict=True)
-    ]
-    returns = [discounted(rs, gamma) for rs in centred]
+    if gamma:
+        means = _key_stats(turn_rewards, turn_keys)
+        turn_rewards = [
+            [r - means[k][0] for r, k in zip(rs, keys, strict=True)]
+            for rs, keys in zip(turn_rewards, turn_keys, strict=True)
+        ]
+    returns = [discounted(rs, gamma) for rs in turn_rewards]
     stats = _key_stats(returns, turn_keys)
     out = []
     for gs, keys in zip(returns, turn_keys, strict=True):
