@@ -13,6 +13,8 @@ import difflib
 import os
 import re
 import typing
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
@@ -273,6 +275,14 @@ def redact(tree: Any) -> Any:
     return redact_url(tree) if isinstance(tree, str) else tree
 
 
+@dataclass(frozen=True)
+class Choices:
+    """A field's allowed values where a registry holds them (``Annotated[str, Choices(f)]``,
+    ``f`` returning the names at the time of asking): ``--help`` lists them."""
+
+    names: Callable[[], Iterable[str]]
+
+
 def describe(model: type[BaseModel], prefix: str = "") -> list[tuple[str, str, str]]:
     """``(dotted key, default, description)`` of every field of ``model``, the fields of
     nested models flattened (a union of models: each alternative's, named by its ``name``
@@ -289,7 +299,10 @@ def describe(model: type[BaseModel], prefix: str = "") -> list[tuple[str, str, s
             if field.is_required()
             else repr(field.get_default(call_default_factory=True))
         )
-        rows.append((key, default, field.description or ""))
+        text = field.description or ""
+        for choices in (m for m in field.metadata if isinstance(m, Choices)):
+            text += f" (one of: {', '.join(sorted(choices.names()))})"
+        rows.append((key, default, text))
     return rows
 
 

@@ -17,7 +17,9 @@ runs its own), and spends the same sampled episodes:
 * ``turn``: GRPO plus turn-level credit from the env's process signals, normalised among the
   same task's turns at the same index;
 * ``intent``: the same, normalised among turns of the same intent label (ChatR1);
-* ``state``: the same, among turns that acted on the same observation (GiGPO's anchors).
+* ``state``: the same, among turns that acted on the same observation (GiGPO's anchors);
+* ``rloo``, and every other advantage estimator registered (``trainer.estimator``; a user's
+  own from ``--import MODULE``): outcome-only GRPO with that estimator.
 
 The held-out panel of a seed (its tasks' content hash) is the same for every arm, so arms
 compare task by task. A finished cell appends its line to the ledger (a killed one leaves
@@ -42,6 +44,9 @@ from statistics import fmean
 from typing import Any
 
 import ledger  # bench/ledger.py, beside this script
+
+from agentgym.registration import load_module
+from agentgym.trainers.grpo.advantages import ESTIMATORS
 
 ROOT = Path(__file__).parents[1]
 RECIPES = {
@@ -77,13 +82,24 @@ MATRIX = [
 start)."""
 
 
+def arms() -> dict[str, list[str]]:
+    """The arms: ``ARMS``, and one per registered advantage estimator besides ``grpo`` (a
+    user's own with ``--import``), outcome-only as ``outcome`` is."""
+    own = {
+        name: ["trainer.turn_reward_weight=0", f"trainer.estimator={name}"]
+        for name in ESTIMATORS
+        if name != "grpo"
+    }
+    return {**ARMS, **own}
+
+
 def arm_overrides(env: str, arm: str) -> list[str]:
     parts = RECIPES[env][1]
     credit = [
         f"trainer.turn_reward_parts=[{', '.join(parts)}]",
         f"trainer.turn_reward_weight={TURN_WEIGHT}",
     ]
-    return ARMS[arm] + (credit if arm in ("turn", "intent", "state") else [])
+    return arms()[arm] + (credit if arm in ("turn", "intent", "state") else [])
 
 
 def version(env: str, overrides: list[str]) -> str:
@@ -143,6 +159,7 @@ def run(env: str, arm: str, seed: int, args: argparse.Namespace) -> dict[str, An
         f"out={out}",
         *arm_overrides(env, arm),
         *args.override,
+        *([f"import=[{', '.join(args.imports)}]"] if args.imports else []),
     ]
     first = next((p.parent for p in seed_dir.glob("*/cold_start/model") if p.parent != out), None)
     if first is None or not (first / "model").exists():
@@ -225,11 +242,19 @@ def main() -> None:
     parser.add_argument("--next", type=int, help="run the next N cells the ledger lacks")
     parser.add_argument("--env", nargs="+", choices=list(RECIPES), help="or these envs' cells")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--arms", nargs="+", default=["outcome"], choices=list(ARMS))
+    parser.add_argument("--arms", nargs="+", default=["outcome"], help="of: " + ", ".join(arms()))
+    parser.add_argument(
+        "--import", dest="imports", action="append", default=[], help="a module of estimators"
+    )
     parser.add_argument("--out", default="runs/learn")
     parser.add_argument("--override", nargs="*", default=[], help="key=value for every run")
     parser.add_argument("--table", action="store_true", help="render docs/results.md")
     args = parser.parse_args()
+    for module in args.imports:
+        load_module(module)  # its @estimator rules become arms
+    unknown = set(args.arms) - set(arms())
+    if unknown:
+        parser.error(f"no arm {', '.join(sorted(unknown))}: the arms are {', '.join(arms())}")
     if args.table:
         print(ledger.render(ledger.read()), end="")
         return

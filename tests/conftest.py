@@ -354,3 +354,28 @@ def two_node_cluster():
                 node.wait(30)
             except subprocess.TimeoutExpired:
                 os.killpg(node.pid, signal.SIGKILL)
+
+
+MEDIAN = """
+import statistics
+
+from agentgym.trainers.grpo.advantages import estimator
+
+
+@estimator("median", scale="none")
+def median_baseline(rewards, s):
+    m = statistics.median(rewards)
+    return [(r - m) / s for r in rewards]
+"""
+
+
+@pytest.fixture
+def median_module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A user's module registering ``trainer.estimator=median`` (importable from the cwd)."""
+    from agentgym.trainers.grpo.advantages import ESTIMATORS
+
+    (tmp_path / "my_estimators.py").write_text(MEDIAN)
+    monkeypatch.chdir(tmp_path)
+    yield "my_estimators"
+    ESTIMATORS.pop("median", None)
+    sys.modules.pop("my_estimators", None)

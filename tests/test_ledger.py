@@ -84,3 +84,13 @@ def test_results_page_comes_from_the_ledger_with_arms_paired_by_task(tmp_path):
     assert text.index("version `v1`, 4 cells") < text.index("version `v0`, 1 cells")
     assert "turn against" not in text
     assert ledger.render([], tmp_path / "empty.md").endswith("No cell has finished yet.\n")
+
+
+def test_every_registered_estimator_is_an_arm(median_module):
+    assert learn.arm_overrides("retrieval_qa", "rloo") == [
+        "trainer.turn_reward_weight=0",
+        "trainer.estimator=rloo",
+    ]
+    assert "median" not in learn.arms()
+    learn.load_module(median_module)  # as --import loads it
+    assert learn.arms()["median"][-1] == "trainer.estimator=median"

@@ -79,7 +79,8 @@ class _ConfigHelp(argparse.Action):
         super().__init__(nargs=0, help="show the command's options and config keys", **kw)
         self.models = models
 
-    def __call__(self, parser: argparse.ArgumentParser, *args: Any, **kw: Any) -> None:
+    def __call__(self, parser: argparse.ArgumentParser, namespace: Any, *a: Any, **k: Any) -> None:
+        load_imports(namespace.imports)  # `--import M --help`: M's estimators, backends too
         parser.print_help()
         print("\n" + show.config_help(self.models()))
         parser.exit()

@@ -70,8 +70,29 @@ def test_rloo_subtracts_the_mean_of_the_others_hand_computed():
     # with the group's std: the same, divided by std([1, 0, 0]) = sqrt(1/3)
     scaled = group_advantages(rewards, groups, "group", "rloo").advantages
     assert scaled[:3] == pytest.approx([x / math.sqrt(1 / 3) for x in (1.0, -0.5, -0.5)], rel=1e-5)
-    assert GRPOConfig(advantage="rloo").scale_rewards == "none"  # unscaled, as its paper
-    assert GRPOConfig(advantage="rloo", scale_rewards="group").scale_rewards == "group"
+    assert GRPOConfig(estimator="rloo").scale_rewards == "none"  # unscaled, as its paper
+    assert GRPOConfig(estimator="rloo", scale_rewards="group").scale_rewards == "group"
+
+
+def test_a_users_estimator_registers_by_import_and_the_help_lists_every_one(
+    median_module, tiny_model, tmp_path
+):
+    from agentgym.cli.show import config_help
+    from agentgym.errors import ConfigError, DeprecatedSpelling
+    from agentgym.trainers.grpo.config import TrainConfig, load_train_config
+
+    base = [f"policy.model={tiny_model}", "policy=hf", f"out={tmp_path / 'run'}"]
+    with pytest.raises(ConfigError, match=r"trainer.estimator.*'median'.*registered: grpo, rloo"):
+        load_train_config([*base, "trainer.estimator=median"])
+    assert "(one of: grpo, rloo)" in config_help([("", TrainConfig)])
+    cfg = load_train_config([*base, f"import={median_module}", "trainer.estimator=median"])
+    assert (cfg.trainer.estimator, cfg.trainer.scale_rewards) == ("median", "none")
+    assert "(one of: grpo, median, rloo)" in config_help([("", TrainConfig)])
+    # its rule, hand-computed: median of 0, 0, 1 is 0; a tied group is still 0
+    g = group_advantages([0.0, 0.0, 1.0, 2.0, 2.0], list("aaabb"), "none", "median")
+    assert g.advantages == [0.0, 0.0, 1.0, 0.0, 0.0] and g.tied_groups == 1
+    with pytest.warns(DeprecatedSpelling, match="trainer.advantage= is spelled trainer.estimator="):
+        assert load_train_config([*base, "trainer.advantage=rloo"]).trainer.estimator == "rloo"
 
 
 def _decision_drift(

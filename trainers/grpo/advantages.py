@@ -9,9 +9,15 @@ Trajectory advantage (one per episode ``i`` in group ``g``, the G rollouts of on
 ``std`` is the sample standard deviation (n - 1), as TRL computes it. A group whose rewards
 all tie has A_i = 0 for every member: it carries no signal (DAPO's dynamic sampling drops it).
 
-``estimator="rloo"`` (REINFORCE leave-one-out, Ahmadian et al. 2024) replaces the group mean by
-the mean of the *other* members, ``A_i = R_i - mean_{j != i} R_j = G/(G-1) (R_i - mean_g(R))``,
-unscaled unless ``scale_rewards`` is set (then divided by the same ``std + eps``).
+The estimator (``trainer.estimator``) is the rule that turns one group's rewards into
+advantages; each is registered in ``ESTIMATORS`` by ``@estimator(name)``, a user's own from
+their module (``import=my_module``):
+
+    grpo   A_i = (R_i - mean_g(R)) / s
+    rloo   A_i = (R_i - mean_{j != i} R_j) / s = G/(G-1) (R_i - mean_g(R)) / s
+                 (REINFORCE leave-one-out, Ahmadian et al. 2024; unscaled by default: s = 1)
+
+where ``s`` is the ``std + eps`` of ``scale_rewards`` above (1 for ``none``).
 
 Turn-level credit. Let ``r_{i,t}`` be the sum of the chosen reward parts (``turn_parts``) of
 turn ``t`` of episode ``i``; with a discount ``gamma`` the turn's return is
@@ -31,14 +37,64 @@ or the template wrote get nothing (the loss mask).
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Hashable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from statistics import fmean, stdev
 from typing import Literal
 
 Scale = Literal["group", "batch", "none"]
-Estimator = Literal["grpo", "rloo"]
 EPS = 1e-6
+
+Rule = Callable[[Sequence[float], float], list[float]]
+"""An estimator's rule: one group's rewards (not all equal) and the scale ``s`` -> one
+advantage per member."""
+
+
+@dataclass(frozen=True)
+class Estimator:
+    """A registered advantage estimator: its rule and the ``scale_rewards`` it uses unless
+    the config sets one."""
+
+    rule: Rule
+    scale: Scale = "group"
+
+
+ESTIMATORS: dict[str, Estimator] = {}
+"""Every estimator by name: ``trainer.estimator=NAME`` picks one, ``--help`` lists them."""
+
+
+def estimator(name: str, scale: Scale = "group") -> Callable[[Rule], Rule]:
+    """Register the decorated rule as ``trainer.estimator=name``::
+
+        @estimator("median")
+        def median_baseline(rewards, s):
+            m = statistics.median(rewards)
+            return [(r - m) / s for r in rewards]
+
+    Args:
+        name: The value of ``trainer.estimator`` that picks it.
+        scale: The ``scale_rewards`` it uses unless the config names one.
+    """
+
+    def register(rule: Rule) -> Rule:
+        ESTIMATORS[name] = Estimator(rule, scale)
+        return rule
+
+    return register
+
+
+@estimator("grpo")
+def grpo(rewards: Sequence[float], s: float) -> list[float]:
+    """``R_i`` less the group's mean."""
+    mean = fmean(rewards)
+    return [(r - mean) / s for r in rewards]
+
+
+@estimator("rloo", scale="none")
+def rloo(rewards: Sequence[float], s: float) -> list[float]:
+    """``R_i`` less the mean of the other members."""
+    total, n = sum(rewards), len(rewards)
+    return [(r - (total - r) / (n - 1)) / s for r in rewards]
 
 
 def _std(xs: Sequence[float]) -> float:
@@ -60,27 +116,26 @@ def group_advantages(
     rewards: Sequence[float],
     groups: Sequence[Hashable],
     scale: Scale = "group",
-    estimator: Estimator = "grpo",
+    estimator: str = "grpo",
 ) -> GroupAdvantages:
-    """Trajectory-level advantages; ``groups[i]`` names the task of trajectory ``i``."""
+    """Trajectory-level advantages; ``groups[i]`` names the task of trajectory ``i``, and
+    ``estimator`` is a name in ``ESTIMATORS``."""
+    rule = ESTIMATORS[estimator].rule
     members: dict[Hashable, list[int]] = defaultdict(list)
     for i, g in enumerate(groups):
         members[g].append(i)
     batch_std = _std(rewards)
     adv = [0.0] * len(rewards)
-    tied = [False] * len(rewards)
+    tied = [True] * len(rewards)
     n_tied = 0
     for idx in members.values():
         rs = [rewards[i] for i in idx]
-        mean = fmean(rs)
-        is_tied = max(rs) - min(rs) < 1e-12
-        n_tied += is_tied
-        denom = {"group": _std(rs) + EPS, "batch": batch_std + EPS, "none": 1.0}[scale]
-        if estimator == "rloo" and len(idx) > 1:
-            denom *= (len(idx) - 1) / len(idx)  # R_i - mean of the others
-        for i in idx:
-            adv[i] = 0.0 if is_tied else (rewards[i] - mean) / denom
-            tied[i] = is_tied
+        if max(rs) - min(rs) < 1e-12:  # no signal, whatever the rule
+            n_tied += 1
+            continue
+        s = {"group": _std(rs) + EPS, "batch": batch_std + EPS, "none": 1.0}[scale]
+        for i, a in zip(idx, rule(rs, s), strict=True):
+            adv[i], tied[i] = a, False
     return GroupAdvantages(adv, n_tied, len(members), tied)
 
 

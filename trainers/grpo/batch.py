@@ -68,7 +68,7 @@ def build_batch(trajectories: list[Trajectory], cfg: GRPOConfig) -> Batch:
             r + overlong_penalty(sum(t.loss_mask), cfg.overlong_max_tokens, cfg.overlong_buffer)
             for r, t in zip(rewards, trajectories, strict=True)
         ]
-    ga = group_advantages(rewards, [t.task for t in trajectories], cfg.scale_rewards, cfg.advantage)
+    ga = group_advantages(rewards, [t.task for t in trajectories], cfg.scale_rewards, cfg.estimator)
     credit = turn_advantages(
         [
             [sum(_parts(turn).get(p, 0.0) for p in cfg.turn_reward_parts) for turn in t.turns]

@@ -11,11 +11,26 @@ import hashlib
 import json
 import warnings
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
-from agentgym.config import Device, EnvConfig, WithImports, check_model_dir, compose, validate
+from agentgym.config import (
+    Choices,
+    Device,
+    EnvConfig,
+    WithImports,
+    check_model_dir,
+    compose,
+    validate,
+)
 from agentgym.errors import ConfigError, DeprecatedSpelling
 from agentgym.policies.config import (
     HFConfig,
@@ -25,15 +40,27 @@ from agentgym.policies.config import (
     resolve_script,
 )
 from agentgym.rollout.config import RolloutConfig
-from agentgym.settings import check_env, check_images, reads_images, text_only
+from agentgym.settings import check_env, check_images, load_imports, reads_images, text_only
 from agentgym.trainers.config import LearnerConfig
-from agentgym.trainers.grpo.advantages import Estimator, Scale
+from agentgym.trainers.grpo.advantages import ESTIMATORS, Scale
 from agentgym.trainers.grpo.losses import KLEstimator, LossAgg, RatioLevel
 from agentgym.vision import is_vision_model
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+def _registered(name: str) -> str:
+    if name not in ESTIMATORS:
+        raise ValueError(
+            f"no advantage estimator {name!r}; registered: {', '.join(sorted(ESTIMATORS))} "
+            "(register one with @estimator in a module named by import=)"
+        )
+    return name
+
+
+EstimatorName = Annotated[str, AfterValidator(_registered), Choices(lambda: ESTIMATORS)]
 
 
 class SFTSettings(_Strict):
@@ -53,8 +80,10 @@ class GRPOConfig(_Strict):
     steps: int = Field(10, ge=1, description="GRPO steps (one optimiser step per minibatch)")
     tasks_per_step: int = Field(4, ge=1, description="tasks (groups) per step")
     group_size: int = Field(8, ge=2, description="episodes per task: GRPO's group")
-    advantage: Estimator = Field(
-        "grpo", description="grpo: R - group mean; rloo: R - mean of the others (see scale)"
+    estimator: EstimatorName = Field(
+        "grpo",
+        description="the trajectory advantage: grpo (R - group mean), rloo (R - mean of the "
+        "others), or one registered by @estimator in an import=",
     )
     scale_rewards: Scale = Field(
         "group", description="divide by the group's std (group), the batch's, or not (none)"
@@ -146,10 +175,10 @@ class GRPOConfig(_Strict):
     )
 
     @model_validator(mode="after")
-    def _rloo_unscaled(self) -> GRPOConfig:
-        """RLOO as its paper has it (no std scaling) unless ``scale_rewards`` is given."""
-        if self.advantage == "rloo" and "scale_rewards" not in self.model_fields_set:
-            self.scale_rewards = "none"
+    def _estimator_scale(self) -> GRPOConfig:
+        """The estimator's own scale (RLOO's paper has none) unless ``scale_rewards`` is given."""
+        if "scale_rewards" not in self.model_fields_set:
+            self.scale_rewards = ESTIMATORS[self.estimator].scale
         return self
 
 
@@ -175,6 +204,7 @@ MOVED = {
     "engine": "policy.engine",
     "sampling": "policy",
     "trainer.weight_sync": "policy.weight_sync",
+    "trainer.advantage": "trainer.estimator",
     **{
         f"trainer.{key}": f"learner.{key}"
         for key in (
@@ -305,7 +335,9 @@ def _run_folder(cfg: TrainConfig) -> None:
 
 def load_train_config(overrides: list[str]) -> TrainConfig:
     """Compose and validate ``agentgym train``'s config before any work starts."""
-    cfg = validate(TrainConfig, compose("train", overrides, {"env": "id", "policy": "name"}))
+    tree = compose("train", overrides, {"env": "id", "policy": "name"})
+    load_imports(WithImports.model_validate(tree).imports)  # their estimators, backends first
+    cfg = validate(TrainConfig, tree)
     _run_folder(cfg)
     batch = cfg.trainer.tasks_per_step * cfg.trainer.group_size
     if batch % cfg.trainer.minibatches:
