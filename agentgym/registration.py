@@ -72,8 +72,6 @@ class EnvSpec:
 _registry: dict[str, EnvSpec] = {}
 _plugins_loaded = False
 
-# The built-in environments (also entry points in pyproject.toml, as third-party ones are; the
-# table keeps a checkout that is not installed complete).
 BUILTIN = {
     "guess_number": "agentgym.envs.guess_number:GuessNumberEnv",
     "digits": "agentgym.envs.digits:DigitsEnv",
@@ -87,6 +85,8 @@ BUILTIN = {
     "harness": "agentgym.envs.harness:HarnessEnv",
     "reasoning_gym": "agentgym.envs.reasoning_gym:ReasoningGymEnv",
 }
+"""The built-in environments: the one list of them (a package under ``envs/`` each; a checkout
+that is not installed has them all). Other packages' come from entry points."""
 
 
 def register(

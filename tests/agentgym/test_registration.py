@@ -4,7 +4,21 @@ import agentgym
 from agentgym.errors import RegistrationError, UnknownEnvError
 
 
-def test_builtin_example_is_registered_through_entry_points():
+def test_a_builtin_environment_is_listed_once():
+    """``BUILTIN`` is the one list: every package under envs/ is in it, and pyproject.toml
+    does not list them again as entry points (docs/extending.md: a built-in environment)."""
+    import tomllib
+
+    from agentgym.registration import BUILTIN
+    from tests.conftest import ROOT
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert "agentgym.envs" not in project.get("entry-points", {})
+    packages = {p.parent.name for p in (ROOT / "envs").glob("*/__init__.py")}
+    assert packages == {value.split(":")[0].split(".")[2] for value in BUILTIN.values()}
+
+
+def test_builtin_example_is_registered():
     ids = [s.id for s in agentgym.list_envs()]
     assert "guess_number" in ids
     assert agentgym.spec("guess_number").summary().startswith("Find a secret integer")
