@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from agentgym._compute import interruption_point
 from agentgym._imports import require
 from agentgym.trainers import distributed
 from agentgym.trainers.config import LearnerConfig
@@ -281,6 +282,7 @@ class Learner(LearnerWeights):
         only from position ``start - 1`` on (``logits_to_keep``, as TRL does), so a long
         prompt costs no vocabulary projection.
         """
+        interruption_point()  # a cancelled run (SIGTERM, Ctrl-C) stops here, not steps later
         torch = self.torch
         if len(ids) > 1 and all(x == ids[0] for x in ids):  # one forward serves every row
             shown = (images or [])[: len(images or []) // len(ids)]
@@ -362,6 +364,7 @@ class Learner(LearnerWeights):
         ``grad_norm``, ``lr``, ``trained_tokens`` and the ``flops`` spent (``model_flops``)."""
         self._collective("update", seqs, objective)
         self.model.train()
+        self.optimizer.zero_grad(set_to_none=True)  # a cancelled update's gradients are gone
         tokens, n_seqs = float(sum(sum(s.loss_mask) for s in seqs)), len(seqs)
         share = distributed.share([len(s.token_ids) for s in seqs], self.rank, self.world)
         mine = [seqs[i] for i in share]

@@ -87,7 +87,7 @@ def _run_eval(cfg: EvalConfig) -> dict[str, Any]:
             finally:
                 await policy.aclose()
 
-        return asyncio.run(main())
+        return _run(main())
 
 
 T = TypeVar("T")
@@ -261,7 +261,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
     cfg = load_check_config(args.overrides)
     with console.status(f"playing the baselines of {cfg.env.id} on {cfg.tasks} tasks"):
-        rows = asyncio.run(check_rewards(cfg.env.id, cfg.env.kwargs, cfg.tasks, cfg.seed))
+        rows = _run(check_rewards(cfg.env.id, cfg.env.kwargs, cfg.tasks, cfg.seed))
     table = Table("baseline", "expected", "mean reward", "success", "broke it on tasks",
                   title=f"reward check: {cfg.env.id}")  # fmt: skip
     for r in rows:
@@ -311,7 +311,7 @@ def _serve_policy(overrides: list[str]) -> int:
             await gateway.aclose()
             await policy.aclose()
 
-    asyncio.run(main())
+    _run(main())
     return 0
 
 

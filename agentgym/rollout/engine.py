@@ -324,6 +324,8 @@ class Workers:
                 else:
                     self.on_done(traj)
                 busy = False
+                await asyncio.sleep(0)  # episodes that never wait (scripted) must not starve
+                # the loop: its signal handlers (SIGTERM), watchdog and progress run between them
         finally:
             if busy:  # abandoned mid-episode; a frozen env must not hold the run's end up
                 with contextlib.suppress(Exception):

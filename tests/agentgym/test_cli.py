@@ -275,3 +275,30 @@ def test_a_recipe_finds_its_packaged_model_from_any_directory(tmp_path, monkeypa
     cfg = load_train_config(["recipe=deep_research_smollm2"])
     assert Path(str(cfg.policy.model)).is_absolute()
     assert str(cfg.policy.model).endswith(".cache/models/smollm2-135m-instruct")
+
+
+def test_sigterm_ends_an_eval_at_once_keeping_its_finished_episodes(tmp_path):
+    """A scheduler's SIGTERM ends every command as Ctrl-C does: at once, 130, no asyncio
+    noise, the finished episodes kept whole (a rerun resumes from them). Scripted episodes
+    never wait: without a turn of the loop between episodes, the signal was never seen."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "agentgym.cli", "eval", "episodes=1000000", f"out={out}"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    written = out / "trajectories.jsonl"
+    deadline = time.monotonic() + 120
+    while not (written.exists() and written.stat().st_size) and time.monotonic() < deadline:
+        assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGTERM)
+    sent = time.monotonic()
+    assert proc.wait(timeout=60) == 130
+    took, err = time.monotonic() - sent, proc.stderr.read() if proc.stderr else ""
+    assert took < 10 and "interrupted" in err, (took, err)
+    assert "Task was destroyed" not in err and "Traceback" not in err, err
+    kept = [json.loads(line) for line in written.read_text().splitlines()]  # none torn
+    assert kept and all(t["stop_reason"] != "error" for t in kept)

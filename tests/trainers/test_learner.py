@@ -107,6 +107,45 @@ def test_update_favours_positive_advantage_tokens(tiny_model):
     assert stats["trained_tokens"] == 8 and stats["tis_mean"] == pytest.approx(1.0)
 
 
+def test_a_cancelled_update_stops_at_its_next_forward_and_steps_nothing(tiny_model):
+    """SIGTERM cancels the run's task; the update in the torch thread stops at its next
+    forward instead of running to its end (a train went on for two minutes after SIGTERM)."""
+    import asyncio
+    import time
+
+    from agentgym._compute import run_torch
+
+    learner = Learner(str(tiny_model), LearnerConfig(lr=1e-2, micro_batch_tokens=64), "cpu")
+    seqs = [seq(learner, list(range(5 + i, 45 + i)), (-1.0) ** i) for i in range(8)]
+    before = [p.detach().clone() for p in learner.model.parameters()]
+    forwards: list[float] = []
+    real = learner._forward
+
+    def forward(*args, **kwargs):
+        forwards.append(time.monotonic())
+        out = real(*args, **kwargs)
+        if len(forwards) == 1:
+            time.sleep(0.5)  # the caller is cancelled meanwhile
+        return out
+
+    learner._forward = forward
+
+    async def cancelled_update() -> None:
+        task = asyncio.ensure_future(run_torch(learner.update, seqs, GRPO))
+        while not forwards:
+            await asyncio.sleep(0.01)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        await run_torch(lambda: None)  # the torch thread is free again
+
+    asyncio.run(cancelled_update())
+    assert len(forwards) == 2  # the first micro-batch's, then the one that stopped
+    assert all(torch.equal(a, b) for a, b in zip(before, learner.model.parameters()))
+    learner._forward = real
+    assert learner.update(seqs[:2], GRPO)["trained_tokens"] > 0  # and it trains on after
+
+
 class Moving(GRPOObjective):
     """GRPO with every sequence taking its backward (as before ``still``)."""
 
