@@ -119,6 +119,12 @@ class AgentEnv(AsyncEnv):
         )
 
     @classmethod
+    def preflight(cls, config: dict[str, Any]) -> None:
+        """Check, before any episode, what an env built with ``config`` needs outside this
+        process (a daemon, an image); raise an ``AgentGymError`` that names it and the fix.
+        The CLI calls it once per command."""
+
+    @classmethod
     def shows_images(cls, config: dict[str, Any]) -> bool:
         """Whether an env built with ``config`` puts images in its observations (a text-only
         policy cannot act on them; the CLI says so before any work starts)."""

@@ -179,4 +179,7 @@ def check_env(env: EnvConfig, imports: list[str]) -> type:
     except RegistrationError as exc:
         raise ConfigError("env", str(exc), "see `agentgym envs`") from None
     check_env_kwargs(env_cls, env.id, env.kwargs)
+    preflight = getattr(env_cls, "preflight", None)  # an AgentEnv's; a remote one has none
+    if preflight is not None:
+        preflight(env.kwargs)
     return env_cls

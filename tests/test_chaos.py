@@ -158,6 +158,7 @@ def test_a_frozen_chromium_fails_the_run_naming_the_browser(tmp_path, gui_reward
     done, seconds = run_with_fault(command, out, is_chromium, signal.SIGSTOP, after=2)
     assert done.returncode != 0
     assert "no episode made progress for 10 s" in done.stdout, done.stdout[-3000:]
+    assert "waiting on the browser (Chromium)" in done.stdout  # not a line of playwright's
     assert seconds < 90
     rerun_completes(command, out, 24)
     assert rewards(out) == gui_rewards  # as if nothing had happened

@@ -71,17 +71,64 @@ def stall_error(timeout_s: float, flying: list[tuple[str, asyncio.Task[Any]]]) -
 
 
 def waiting_in(task: asyncio.Task[Any]) -> str:
-    """Where ``task`` is suspended: the innermost coroutine outside Python's own library (the
-    component: ``VLLMPolicy.generate``, ``SweEnv.astep``), and the call it waits on there."""
-    chain: list[tuple[str, str, int]] = []
+    """Where ``task`` is suspended: the innermost call of the project's own code (agentgym's,
+    or a user's env or policy: ``GUIEnv.astep``, ``VLLMPolicy.generate``) and the component
+    it waits on there (the browser, the Docker daemon, the vLLM engine), from the library
+    the wait goes through."""
+    chain = _frames(task)
+    if not chain:
+        return "?"
+    own = [i for i, frame in enumerate(chain) if _own(frame)]
+    at = own[-1] if own else len(chain) - 1
+    name, file, line, _ = chain[at]
+    where = f"{name} ({Path(file).name}:{line})"
+    deeper = [f for f in chain[at + 1 :] if _library(f) or not f[1].startswith(STDLIB)]
+    if not deeper:
+        return where if at == len(chain) - 1 else f"{where}, in {chain[-1][0]}"
+    library = deeper[0][3].partition(".")[0]
+    component = COMPONENTS.get(library, library)
+    return f"{where}, waiting on {component} ({library}: {deeper[-1][0]})"
+
+
+COMPONENTS = {
+    "playwright": "the browser (Chromium)",
+    "docker": "the Docker daemon",
+    "vllm": "the vLLM engine",
+    "openai": "the model server",
+    "httpx": "an HTTP server",
+    "httpcore": "an HTTP server",
+    "websockets": "a WebSocket peer",
+    "mcp": "an MCP server",
+    "ray": "a Ray actor",
+}
+"""The component behind a library a wait goes through, as the user knows it."""
+
+LIBRARIES = tuple(sysconfig.get_paths()[k] for k in ("purelib", "platlib"))
+
+
+def _frames(task: asyncio.Task[Any]) -> list[tuple[str, str, int, str]]:
+    """(qualified name, file, line, module) of each coroutine ``task`` is suspended in,
+    outermost first."""
+    chain: list[tuple[str, str, int, str]] = []
     coro: Any = task.get_coro()
     while (frame := getattr(coro, "cr_frame", None)) is not None:
         code = frame.f_code
-        chain.append((code.co_qualname, code.co_filename, frame.f_lineno))
+        module = str(frame.f_globals.get("__name__", ""))
+        chain.append((code.co_qualname, code.co_filename, frame.f_lineno, module))
         coro = getattr(coro, "cr_await", None)
-    if not chain:
-        return "?"
-    ours = [c for c in chain if not c[1].startswith(STDLIB)] or chain
-    name, file, line = ours[-1]
-    where = f"{name} ({Path(file).name}:{line})"
-    return where if ours[-1] == chain[-1] else f"{chain[-1][0]} in {where}"
+    return chain
+
+
+def _library(frame: tuple[str, str, int, str]) -> bool:
+    """An installed package's code (not agentgym's)."""
+    _, file, _, module = frame
+    if module == "agentgym" or module.startswith("agentgym."):
+        return False
+    return file.startswith(LIBRARIES) or module.partition(".")[0] in COMPONENTS
+
+
+def _own(frame: tuple[str, str, int, str]) -> bool:
+    """The project's code: agentgym's (wherever installed) or the user's (not a library)."""
+    return not _library(frame) and (
+        frame[3].startswith("agentgym") or not frame[1].startswith(STDLIB)
+    )

@@ -86,6 +86,44 @@ async def docker(
     return proc.returncode or 0, out, err, cut
 
 
+PING_TIMEOUT_S = 10.0
+START_DAEMON = (
+    "start it (`sudo systemctl start docker`; as root without systemd: `dockerd "
+    "--storage-driver=overlay2 --iptables=false --bridge=none &`, as the README's setup "
+    "command does), or point DOCKER_HOST at one that runs"
+)
+
+
+def check_daemon(image: str | None = None) -> None:
+    """Refuse before any episode where the Docker daemon does not answer within
+    ``PING_TIMEOUT_S`` (down, or frozen) or has no ``image``: a ``SandboxError`` naming the
+    daemon and how to start it, instead of every episode failing one by one."""
+    if shutil.which("docker") is None:
+        raise SandboxError("the docker CLI is not installed; run the README's setup command")
+    where = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+    ask = ["docker", "version", "--format", "{{.Server.Version}}"]
+    try:
+        done = subprocess.run(ask, capture_output=True, text=True, timeout=PING_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        raise SandboxError(
+            f"the Docker daemon at {where} did not answer within {PING_TIMEOUT_S:g} s (frozen "
+            f"or overloaded): {START_DAEMON}"
+        ) from None
+    if done.returncode != 0:
+        why = (done.stderr.strip().splitlines() or ["no answer"])[-1]
+        raise SandboxError(f"the Docker daemon at {where} is not running ({why}): {START_DAEMON}")
+    if (
+        image is not None
+        and subprocess.run(
+            ["docker", "image", "inspect", image], capture_output=True, timeout=PING_TIMEOUT_S
+        ).returncode
+    ):
+        raise SandboxError(
+            f"the Docker daemon has no image {image!r}: build it with `agentgym sandbox build` "
+            "(the README's setup command does)"
+        )
+
+
 class DockerSandbox(Sandbox):
     """A container from ``image`` (built by ``agentgym sandbox build``)."""
 

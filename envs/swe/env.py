@@ -47,6 +47,7 @@ from agentgym.envs.swe.tasks import (
     test_results,
 )
 from agentgym.errors import ToolError
+from agentgym.sandbox.docker import check_daemon
 from agentgym.tools import tool
 from agentgym.types import Message
 
@@ -69,6 +70,13 @@ class SWEEnv(AgentEnv):
     baselines = BASELINES
     config_model = SWEConfig
     cfg: SWEConfig
+
+    @classmethod
+    def preflight(cls, config: dict[str, Any]) -> None:
+        """The Docker daemon answers, and has the image unless a dataset names its own."""
+        cfg = SWEConfig(**config)
+        if cfg.backend == "docker":
+            check_daemon(cfg.image if cfg.dataset is None else None)
 
     def __init__(self, **config: Any) -> None:
         super().__init__(**config)

@@ -302,3 +302,28 @@ def test_sigterm_ends_an_eval_at_once_keeping_its_finished_episodes(tmp_path):
     assert "Task was destroyed" not in err and "Traceback" not in err, err
     kept = [json.loads(line) for line in written.read_text().splitlines()]  # none torn
     assert kept and all(t["stop_reason"] != "error" for t in kept)
+
+
+@pytest.mark.skipif(not __import__("shutil").which("docker"), reason="no docker CLI")
+def test_swe_refuses_before_any_episode_when_the_docker_daemon_is_down_or_frozen(
+    tmp_path, monkeypatch, capsys
+):
+    import socket
+
+    from agentgym.sandbox import docker
+
+    out = tmp_path / "run"
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/down.sock")
+    assert main(["eval", "env=swe", "episodes=2", f"out={out}"]) == 2
+    err = capsys.readouterr().err
+    assert f"the Docker daemon at unix://{tmp_path}/down.sock is not running" in err, err
+    assert "dockerd --storage-driver" in err and not out.exists()  # refused before any work
+    frozen = socket.socket(socket.AF_UNIX)  # accepts, never answers
+    frozen.bind(str(tmp_path / "frozen.sock"))
+    frozen.listen()
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/frozen.sock")
+    monkeypatch.setattr(docker, "PING_TIMEOUT_S", 1.0)
+    assert main(["eval", "env=swe", "env.backend=docker", "episodes=2", f"out={out}"]) == 2
+    assert "did not answer within 1 s (frozen or overloaded)" in capsys.readouterr().err
+    frozen.close()
+    assert main(["eval", "env=swe", "env.backend=local", "episodes=2", f"out={out}"]) == 0

@@ -48,6 +48,39 @@ def test_a_frozen_component_fails_the_run_naming_it(env, policy, where):
     assert "3 in flight" in message and where in message and "task 1 sample 0" in message
 
 
+PLAYWRIGHT = """
+import asyncio
+
+
+class Connection:
+    async def wrap_api_call(self):
+        await asyncio.Event().wait()  # Chromium stopped (SIGSTOP): no reply ever comes
+
+
+async def snapshot():
+    return await Connection().wrap_api_call()
+"""
+
+
+class BrowserEnv(GuessNumberEnv):
+    """Its page snapshot goes through a library whose module is playwright's."""
+
+    async def astep(self, action):
+        library: dict = {"__name__": "playwright._impl._connection"}
+        exec(compile(PLAYWRIGHT, "/site-packages/playwright/_impl/_connection.py", "exec"), library)
+        return await library["snapshot"]()
+
+
+def test_the_stall_names_the_envs_own_call_and_the_component_behind_it():
+    """Not the library's innermost line (``Zone.run_async (zones.py:58)``): the env's call,
+    and the browser it waits on."""
+    with pytest.raises(StallError) as caught:
+        asyncio.run(rollout(BrowserEnv, ORACLE, [0], 1, RolloutConfig(stall_timeout_s=1)))
+    line = str(caught.value).splitlines()[1]
+    assert "BrowserEnv.astep (test_watchdog.py:" in line, line
+    assert "waiting on the browser (Chromium) (playwright: Connection.wrap_api_call)" in line
+
+
 def test_slow_progress_is_not_a_stall():
     class Slow(GuessNumberEnv):
         async def astep(self, action):
