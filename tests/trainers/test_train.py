@@ -347,9 +347,25 @@ def test_a_run_driven_into_collapse_warns_and_rolls_back(tiny_model, tmp_path, c
 
 
 @pytest.mark.slow
-def test_a_healthy_run_raises_no_warning(tiny_model, tmp_path):
-    assert _digits_train(tiny_model, tmp_path, "trainer.steps=4") == 0
+def test_a_healthy_run_raises_no_warning_and_builds_no_env_beyond_its_pool(
+    tiny_model, tmp_path, monkeypatch
+):
+    """One episode in flight at a time: one environment in all. The sync probe's prompt
+    comes from the pool (it built a second env of its own: a Chromium or a container)."""
+    from agentgym.envs.digits import DigitsEnv
+
+    built = []
+    real = DigitsEnv.__init__
+
+    def counted(self, **config):
+        built.append(1)
+        real(self, **config)
+
+    monkeypatch.setattr(DigitsEnv, "__init__", counted)
+    one = ["rollout.concurrency=1", "trainer.check_tasks=0"]  # the reward gate has its own
+    assert _digits_train(tiny_model, tmp_path, "trainer.steps=4", *one) == 0
     assert all(m["warnings"] == [] for m in metrics(tmp_path))
+    assert len(built) == 1
 
 
 @pytest.mark.slow

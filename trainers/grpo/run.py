@@ -31,7 +31,6 @@ from agentgym.cluster import use
 from agentgym.config import redact
 from agentgym.policies.base import TokenPolicy
 from agentgym.policies.config import build_policy
-from agentgym.registration import make
 from agentgym.rollout import EnvPool, env_factory
 from agentgym.trainers import checkpoint
 from agentgym.trainers.grpo.ahead import StepSource, step_source
@@ -194,13 +193,17 @@ def _plan(cfg: TrainConfig, learner: Learner, hook: Hook | None) -> None:
     hook(memory_plan(learner.model, lc.micro_batch_tokens, lc.gradient_checkpointing, share, total))
 
 
-async def _first_prompt(cfg: TrainConfig, policy: TokenPolicy) -> list[int]:
-    """The first prompt of the first task, as ids: what the sync probe samples after."""
-    env = make(cfg.env.id, **cfg.env.kwargs)
+async def _first_prompt(envs: EnvPool, seed: int, policy: TokenPolicy) -> list[int]:
+    """The first prompt of the first task, as ids: what the sync probe samples after. It
+    comes from an environment of the run's pool, which keeps it for the episodes (no second
+    browser, container or Ray actor; a Ray env resets where the run's envs live)."""
+    env = envs.acquire()
     try:
-        obs, _ = await env.areset(seed=cfg.seed)
-    finally:
+        obs, _ = await env.areset(seed=seed)
+    except BaseException:
         await env.aclose()
+        raise
+    envs.release(env)
     return policy.renderer.prompt_ids(obs.messages, obs.tools)
 
 
@@ -231,6 +234,6 @@ async def open_run(cfg: TrainConfig, hooks: Hooks) -> AsyncIterator[Run]:
         train = r.model_copy(update={"split": "train"})
         source = step_source(envs, policy, train, cfg.trainer, cfg.seed, sampler_state)
         stack.push_async_callback(source.aclose)
-        prompt = await _first_prompt(cfg, policy)
+        prompt = await _first_prompt(envs, cfg.seed, policy)
         clock = (time.perf_counter(), policy.gate.busy_seconds)
         yield Run(cfg, hooks, learner, policy, envs, source, log, start, prompt, clock)
