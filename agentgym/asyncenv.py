@@ -15,10 +15,11 @@ private event loop.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
 import gymnasium as gym
+from pydantic import BaseModel
 
 from agentgym.errors import EnvError
 from agentgym.spaces import ActionSpace, ObservationSpace
@@ -62,6 +63,27 @@ class AsyncEnv(gym.Env[Observation, Action]):
     metadata: dict[str, Any] = {"render_modes": []}
     turn: int = 0
     _loop: asyncio.AbstractEventLoop | None = None
+    config_model: type[BaseModel] | None = None
+    """The model of the environment's options (``env.KEY=``); None: its ``__init__``'s
+    arguments are."""
+    baselines: dict[str, Callable[..., str]] = {}
+    """Scripted policies by name (``policy=scripted policy.script=NAME``): ``(messages, info,
+    rng) -> action text``; ``oracle`` solves every task from ``info``."""
+    oracle_success: float | None = 1.0
+    """The share of tasks the ``oracle`` solves (the reward check holds it to that; None: not
+    checked)."""
+
+    @classmethod
+    def preflight(cls, config: dict[str, Any]) -> None:
+        """Check, before any episode, what an env built with ``config`` needs outside this
+        process (a daemon, an image); raise an ``AgentGymError`` that names it and the fix.
+        The CLI calls it once per command."""
+
+    @classmethod
+    def shows_images(cls, config: dict[str, Any]) -> bool:
+        """Whether an env built with ``config`` puts images in its observations (a text-only
+        policy cannot act on them; the CLI says so before any work starts)."""
+        return False
 
     def __init__(self) -> None:
         self.observation_space = ObservationSpace()

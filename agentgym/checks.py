@@ -79,8 +79,8 @@ async def check_rewards(
     finally:
         await probe.aclose()
     plan: list[tuple[str, Script, float | None]] = []
-    oracle = getattr(env_cls, "baselines", {}).get("oracle")
-    expected = getattr(env_cls, "oracle_success", 1.0)
+    oracle = env_cls.baselines.get("oracle")
+    expected = env_cls.oracle_success
     if oracle is not None and expected is not None:
         plan.append(("oracle", oracle, float(expected)))
     plan += [(name, script, None) for name, script in null_baselines(obs.tools).items()]

@@ -10,6 +10,7 @@ work), ``import=my_module`` loads a module first.
 from __future__ import annotations
 
 import difflib
+import functools
 import os
 import re
 import typing
@@ -28,7 +29,9 @@ from pydantic import (
     field_validator,
 )
 
+from agentgym.asyncenv import AsyncEnv
 from agentgym.errors import ConfigError
+from agentgym.registration import spec
 
 CONF_DIR = Path(__file__).parent / "conf"
 M = TypeVar("M", bound=BaseModel)
@@ -44,6 +47,11 @@ class EnvConfig(BaseModel):
     @property
     def kwargs(self) -> dict[str, Any]:
         return dict(self.model_extra or {})
+
+    @functools.cached_property
+    def env_class(self) -> type[AsyncEnv]:
+        """The class registered as ``id``, imported once (``RegistrationError`` if none)."""
+        return spec(self.id).load()
 
 
 class WithImports(BaseModel):
@@ -283,6 +291,14 @@ class Choices:
     names: Callable[[], Iterable[str]]
 
 
+@dataclass(frozen=True)
+class Alternatives:
+    """A field whose model is picked at validation from a registry (``Annotated[Base,
+    Alternatives(f)]``, ``f`` returning the models): ``--help`` lists each one's keys."""
+
+    models: Callable[[], Iterable[type[BaseModel]]]
+
+
 def describe(model: type[BaseModel], prefix: str = "") -> list[tuple[str, str, str]]:
     """``(dotted key, default, description)`` of every field of ``model``, the fields of
     nested models flattened (a union of models: each alternative's, named by its ``name``
@@ -290,7 +306,8 @@ def describe(model: type[BaseModel], prefix: str = "") -> list[tuple[str, str, s
     rows: list[tuple[str, str, str]] = []
     for name, field in model.model_fields.items():
         key = f"{prefix}{field.alias or name}"
-        inner = [a for a in _models_in(field.annotation)]
+        picked = [m for m in field.metadata if isinstance(m, Alternatives)]
+        inner = list(picked[0].models()) if picked else _models_in(field.annotation)
         if inner:
             rows += _describe_all(inner, key + ".")
             continue

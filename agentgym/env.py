@@ -96,9 +96,6 @@ class AgentEnv(AsyncEnv):
     holdout_fraction: float = 0.1
     """The share of a task list (``task_index``) held out for evaluation: ``reset(options=
     {"split": "eval"})`` plays only those tasks, ``"train"`` only the others, no split all."""
-    baselines: dict[str, Any] = {}
-    """Scripted policies by name (``policy=scripted policy.script=NAME``): ``(messages, info,
-    rng) -> action text``; ``oracle`` solves every task from ``info``."""
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         """``max_turns = N`` in a class body is short for a config model whose ``max_turns``
@@ -117,18 +114,6 @@ class AgentEnv(AsyncEnv):
             __base__=cls.config_model,
             max_turns=(int, Field(turns, ge=1, description=TURNS)),
         )
-
-    @classmethod
-    def preflight(cls, config: dict[str, Any]) -> None:
-        """Check, before any episode, what an env built with ``config`` needs outside this
-        process (a daemon, an image); raise an ``AgentGymError`` that names it and the fix.
-        The CLI calls it once per command."""
-
-    @classmethod
-    def shows_images(cls, config: dict[str, Any]) -> bool:
-        """Whether an env built with ``config`` puts images in its observations (a text-only
-        policy cannot act on them; the CLI says so before any work starts)."""
-        return False
 
     def __init__(self, **config: Any) -> None:
         super().__init__()

@@ -71,7 +71,7 @@ def evaluate(
 
 def _built(env: Envs, policy: str | dict[str, Any]) -> Policy:
     """A policy given by name or ``policy.*`` keys, with ``env``'s scripted baselines."""
-    baselines = getattr(spec(env).load(), "baselines", {}) if isinstance(env, str) else {}
+    baselines = spec(env).load().baselines if isinstance(env, str) else {}
     return build_policy(policy, baselines)
 
 

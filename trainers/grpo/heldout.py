@@ -19,7 +19,6 @@ from agentgym.evaluate import aevaluate
 from agentgym.policies.base import TokenPolicy
 from agentgym.policies.config import resolve_script
 from agentgym.policies.scripted import ScriptedTokenPolicy
-from agentgym.registration import spec
 from agentgym.rollout import EnvPool, RolloutConfig, TrajectoryWriter, rollout
 from agentgym.trainers.checkpoint import write_model
 from agentgym.trainers.grpo.config import TrainConfig
@@ -68,7 +67,7 @@ async def cold_start(cfg: TrainConfig, envs: EnvPool, learner: Learner) -> list[
     cs, out = cfg.cold_start, Path(cfg.out) / "cold_start"
     data = cs.data
     if data is None:
-        baselines = getattr(spec(cfg.env.id).load(), "baselines", {})
+        baselines = cfg.env.env_class.baselines
         script = resolve_script(cs.baseline, baselines, "cold_start.baseline")
         tokenizer = require("transformers", "train").AutoTokenizer.from_pretrained(cfg.start)
         teacher = ScriptedTokenPolicy(script, tokenizer, learner.images)

@@ -185,9 +185,7 @@ def _plan(cfg: TrainConfig, learner: Learner, hook: Hook | None) -> None:
     if learner.device.type != "cuda" or hook is None:
         return
     torch = require("torch", "train")
-    share = float(cfg.policy.engine.get("gpu_memory_utilization", 0.9)) if cfg.policy.name == (
-        "vllm"
-    ) else 0.0  # fmt: skip
+    share = cfg.policy.gpu_share()
     total = torch.cuda.get_device_properties(learner.device).total_memory
     lc = cfg.learner
     hook(memory_plan(learner.model, lc.micro_batch_tokens, lc.gradient_checkpointing, share, total))
