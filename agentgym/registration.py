@@ -85,6 +85,7 @@ BUILTIN = {
     "harness": "agentgym.envs.harness:HarnessEnv",
     "reasoning_gym": "agentgym.envs.reasoning_gym:ReasoningGymEnv",
     "openenv": "agentgym.envs.openenv:OpenEnvEnv",
+    "harbor": "agentgym.envs.harbor:HarborEnv",
 }
 """The built-in environments: the one list of them (a package under ``envs/`` each; a checkout
 that is not installed has them all). Other packages' come from entry points."""
