@@ -65,7 +65,7 @@ def timed(
     learner: Learner, seqs: list[Sequence], work: int | None, objective: type = GRPOObjective
 ) -> tuple[float, float, float]:
     """(seconds, CPU seconds, trained tokens) of one update with ``solo_work=work``."""
-    learner.solo_work = work
+    learner.plan.solo_work = work
     t, c = time.perf_counter(), time.process_time()
     stats = learner.update(seqs, objective(GRPOConfig()))
     return time.perf_counter() - t, time.process_time() - c, stats["trained_tokens"]

@@ -37,7 +37,7 @@ def _held(learner) -> int:
         return t.numel() * t.element_size()
 
     params = list(learner.model.parameters())
-    state = [v for s in learner.optimizer.state.values() for v in s.values() if v.dim() > 0]
+    state = [v for s in learner.optimiser.adamw.state.values() for v in s.values() if v.dim() > 0]
     return sum(local(p) for p in params) * 2 + sum(local(v) for v in state)  # + grads (as p)
 
 

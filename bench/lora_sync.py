@@ -78,7 +78,7 @@ async def side(name: str, learner: Learner, model: str, args: argparse.Namespace
     folder = work / "model"
     copy_model_files(model, folder)
     if name == "merged":
-        learner.export(folder)
+        learner.weights.export(folder)
         policy = VLLMPolicy(str(folder), sampling, dtype="float32", worker_extension_cls=RECEIVER)
         path = VLLMWeights("broadcast", folder)
     else:

@@ -31,14 +31,22 @@ class SamplingConfig(BaseModel):
         return SamplingConfig(**self.model_dump(include=set(SamplingConfig.model_fields)))
 
 
-class WeightSource(Protocol):
-    """What a trainable policy reads of its learner (``agentgym.trainers.learner.Learner``)."""
+class Weights(Protocol):
+    """A learner's weights as a sampler takes them (``agentgym.trainers.weights.Weights``)."""
 
     def policy_weights(self) -> tuple[dict[str, Any], Any]:
         """The policy's full weights (LoRA merged) as a sampler loads them, and its config."""
 
     def export(self, path: Path) -> None:
         """Write ``policy_weights`` to the model folder ``path``."""
+
+
+class WeightSource(Protocol):
+    """What a trainable policy reads of its learner (``agentgym.trainers.learner.Learner``):
+    its ``weights``."""
+
+    @property
+    def weights(self) -> Weights: ...
 
 
 class WeightPath(Protocol):

@@ -177,10 +177,11 @@ class VLLMConfig(TrainableConfig):
         # run's, an init's, or a LoRA merge)
         shutil.rmtree(folder, ignore_errors=True)
         copy_model_files(self.require_model(), folder)
-        learner.export(folder)
+        learner.weights.export(folder)
         # the engine computes in the learner's sampler_dtype (float32 on a CPU, so that the
         # learner's small steps are not rounded away; bf16 on CUDA)
-        engine = {"dtype": str(learner.sampler_dtype).removeprefix("torch."), **self.engine}
+        dtype = str(learner.weights.sampler_dtype).removeprefix("torch.")
+        engine = {"dtype": dtype, **self.engine}
         if self.weight_sync == "broadcast":
             engine.setdefault("worker_extension_cls", RECEIVER)
         policy = self._start(str(folder), log_dir / "vllm.log", engine)

@@ -118,7 +118,7 @@ class HFPolicy(TokenPolicy):
         """A sampler of ``learner``'s weights: its own model object (every update is seen at
         once), or beside a sharded learner a replica that ``sync_from`` refreshes."""
         if learner.sharded:
-            return cls(learner.replica(), tokenizer, sampling, images=images)
+            return cls(learner.weights.replica(), tokenizer, sampling, images=images)
         policy = cls(learner.model, tokenizer, sampling, images=images)
         policy.shares_learner = True
         return policy
@@ -141,7 +141,7 @@ class HFPolicy(TokenPolicy):
         """A replica loads the learner's weights; the learner's own model has them."""
         if self.shares_learner:
             return
-        state, _ = await run_torch(learner.policy_weights)
+        state, _ = await run_torch(learner.weights.policy_weights)
         async with self.gate.changing():
             await run_torch(self.model.load_state_dict, state)
             self.version = version

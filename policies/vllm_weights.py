@@ -131,14 +131,14 @@ class VLLMWeights:
         weights, as policy ``version``; turns in flight end on the old weights."""
         engines = policy.replicas()
         if self.mode == "disk":
-            await run_torch(learner.export, self.folder)
+            await run_torch(learner.weights.export, self.folder)
             async with policy.gate.changing():
                 await asyncio.gather(*(e.load_weights() for e in engines))
                 policy.version = version
             return
         if self.sender is None:
             self.sender = await WeightSender.connect([e.engine for e in engines])
-        state, _ = await run_torch(learner.policy_weights)
+        state, _ = await run_torch(learner.weights.policy_weights)
         async with policy.gate.changing():
             await self.sender.send(state)
             await asyncio.gather(*(e.forget_cache() for e in engines))

@@ -141,10 +141,10 @@ is_chromium = process("chrom", "headless_shell")
 @pytest.mark.slow
 def test_a_frozen_vllm_engine_core_fails_the_run_naming_the_policy(tiny_model, tmp_path):
     out = tmp_path / "run"
-    command = vllm_eval(out, tiny_model, "rollout.stall_timeout_s=30")
+    command = vllm_eval(out, tiny_model, "rollout.stall_timeout_s=20")
     done, seconds = run_with_fault(command, out, is_engine_core, signal.SIGSTOP, after=4)
     assert done.returncode != 0
-    assert "no episode made progress for 30 s" in done.stdout, done.stdout[-3000:]
+    assert "no episode made progress for 20 s" in done.stdout, done.stdout[-3000:]
     assert "VLLMPolicy.generate" in done.stdout  # the frozen component, by name
     assert seconds < 120
     rerun_completes(command, out, 48)

@@ -113,7 +113,7 @@ def _write(
 ) -> None:
     """A checkpoint's files into ``tmp``."""
     torch = require("torch", "train")
-    learner.save_weights(tmp / "model.safetensors")
+    learner.weights.save_weights(tmp / "model.safetensors")
     if learner.cfg.lora.rank > 0:
         write_model(learner, base, tmp / "merged")
     else:
@@ -124,7 +124,7 @@ def _write(
         "numpy": np.random.get_state(),
         "python": random.getstate(),
     }
-    torch.save({**learner.state(), "rng": rng}, tmp / "trainer.pt")
+    torch.save({**learner.weights.state(), "rng": rng}, tmp / "trainer.pt")
     state = {"step": step, "config": run_config(config), "sampler": sampler or {}}
     (tmp / "state.json").write_text(json.dumps(state))
 
@@ -134,7 +134,7 @@ def write_model(learner: Learner, base: str | Path, folder: Path) -> Path:
     generation config, and the learner's weights (LoRA merged). Returns ``folder``."""
     shutil.rmtree(folder, ignore_errors=True)
     copy_model_files(base, folder)
-    learner.export(folder)
+    learner.weights.export(folder)
     return folder
 
 
@@ -151,9 +151,9 @@ def load(path: Path, learner: Learner) -> tuple[int, dict[str, Any]]:
     """Restore ``learner`` and the RNGs from ``path``; return the step to continue from and
     the sampler's state."""
     torch = require("torch", "train")
-    learner.load_weights(path / "model.safetensors")
+    learner.weights.load_weights(path / "model.safetensors")
     state: dict[str, Any] = torch.load(path / "trainer.pt", weights_only=False)
-    learner.load_state(state)
+    learner.weights.load_state(state)
     torch.set_rng_state(state["rng"]["torch"])
     np.random.set_state(state["rng"]["numpy"])
     random.setstate(state["rng"]["python"])

@@ -23,6 +23,7 @@ by the whole batch). Full weights for a sampler or a checkpoint are gathered on 
 
 from __future__ import annotations
 
+import functools
 import os
 from typing import Any
 
@@ -83,11 +84,19 @@ def sum_stats(stats: dict[str, float], world: int) -> dict[str, float]:
     return dict(zip(stats, values.tolist(), strict=True))
 
 
+def announce(name: str, *args: Any) -> None:
+    """Rank 0 under ``torchrun``: have the followers call ``learner.<name>(*args)`` as well (a
+    dotted name reaches a part of the learner: ``weights.whole``)."""
+    rank, size = world()
+    if size > 1 and rank == 0:
+        send((name, args))
+
+
 def follow(learner: Any) -> None:
     """A follower's life: make each call rank 0 announces, until it says stop."""
     while (call := send(None)) is not None:
         name, args = call
-        getattr(learner, name)(*args)
+        functools.reduce(getattr, name.split("."), learner)(*args)
 
 
 def most(n: int) -> int:

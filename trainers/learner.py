@@ -7,13 +7,15 @@ bf16 where it keeps the steps (``precision``), micro-batches packed by token cou
 gradient accumulation, AdamW, grad-norm clipping, and a warmup + constant/cosine
 learning-rate schedule (``learner.*``, ``LearnerConfig``). Under ``torchrun`` (or
 ``learner.ranks``) every rank holds a replica, or a shard with ``learner.fsdp``
-(``distributed``). Weights and optimiser state for samplers and checkpoints: ``weights.py``.
+(``distributed``). The learner is composed of its parts, each a field: ``plan`` (how sequences
+are cut into forwards, ``microbatch.py``), ``optimiser`` (AdamW, schedule, step,
+``optimiser.py``) and ``weights`` (whole weights and state for samplers and checkpoints,
+``weights.py``).
 """
 
 from __future__ import annotations
 
 import contextlib
-import math
 import os
 import re
 from collections import defaultdict
@@ -26,13 +28,11 @@ from agentgym._compute import interruption_point
 from agentgym._imports import require
 from agentgym.trainers import distributed
 from agentgym.trainers.config import LearnerConfig
+from agentgym.trainers.microbatch import SOLO_WORK, MicroBatches
+from agentgym.trainers.optimiser import Optimiser
 from agentgym.trainers.sequence import Sequence, first_trained
-from agentgym.trainers.weights import LearnerWeights
+from agentgym.trainers.weights import Weights
 from agentgym.vision import ImageInputs, load_model
-
-SOLO_WORK = 16_384
-"""Tokens x hidden size from which a CPU forward of one sequence beats a padded micro-batch:
-SmolLM2 (hidden 576) at 60 tokens is above it, the tiny test model (128) at 60 below."""
 
 
 def cpu_bf16() -> bool:
@@ -62,21 +62,6 @@ def precision(torch: Any, device_type: str, setting: str, lora: bool) -> tuple[A
     else:
         low = setting == "bf16"
     return torch.float32, torch.bfloat16 if low else torch.float32
-
-
-def pack(lengths: list[int], budget: int) -> list[list[int]]:
-    """Group indices into micro-batches whose padded size (n x longest) fits ``budget``.
-
-    Longest first, so that each micro-batch holds sequences of similar length.
-    """
-    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
-    batches: list[list[int]] = []
-    for i in order:
-        if batches and (len(batches[-1]) + 1) * lengths[batches[-1][0]] <= budget:
-            batches[-1].append(i)
-        else:
-            batches.append([i])
-    return batches
 
 
 def token_logprobs(logits: Any, ids: Any) -> Any:
@@ -140,7 +125,7 @@ class Objective(Protocol):
         ...
 
 
-class Learner(LearnerWeights):
+class Learner:
     """Holds the model, the optimiser and the schedule; computes log-probs and updates.
 
     Args:
@@ -162,7 +147,7 @@ class Learner(LearnerWeights):
     ) -> None:
         torch = require("torch", "train")
         require("transformers", "train")  # names the extra to install, before any work
-        self.torch, self.cfg, self.steps = torch, cfg, steps
+        self.torch, self.cfg = torch, cfg
         self.rank, self.world = distributed.world()  # data parallel under torchrun
         if device == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -170,14 +155,6 @@ class Learner(LearnerWeights):
             device = f"cuda:{os.environ.get('LOCAL_RANK', '0')}"
         self.device = torch.device(device)
         distributed.init(self.device.type)
-        # on a CPU a sequence with enough work per forward goes alone: no padding and no
-        # attention mask, so SDPA takes its causal kernel (SmolLM2-135M, forward and backward
-        # of 16 sequences: 250-650 tokens, 35 s alone, 42 s in padded micro-batches, 51 s
-        # packed into rows with position ids, whose block mask SDPA computes in full; 60-160
-        # tokens, 0.69x the padded time); short sequences of a small model (the tiny test
-        # model's 30-60 tokens at hidden 128: 1.5x slower alone) stay batched; a GPU wants
-        # the batches
-        self.solo_work: int | None = SOLO_WORK if self.device.type == "cpu" else None
         self.dtype, self.compute_dtype = precision(
             torch, self.device.type, cfg.precision, cfg.lora.rank > 0
         )
@@ -192,73 +169,41 @@ class Learner(LearnerWeights):
             for m in (self.model, self.reference):
                 if m is not None:
                     distributed.shard(m)
-        self._restart_optimizer(cfg, steps)
-
-    def _collective(self, name: str, *args: Any) -> None:
-        """Rank 0 under ``torchrun``: have the followers call ``name(*args)`` as well."""
-        if self.world > 1 and self.rank == 0:
-            distributed.send((name, args))
+        hidden = int(getattr(self.model.config, "hidden_size", 0) or 0)
+        solo = SOLO_WORK if self.device.type == "cpu" else None
+        self.plan = MicroBatches(hidden, solo, self.sharded)
+        self.optimiser = Optimiser(self.model, cfg, steps)
+        # a sampler of the weights computes in the compute dtype on CUDA, in float32 on a CPU:
+        # a CPU learner's steps are below the bf16 spacing of the weights they change (a full
+        # fine-tuning step, or LoRA's adapters merged into the base), and a bf16 engine rounded
+        # them away (after a cold start it sampled French prose where the learner called tools)
+        sampler_dtype = self.compute_dtype if self.device.type == "cuda" else self.dtype
+        self.weights = Weights(
+            self.model, self.optimiser, model_path, cfg.lora.rank > 0, self.sharded,
+            self.dtype, sampler_dtype, self.device,
+        )  # fmt: skip
 
     def restart_optimizer(self, cfg: LearnerConfig, steps: int) -> None:
         """A fresh AdamW and schedule under ``cfg`` over ``steps`` (an SFT phase and GRPO
         each start one), on every rank."""
-        self._collective("restart_optimizer", cfg, steps)
-        self._restart_optimizer(cfg, steps)
-
-    def _restart_optimizer(self, cfg: LearnerConfig, steps: int) -> None:
-        self.cfg, self.steps = cfg, steps
-        params = [p for p in self.model.parameters() if p.requires_grad]
-        self.optimizer = self.torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-        self.scheduler = self.torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._lr_factor)
-
-    def _lr_factor(self, step: int) -> float:
-        if step < self.cfg.warmup_steps:
-            return (step + 1) / self.cfg.warmup_steps
-        if self.cfg.schedule == "constant":
-            return 1.0
-        span = max(1, self.steps - self.cfg.warmup_steps)
-        return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - self.cfg.warmup_steps) / span)))
+        distributed.announce("restart_optimizer", cfg, steps)
+        self.cfg = cfg
+        self.optimiser.restart(cfg, steps)
 
     def scale_lr(self, factor: float) -> None:
         """Multiply the learning rate (of the schedule too) by ``factor``, on every rank."""
-        self._collective("scale_lr", factor)
-        self.scheduler.base_lrs = [lr * factor for lr in self.scheduler.base_lrs]
-        for group in self.optimizer.param_groups:
-            group["lr"] *= factor
+        distributed.announce("scale_lr", factor)
+        self.optimiser.scale_lr(factor)
 
     @property
     def trainable_parameters(self) -> int:
         return sum(p.numel() for p in self.model.parameters() if p.requires_grad)
-
-    def _micro_batches(self, rows: list[tuple[list[int], list[str]]]) -> list[list[int]]:
-        """Micro-batches of ``rows`` (token ids, images): padded (``pack``); a sequence with
-        ``solo_work`` (tokens x hidden size) or more goes alone instead (a CPU's setting; None:
-        none does), with the sequences identical to it (a group's episodes that played alike:
-        one forward serves them all, ``_forward``)."""
-        hidden = int(getattr(self.model.config, "hidden_size", 0) or 0)
-        work = self.solo_work
-        alone: dict[tuple[tuple[int, ...], tuple[str, ...]], list[int]] = {}
-        rest: list[int] = []
-        for i, (ids, images) in enumerate(rows):
-            if work is not None and len(ids) * hidden >= work:
-                alone.setdefault((tuple(ids), tuple(images)), []).append(i)
-            else:
-                rest.append(i)
-        grouped = pack([len(rows[i][0]) for i in rest], self.cfg.micro_batch_tokens)
-        return [*alone.values(), *[[rest[j] for j in b] for b in grouped]]
 
     def autocast(self) -> Any:
         """The context the model computes in (bf16 autocast where ``compute_dtype`` is)."""
         torch = self.torch
         low = self.compute_dtype != torch.float32
         return torch.autocast(self.device.type, dtype=self.compute_dtype, enabled=low)
-
-    def _rounds(self, micros: list[list[int]]) -> list[list[int] | None]:
-        """``micros``, and under FSDP a None for each forward this rank runs idle: every rank
-        runs as many as the busiest (each forward gathers the layers with the others)."""
-        if not self.sharded:
-            return list(micros)
-        return [*micros, *[None] * (distributed.most(len(micros)) - len(micros))]
 
     def _idle(self, model: Any, backward: bool = False) -> None:
         """A forward (and backward) of a two-token stand-in that adds nothing to a gradient."""
@@ -326,25 +271,28 @@ class Learner(LearnerWeights):
         computed in ``sampler_dtype`` (the sync probe: whether the weights arrived, apart from
         bf16's rounding). Under ``torchrun`` each rank computes its share and rank 0 gets
         them all."""
-        self._collective("logprobs", ids, reference, starts, images, as_sampler)
+        distributed.announce("logprobs", ids, reference, starts, images, as_sampler)
         starts = starts or [1] * len(ids)
         shown = images or [[] for _ in ids]
         mine = distributed.share([len(x) for x in ids], self.rank, self.world)
         out: dict[int, list[float]] = {}
         self.model.eval()
-        with self.torch.no_grad(), _computing(self, self.sampler_dtype if as_sampler else None):
-            for micro in self._rounds(self._micro_batches([(ids[i], shown[i]) for i in mine])):
+        dtype = self.weights.sampler_dtype if as_sampler else None
+        budget = self.cfg.micro_batch_tokens
+        with self.torch.no_grad(), _computing(self, dtype):
+            rows = [(ids[i], shown[i]) for i in mine]
+            for micro in self.plan.rounds(self.plan.batches(rows, budget)):
                 if micro is None:
                     self._idle(self.reference if reference and self.reference else self.model)
                     continue
-                rows = [mine[j] for j in micro]
+                part = [mine[j] for j in micro]
                 logp = self._reference_forward(
                     reference,
-                    [ids[i] for i in rows],
-                    min(starts[i] for i in rows),
-                    [ref for i in rows for ref in shown[i]],
+                    [ids[i] for i in part],
+                    min(starts[i] for i in part),
+                    [ref for i in part for ref in shown[i]],
                 )
-                out.update({i: logp[r, : len(ids[i])].tolist() for r, i in enumerate(rows)})
+                out.update({i: logp[r, : len(ids[i])].tolist() for r, i in enumerate(part)})
         if self.world == 1:
             return [out[i] for i in range(len(ids))]
         return distributed.gather(mine, [out[i] for i in mine], len(ids))
@@ -362,14 +310,18 @@ class Learner(LearnerWeights):
         """One optimiser step that minimises ``objective`` over ``seqs`` (accumulating over
         micro-batches and ranks); returns the objective's statistics per token, the loss,
         ``grad_norm``, ``lr``, ``trained_tokens`` and the ``flops`` spent (``model_flops``)."""
-        self._collective("update", seqs, objective)
+        distributed.announce("update", seqs, objective)
         self.model.train()
-        self.optimizer.zero_grad(set_to_none=True)  # a cancelled update's gradients are gone
+        self.optimiser.zero_grad()  # a cancelled update's gradients are gone
         tokens, n_seqs = float(sum(sum(s.loss_mask) for s in seqs)), len(seqs)
         share = distributed.share([len(s.token_ids) for s in seqs], self.rank, self.world)
         mine = [seqs[i] for i in share]
         sums: dict[str, float] = defaultdict(float)
-        plan = self._update_plan(mine, objective)
+        plan = self.plan.for_update(
+            [(s.token_ids, s.images) for s in mine],
+            [objective.still(s) for s in mine],
+            self.cfg.micro_batch_tokens,
+        )
         for micro, still in plan:
             if micro is None:
                 self._idle(self.model, backward=True)
@@ -387,25 +339,9 @@ class Learner(LearnerWeights):
         sums = distributed.sum_stats(dict(sums), self.world)
         trained = max(sums.pop("tokens", 0.0), 1.0)
         out = {k: (v if k in ("loss", "flops") else v / trained) for k, v in sums.items()}
-        step = self._step(zero=all(still for _, still in plan))  # no backward ran
+        zero = all(still for _, still in plan)  # no backward ran
+        step = self.optimiser.step(zero, summed=self.world > 1 and not self.sharded)
         return {**out, **step, "trained_tokens": trained}
-
-    def _update_plan(
-        self, seqs: list[Sequence], objective: Objective
-    ) -> list[tuple[list[int] | None, bool]]:
-        """The update's micro-batches, each with whether its loss is 0 whatever the weights
-        (``objective.still``: a forward without a backward, for the statistics). Under FSDP
-        every forward takes its backward (the ranks' collectives must pair up)."""
-        if self.sharded:
-            micros = self._micro_batches([(s.token_ids, s.images) for s in seqs])
-            return [(micro, False) for micro in self._rounds(micros)]
-        still = [objective.still(s) for s in seqs]
-        plan: list[tuple[list[int] | None, bool]] = []
-        for flag in (False, True):
-            which = [i for i, s in enumerate(still) if s == flag]
-            micros = self._micro_batches([(seqs[i].token_ids, seqs[i].images) for i in which])
-            plan += [([which[j] for j in micro], flag) for micro in micros]
-        return plan
 
     def _micro_loss(
         self, part: list[Sequence], objective: Objective, tokens: float, n_seqs: int
@@ -417,27 +353,6 @@ class Learner(LearnerWeights):
         batch = _tensors(part, logp.shape[1], start, tokens, n_seqs, self.device)
         loss, stats = objective.loss(logp, logits, batch)
         return loss, stats, float(batch.mask.sum())
-
-    def _step(self, zero: bool = False) -> dict[str, float]:
-        """Sum the gradients over ranks (FSDP has reduce-scattered them already), clip, step
-        the optimiser and the schedule, clear the gradients. ``zero``: no backward ran (every
-        sequence was still); the step takes zero gradients, as it would have from a backward
-        of a zero loss (AdamW's moments still move the weights)."""
-        params = [p for p in self.model.parameters() if p.requires_grad]
-        summed = self.world > 1 and not self.sharded
-        if zero or summed:
-            for p in params:  # a rank whose share was empty still takes part
-                if p.grad is None:
-                    p.grad = self.torch.zeros_like(p)
-        if summed:
-            distributed.all_sum([p.grad for p in params])
-        grad_norm = self.torch.nn.utils.clip_grad_norm_(params, self.cfg.grad_clip)
-        if hasattr(grad_norm, "full_tensor"):  # a DTensor under FSDP
-            grad_norm = grad_norm.full_tensor()
-        self.optimizer.step()
-        self.scheduler.step()
-        self.optimizer.zero_grad(set_to_none=True)
-        return {"grad_norm": float(grad_norm), "lr": float(self.scheduler.get_last_lr()[0])}
 
 
 @contextlib.contextmanager

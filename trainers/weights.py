@@ -1,6 +1,7 @@
 """A learner's weights and optimiser state, whole: for samplers (``policy_weights``,
-``export``), checkpoints (``save_weights``, ``state``) and resumes (``load_weights``,
-``load_state``). Under FSDP they are gathered onto rank 0, every rank taking part."""
+``export``, ``replica``), checkpoints (``save_weights``, ``state``) and resumes
+(``load_weights``, ``load_state``). Under FSDP they are gathered onto rank 0, every rank taking
+part. The learner holds one as ``learner.weights``."""
 
 from __future__ import annotations
 
@@ -10,34 +11,37 @@ from typing import Any
 
 from agentgym._imports import require
 from agentgym.trainers import distributed
-from agentgym.trainers.config import LearnerConfig
 from agentgym.vision import load_model
 
 
-class LearnerWeights:
-    """The weight and state half of ``Learner`` (see the module docstring)."""
+class Weights:
+    """A learner's weights and optimiser state, whole (see the module docstring).
 
-    model: Any
-    optimizer: Any
-    scheduler: Any
-    cfg: LearnerConfig
-    sharded: bool
-    model_path: str
-    dtype: Any
-    compute_dtype: Any
-    device: Any
+    Args:
+        model: The trained model (a peft model with LoRA).
+        optimiser: Its optimiser (``state``, ``load_state``).
+        model_path: The folder it started from (a replica's config and non-weight files).
+        lora: Whether LoRA trains (the policy is the base with the adapters merged).
+        sharded: Under FSDP: each rank holds a shard; rank 0 gathers, the others join.
+        dtype: The weights' dtype.
+        sampler_dtype: What a sampler of ``policy_weights`` computes in (``Learner``).
+        device: Where the model lives.
+    """
 
-    def _collective(self, name: str, *args: Any) -> None:
-        raise NotImplementedError
-
-    @property
-    def sampler_dtype(self) -> Any:
-        """What a sampler of ``policy_weights`` computes in: the learner's compute dtype on
-        CUDA, float32 on a CPU. A CPU learner's steps are below the bf16 spacing of the weights
-        they change (a full fine-tuning step, or LoRA's adapters merged into the base): a bf16
-        engine rounded them away (after a cold start it sampled French prose where the learner
-        called tools)."""
-        return self.compute_dtype if self.device.type == "cuda" else self.dtype
+    def __init__(
+        self,
+        model: Any,
+        optimiser: Any,
+        model_path: str,
+        lora: bool,
+        sharded: bool,
+        dtype: Any,
+        sampler_dtype: Any,
+        device: Any,
+    ) -> None:
+        self.model, self.optimiser, self.model_path = model, optimiser, model_path
+        self.lora, self.sharded, self.device = lora, sharded, device
+        self.dtype, self.sampler_dtype = dtype, sampler_dtype
 
     def policy_weights(self) -> tuple[dict[str, Any], Any]:
         """The policy's full weights (LoRA merged) as a sampler loads them, and its config.
@@ -47,12 +51,12 @@ class LearnerWeights:
         ``lm_head`` stale, which the sync probe caught (mean log-prob gap 0.4-1.4 after an
         update, against 2e-7 untied).
         """
-        lora = self.cfg.lora.rank > 0
+        lora = self.lora
         base = self.model.get_base_model() if lora else self.model
         if lora:
             state = _merged_state(self.model)
         else:
-            state = {k: v.detach().clone().contiguous() for k, v in self.weights().items()}
+            state = {k: v.detach().clone().contiguous() for k, v in self.whole().items()}
         config = copy.deepcopy(base.config)
         if getattr(config, "tie_word_embeddings", False):
             embed = next(k for k in state if k.endswith("embed_tokens.weight"))
@@ -67,12 +71,12 @@ class LearnerWeights:
         config.save_pretrained(path)
         st.save_file(state, str(path / "model.safetensors"), metadata={"format": "pt"})
 
-    def weights(self) -> dict[str, Any]:
+    def whole(self) -> dict[str, Any]:
         """The model's state dict, whole (under FSDP gathered onto rank 0, with every rank
         taking part: rank 0 calls it, the followers join; they get {})."""
         if not self.sharded:
             return dict(self.model.state_dict())
-        self._collective("weights")
+        distributed.announce("weights.whole")
         return distributed.full_state(self.model)
 
     def save_weights(self, path: Path) -> None:
@@ -81,7 +85,7 @@ class LearnerWeights:
         if not self.sharded:
             st.save_model(self.model, str(path))
             return
-        state = {k: v.contiguous() for k, v in self.weights().items()}
+        state = {k: v.contiguous() for k, v in self.whole().items()}
         st.save_file(state, str(path), metadata={"format": "pt"})
 
     def load_weights(self, path: Path) -> None:
@@ -101,20 +105,22 @@ class LearnerWeights:
 
     def state(self) -> dict[str, Any]:
         """The optimiser and schedule (under FSDP gathered as ``weights`` is)."""
+        adamw, schedule = self.optimiser.adamw, self.optimiser.schedule
         if not self.sharded:
-            optimizer = self.optimizer.state_dict()
+            optimizer = adamw.state_dict()
         else:
-            self._collective("state")
-            optimizer = distributed.full_optimizer_state(self.model, self.optimizer)
-        return {"optimizer": optimizer, "scheduler": self.scheduler.state_dict()}
+            distributed.announce("weights.state")
+            optimizer = distributed.full_optimizer_state(self.model, adamw)
+        return {"optimizer": optimizer, "scheduler": schedule.state_dict()}
 
     def load_state(self, state: dict[str, Any]) -> None:
         """Load ``state()`` (every rank loads the whole of it)."""
+        adamw, schedule = self.optimiser.adamw, self.optimiser.schedule
         if self.sharded:
-            distributed.load_optimizer_state(self.model, self.optimizer, state["optimizer"])
+            distributed.load_optimizer_state(self.model, adamw, state["optimizer"])
         else:
-            self.optimizer.load_state_dict(state["optimizer"])
-        self.scheduler.load_state_dict(state["scheduler"])
+            adamw.load_state_dict(state["optimizer"])
+        schedule.load_state_dict(state["scheduler"])
 
 
 def _merged_state(peft_model: Any) -> dict[str, Any]:

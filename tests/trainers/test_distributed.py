@@ -87,7 +87,7 @@ def _rank(rank, model, folder, port, cfg):
     if rank == 0:
         seqs = pickle.loads((folder / "batch.pkl").read_bytes())
         (folder / "stats.json").write_text(json.dumps(_updates(learner, seqs)))
-        weights = learner.weights()  # under FSDP gathered from both ranks
+        weights = learner.weights.whole()  # under FSDP gathered from both ranks
         distributed.stop()
     else:
         distributed.follow(learner)

@@ -10,7 +10,8 @@ from agentgym.trainers.config import LearnerConfig, LoRAConfig
 from agentgym.trainers.grpo.config import GRPOConfig
 from agentgym.trainers.grpo.objective import GRPOObjective
 from agentgym.trainers.grpo.sync import SyncError, probe
-from agentgym.trainers.learner import Learner, pack
+from agentgym.trainers.learner import Learner
+from agentgym.trainers.microbatch import pack
 from agentgym.trainers.sequence import Sequence
 
 GRPO = GRPOObjective(GRPOConfig())
@@ -28,24 +29,26 @@ def test_a_cpu_learner_forwards_one_sequence_at_a_time_with_the_same_logprobs(ti
     """No padding and no attention mask on a CPU (SDPA's causal kernel, bench/learner.py)
     for sequences with enough work; the log-probs equal the padded micro-batches' and the
     update's statistics agree."""
-    from agentgym.trainers.learner import SOLO_WORK
+    from agentgym.trainers.microbatch import SOLO_WORK
 
     learner = Learner(str(tiny_model), LearnerConfig(lr=1e-9), device="cpu")
-    assert learner.solo_work == SOLO_WORK
+    assert Learner.__bases__ == (object,)  # composed of its parts, not a mixin
+    assert learner.plan.solo_work == SOLO_WORK  # the CPU's plan; the update walks any plan
     rows = [([1] * n, []) for n in (8, 7, 6)]
-    assert learner._micro_batches(rows) == [[0, 1, 2]]  # the tiny model's: batched
-    learner.solo_work = 0  # every sequence alone
-    assert sorted(learner._micro_batches(rows)) == [[0], [1], [2]]
+    budget = learner.cfg.micro_batch_tokens
+    assert learner.plan.batches(rows, budget) == [[0, 1, 2]]  # the tiny model's: batched
+    learner.plan.solo_work = 0  # every sequence alone
+    assert sorted(learner.plan.batches(rows, budget)) == [[0], [1], [2]]
     ids = [[5, 6, 7, 8, 9, 10, 11, 12], [5, 6, 7, 30, 31], [9, 8, 7, 6, 5, 4]]
     single = learner.logprobs(ids)
-    learner.solo_work = None
+    learner.plan.solo_work = None
     padded = learner.logprobs(ids)
     for a, b in zip(single, padded, strict=True):
         assert a == pytest.approx(b, abs=1e-5)
     seqs = [Sequence(x, [0, 0] + [1] * (len(x) - 2), [1.0] * len(x), [-1.0] * len(x)) for x in ids]
     stats = {}
     for work in (0, None):
-        learner.solo_work = work
+        learner.plan.solo_work = work
         stats[work] = learner.update(copy.deepcopy(seqs), GRPO)
     for key in ("loss", "entropy", "clip_frac", "trained_tokens"):
         assert stats[0][key] == pytest.approx(stats[None][key], rel=1e-4, abs=1e-6), key
@@ -65,7 +68,7 @@ def test_a_groups_episodes_that_played_alike_share_one_forward(tiny_model, monke
         "clip_grad_norm_",
         lambda ps, c: grads.append([p.grad.clone() for p in ps]) or clip(ps, c),
     )
-    learners[0].solo_work = 0  # alone, with its duplicates: [a, a] moving, [b], [a] still
+    learners[0].plan.solo_work = 0  # alone, with its duplicates: [a, a] moving, [b], [a] still
     stats = [learner.update(copy.deepcopy(seqs), GRPO) for learner in learners]
     assert len(forwards) == 3
     for key in stats[0]:
@@ -83,7 +86,7 @@ def test_logprobs_from_a_start_match_the_full_forward(tiny_model):
     ids = [[5, 6, 7, 8, 9, 10, 11, 12], [5, 6, 7, 30, 31, 32]]
     full = learner.logprobs(ids)
     for work in (0, None):  # one by one (CPU); one micro-batch: computed from token 4
-        learner.solo_work = work
+        learner.plan.solo_work = work
         part = learner.logprobs(ids, starts=[4, 5])
         for f, p, s in zip(full, part, [4, 4 if work is None else 5], strict=True):
             assert p[:s] == [0.0] * s
@@ -146,6 +149,12 @@ def test_a_cancelled_update_stops_at_its_next_forward_and_steps_nothing(tiny_mod
     assert learner.update(seqs[:2], GRPO)["trained_tokens"] > 0  # and it trains on after
 
 
+def plan(learner, seqs, objective):
+    rows = [(s.token_ids, s.images) for s in seqs]
+    still = [objective.still(s) for s in seqs]
+    return learner.plan.for_update(rows, still, learner.cfg.micro_batch_tokens)
+
+
 class Moving(GRPOObjective):
     """GRPO with every sequence taking its backward (as before ``still``)."""
 
@@ -160,7 +169,7 @@ def test_a_tied_groups_sequences_take_no_backward_and_the_step_is_the_same(tiny_
     ids = [[5, 6, 7, 8, 9, 10, 11, 12], [5, 6, 7, 8, 20, 21, 22], [9, 8, 7, 6, 5, 4, 3, 2, 1]]
     learners = [Learner(str(tiny_model), LearnerConfig(lr=1e-2), device="cpu") for _ in "ab"]
     seqs = [seq(learners[0], x, a) for x, a in zip(ids, (1.0, 0.0, 0.0), strict=True)]
-    assert [still for _, still in learners[0]._update_plan(seqs, GRPO)] == [False, True]
+    assert [still for _, still in plan(learners[0], seqs, GRPO)] == [False, True]
     tied = [seq(learners[0], x, 0.0) for x in ids]
     stats = [
         [learner.update(copy.deepcopy(batch), objective) for batch in (seqs, tied)]
@@ -175,7 +184,7 @@ def test_a_tied_groups_sequences_take_no_backward_and_the_step_is_the_same(tiny_
     a, b = (dict(learner.model.named_parameters()) for learner in learners)
     assert all(torch.equal(a[name], b[name]) for name in a)
     kl = GRPOObjective(GRPOConfig(kl_coef=0.1))
-    assert not any(still for _, still in learners[0]._update_plan(tied, kl))
+    assert not any(still for _, still in plan(learners[0], tied, kl))
 
 
 def test_lora_trains_adapters_only_and_exports_merged_weights(tiny_model, tmp_path):
@@ -185,7 +194,7 @@ def test_lora_trains_adapters_only_and_exports_merged_weights(tiny_model, tmp_pa
     assert learner.trainable_parameters < full.trainable_parameters / 5
     ids = [5, 6, 7, 8, 9, 10, 11, 12]
     learner.update([seq(learner, ids, 1.0)], GRPO)
-    learner.export(tmp_path)
+    learner.weights.export(tmp_path)
     from transformers import AutoModelForCausalLM
 
     merged = AutoModelForCausalLM.from_pretrained(tmp_path).eval()
@@ -209,11 +218,13 @@ def test_a_bf16_lora_learner_is_sampled_by_its_float32_merge_within_the_probes_t
 
     cfg = LearnerConfig(lr=1e-2, precision="bf16", lora=LoRAConfig(rank=4))
     learner = Learner(str(tiny_model), cfg, device="cpu")
-    assert learner.compute_dtype == torch.bfloat16 and learner.sampler_dtype == torch.float32
+    assert (
+        learner.compute_dtype == torch.bfloat16 and learner.weights.sampler_dtype == torch.float32
+    )
     ids = [5, 6, 7, 8, 9, 10, 11, 12]
     before = torch.tensor(learner.logprobs([ids])[0][1:])
     learner.update([seq(learner, ids, 1.0)], GRPO)
-    learner.export(tmp_path)
+    learner.weights.export(tmp_path)
     merged = AutoModelForCausalLM.from_pretrained(tmp_path, dtype=torch.float32).eval()
     with torch.no_grad():
         want = torch.tensor(learner.logprobs([ids])[0][1:])
@@ -320,7 +331,7 @@ def test_learner_logprobs_equal_the_hf_samplers_on_turns_with_images(request, ar
 
     tiny_vision_model = request.getfixturevalue(arch)
     learner = Learner(str(tiny_vision_model), LearnerConfig(lr=1e-3), device="cpu")
-    learner.solo_work = 0 if solo else None
+    learner.plan.solo_work = 0 if solo else None
     tok = AutoTokenizer.from_pretrained(tiny_vision_model)
     policy = HFPolicy(learner.model, tok, SamplingConfig(max_new_tokens=12), images=learner.images)
 
@@ -364,7 +375,7 @@ def test_lora_on_a_vision_language_model_adapts_the_tower_only_when_asked(
     adapted = {n for n, p in learner.model.named_parameters() if p.requires_grad}
     assert any("language_model" in n and "lora_" in n for n in adapted)
     assert any(".visual." in n for n in adapted) is not freeze
-    state, config = learner.policy_weights()  # merged, untied: what a sampler loads
+    state, config = learner.weights.policy_weights()  # merged, untied: what a sampler loads
     assert not any("lora_" in k for k in state) and "lm_head.weight" in state
     assert config.tie_word_embeddings is False
 

@@ -143,7 +143,7 @@ async def _rollback(run: Run, version: int, why: list[str]) -> int:
     target, learner = run.clean, run.learner
     await run_torch(load, run.out / "checkpoints" / f"step_{target:06d}", learner)
     lr = run.cfg.learner.lr * 0.5**run.rollbacks  # halved at every rollback
-    await run_torch(learner.scale_lr, lr / learner.scheduler.base_lrs[0])
+    await run_torch(learner.scale_lr, lr / learner.optimiser.schedule.base_lrs[0])
     await run.policy.sync_from(learner, version)
     run.watch.forget_since(version - target)
     run.hooks.note(
