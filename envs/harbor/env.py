@@ -99,7 +99,7 @@ class HarborEnv(AgentEnv):
         check_images(tasks)
 
     async def atask(self, options: dict[str, Any]) -> tuple[list[Message], dict[str, Any]]:
-        await self._release_sandbox()
+        await self.arelease()
         t = self.t = self.tasks[self.task_index(len(self.tasks))]
         image = await asyncio.to_thread(image_for, t)
         workdir = t.workdir or await asyncio.to_thread(workdir_of, image)
@@ -145,13 +145,11 @@ class HarborEnv(AgentEnv):
         self.add_reward("tests", reward)
         self.end(success=reward >= 1.0, verifier=log[-2000:])
 
-    async def _release_sandbox(self) -> None:
-        if self.sandbox is not None:
-            sandbox, self.sandbox = self.sandbox, None
-            await sandbox.close()
-
     async def arelease(self) -> None:
-        await self._release_sandbox()
+        """The episode's container goes (at the next reset, and at close)."""
+        sandbox, self.sandbox = self.sandbox, None
+        if sandbox is not None:
+            await sandbox.close()
 
 
 async def verify(sandbox: DockerSandbox, task: HarborTask) -> tuple[float, str]:
