@@ -290,13 +290,17 @@ def test_sigterm_ends_an_eval_at_once_keeping_its_finished_episodes(tmp_path):
     cmd = [sys.executable, "-m", "agentgym.cli", "eval", "episodes=1000000", f"out={out}"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     written = out / "trajectories.jsonl"
-    deadline = time.monotonic() + 120
-    while not (written.exists() and written.stat().st_size) and time.monotonic() < deadline:
-        assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
-        time.sleep(0.1)
-    proc.send_signal(signal.SIGTERM)
-    sent = time.monotonic()
-    assert proc.wait(timeout=60) == 130
+    try:
+        deadline = time.monotonic() + 120
+        while not (written.exists() and written.stat().st_size) and time.monotonic() < deadline:
+            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGTERM)
+        sent = time.monotonic()
+        code = proc.wait(timeout=60)
+    finally:  # never leave a million-episode eval behind (it filled memory once)
+        proc.kill()
+    assert code == 130
     took, err = time.monotonic() - sent, proc.stderr.read() if proc.stderr else ""
     assert took < 10 and "interrupted" in err, (took, err)
     assert "Task was destroyed" not in err and "Traceback" not in err, err

@@ -263,14 +263,18 @@ def test_sigterm_ends_a_vllm_run_without_orphans(tiny_model, tmp_path):
         "policy.engine={max_model_len: 1024, gpu_memory_utilization: 0.2, enforce_eager: true}",
     ]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 300
-    while not (tmp_path / "metrics.jsonl").exists() and time.monotonic() < deadline:
-        assert proc.poll() is None, proc.stderr.read()
-        time.sleep(0.2)
-    assert _vllm_processes() - before, "the engine's processes should be running"
-    proc.send_signal(signal.SIGTERM)
-    sent = time.monotonic()
-    assert proc.wait(timeout=120) == 130
+    try:
+        deadline = time.monotonic() + 300
+        while not (tmp_path / "metrics.jsonl").exists() and time.monotonic() < deadline:
+            assert proc.poll() is None, proc.stderr.read()
+            time.sleep(0.2)
+        assert _vllm_processes() - before, "the engine's processes should be running"
+        proc.send_signal(signal.SIGTERM)
+        sent = time.monotonic()
+        code = proc.wait(timeout=120)
+    finally:
+        proc.kill()
+    assert code == 130
     took, err = time.monotonic() - sent, proc.stderr.read()
     assert "interrupted" in err and "Task was destroyed" not in err, err[-2000:]
     assert took < 10, took  # a scheduler kills after 30 s; the step in flight stops at once
