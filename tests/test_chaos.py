@@ -215,6 +215,8 @@ def test_a_killed_env_actor_loses_its_episode_only_and_the_rerun_plays_it(tmp_pa
 def test_a_dead_ray_instance_ends_the_run_naming_its_gcs(tmp_path, monkeypatch):
     out = tmp_path / "run"
     command = ray_eval(out, monkeypatch)
+    # Ray's own wait for a dead GCS: 60 s by default (the README's figure), 10 s here
+    monkeypatch.setenv("RAY_gcs_rpc_server_reconnect_timeout_s", "10")
     done, seconds = run_with_fault(command, out, is_ray, signal.SIGKILL, after=4)
     assert done.returncode != 0 and seconds < 120
     assert "Failed to connect to GCS" in done.stdout, done.stdout[-3000:]
