@@ -18,6 +18,7 @@ from agentgym.checks import check_rewards, verdict
 from agentgym.errors import CollapseError
 from agentgym.rollout import summarize
 from agentgym.rundir import claim
+from agentgym.settings import load_imports
 from agentgym.trainers import distributed, ranks
 from agentgym.trainers.checkpoint import latest, load, write_model
 from agentgym.trainers.grpo.ahead import staleness
@@ -156,6 +157,7 @@ async def _rollback(run: Run, version: int, why: list[str]) -> int:
 def follow(settings: dict[str, Any]) -> None:
     """A rank other than 0: a replica of rank 0's learner (its checkpoint, if resumed) that
     takes part in every update until rank 0 is done."""
+    load_imports(settings.get("imports") or [])  # a user's backend or estimator, as rank 0's
     cfg = TrainConfig.model_validate(settings)
     seed_everything(cfg.seed)
     learner = learner_for(cfg)
