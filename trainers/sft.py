@@ -110,7 +110,7 @@ def fine_tune(
     """``cfg.epochs`` passes over ``seqs`` in shuffled batches, with a fresh optimiser (cosine
     schedule); return each step's metrics. The learner's optimiser is fresh afterwards too."""
     per_epoch = math.ceil(len(seqs) / cfg.batch_size)
-    before, steps = learner.cfg, learner.steps
+    before, steps = learner.cfg, learner.optimiser.steps
     learner.restart_optimizer(
         before.model_copy(
             update={
