@@ -72,12 +72,15 @@ def test_weights_load_into_every_engine_and_the_gate_is_the_routers(tokenizer, t
     version it stamps is the router's."""
     from agentgym.policies.vllm_weights import VLLMWeights
 
-    class Learner:
+    class Weights:
         def export(self, path):
             (path / "model.safetensors").write_text("weights")
 
         def policy_weights(self):
             raise AssertionError("the disk sync writes files")
+
+    class Learner:
+        weights = Weights()
 
     engines = [Engine(tokenizer, n, []) for n in "ab"]
     router = Router(engines)
