@@ -161,10 +161,9 @@ def run(env: str, arm: str, seed: int, args: argparse.Namespace) -> dict[str, An
         *args.override,
         *([f"import=[{', '.join(args.imports)}]"] if args.imports else []),
     ]
-    first = next((p.parent for p in seed_dir.glob("*/cold_start/model") if p.parent != out), None)
-    if first is None or not (first / "model").exists():
+    first = shared_start(seed_dir, out)
+    if first is None:
         cmd.append("cold_start.save_model=true")
-        first = None
     else:  # the same cold start: its model, evaluated as this run's start
         cmd += [f"init={first / 'cold_start' / 'model'}", "cold_start.episodes=0"]
     print(f"{env} {arm} seed {seed}: {' '.join(cmd[3:])}", flush=True)
@@ -179,6 +178,12 @@ def run(env: str, arm: str, seed: int, args: argparse.Namespace) -> dict[str, An
     start = evals(first) if first is not None else []
     row = cell_row(env, arm, seed, out, start, args.override)
     return {**row, "config_hash": tag, "minutes": round(minutes, 1), "machine": machine(avg)}
+
+
+def shared_start(seed_dir: Path, out: Path) -> Path | None:
+    """The run of this seed (not ``out``) whose cold-start model is here to start from."""
+    runs = (p.parents[1] for p in sorted(seed_dir.glob("*/cold_start/model")))
+    return next((run for run in runs if run != out), None)
 
 
 def evals(out: Path) -> list[dict]:

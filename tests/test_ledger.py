@@ -94,3 +94,11 @@ def test_every_registered_estimator_is_an_arm(median_module):
     assert "median" not in learn.arms()
     learn.load_module(median_module)  # as --import loads it
     assert learn.arms()["median"][-1] == "trainer.estimator=median"
+
+
+def test_a_later_arm_starts_from_its_seeds_cold_start_model(tmp_path):
+    seed = tmp_path / "seed0"
+    assert learn.shared_start(seed, seed / "outcome") is None  # the first arm runs its own
+    (seed / "outcome" / "cold_start" / "model").mkdir(parents=True)
+    assert learn.shared_start(seed, seed / "sft-only") == seed / "outcome"
+    assert learn.shared_start(seed, seed / "outcome") is None  # not its own
