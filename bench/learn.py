@@ -175,7 +175,7 @@ def run(env: str, arm: str, seed: int, args: argparse.Namespace) -> dict[str, An
             f"{env} {arm} seed {seed} failed (nothing written to the ledger):\n"
             f"{done.stderr[-3000:]}"
         )
-    start = evals(first) if first is not None else []
+    start = [e for e in evals(first) if e["phase"] in ("base", "sft")] if first else []
     row = cell_row(env, arm, seed, out, start, args.override)
     return {**row, "config_hash": tag, "minutes": round(minutes, 1), "machine": machine(avg)}
 
